@@ -1,0 +1,523 @@
+"""Layered network topologies as explicit undirected edge lists.
+
+A :class:`Graph` holds every undirected edge once (``i < j``), its kind and the
+layer of every neuron. Builders (:func:`layered`, :func:`connect_within_layers`,
+:func:`rewire`, :func:`without_kind`) never modify a graph: they return a new one.
+
+Neurons are numbered layer by layer, input layer first, so layer ``l`` holds the
+neurons ``offsets[l]:offsets[l + 1]``.
+
+Examples
+--------
+>>> from smallworld_eqp import topology
+>>> g = topology.layered([4, 3, 3, 2])
+>>> g = topology.connect_within_layers(g)
+>>> g = topology.rewire(g, n=5, seed=0)
+>>> g.n_edges, g.kind_counts()
+(45, {'adjacent': 34, 'intra': 6, 'skip': 5})
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+ADJACENT, INTRA, SKIP = 0, 1, 2
+KIND_NAMES = ("adjacent", "intra", "skip")
+MODES = ("replace", "add")
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def _check_layer_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(s) for s in sizes)
+    except (TypeError, ValueError):
+        raise ValueError(f"layer sizes must be a sequence of positive integers, got {sizes!r}") from None
+    if len(sizes) < 3:
+        raise ValueError(
+            f"layer sizes {list(sizes)} give {len(sizes)} layers; at least 3 (input, hidden, output) are needed"
+        )
+    bad = [s for s in sizes if s <= 0]
+    if bad:
+        raise ValueError(f"layer sizes must be positive integers, got {list(sizes)}")
+    return sizes
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """An immutable layered network: undirected edges, their kinds, neuron layers.
+
+    Parameters
+    ----------
+    layer_sizes : tuple of int
+        Neurons per layer, input layer first.
+    edges : ndarray of int32, shape (E, 2)
+        Each undirected edge once, ``edges[:, 0] < edges[:, 1]``, sorted
+        lexicographically.
+    kinds : ndarray of int8, shape (E,)
+        0 adjacent-layer, 1 intra-layer, 2 layer-skipping.
+    history : tuple of dict
+        How the graph was made, one record per builder call.
+
+    Use the builders rather than this constructor; :meth:`from_edges` checks and
+    sorts an arbitrary edge list.
+    """
+
+    layer_sizes: tuple[int, ...]
+    edges: np.ndarray
+    kinds: np.ndarray
+    history: tuple[dict[str, Any], ...] = field(default=())
+
+    @classmethod
+    def from_edges(
+        cls,
+        layer_sizes: Sequence[int],
+        edges: np.ndarray,
+        kinds: np.ndarray | None = None,
+        history: Sequence[dict[str, Any]] = (),
+    ) -> Graph:
+        """Build a graph from any undirected edge list, checking and sorting it.
+
+        ``kinds`` is inferred from the layers when omitted; when given, it must agree
+        with them.
+        """
+        sizes = _check_layer_sizes(layer_sizes)
+        n = sum(sizes)
+        e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+        if e.size and (e.min() < 0 or e.max() >= n):
+            raise ValueError(f"edge endpoints must lie in [0, {n}), got range [{e.min()}, {e.max()}]")
+        if np.any(e[:, 0] == e[:, 1]):
+            raise ValueError("self-loops are not allowed")
+        lo, hi = np.minimum(e[:, 0], e[:, 1]), np.maximum(e[:, 0], e[:, 1])
+        key = lo * n + hi
+        order = np.argsort(key, kind="stable")
+        if np.any(np.diff(key[order]) == 0):
+            raise ValueError("duplicate edges are not allowed")
+        lo, hi = lo[order], hi[order]
+        layer_of = np.repeat(np.arange(len(sizes)), sizes)
+        inferred = _kinds_from_layers(layer_of[lo], layer_of[hi])
+        if kinds is not None:
+            k = np.asarray(kinds, dtype=np.int8)[order]
+            if not np.array_equal(k, inferred):
+                raise ValueError("edge kinds disagree with the layers of their endpoints")
+        bad = (inferred == INTRA) & ((layer_of[lo] == 0) | (layer_of[lo] == len(sizes) - 1))
+        if np.any(bad):
+            raise ValueError("edges inside the input or the output layer are not allowed")
+        out = np.stack([lo, hi], axis=1).astype(np.int32)
+        return cls(sizes, _readonly(out), _readonly(inferred), tuple(history))
+
+    # --- basic views -------------------------------------------------------
+    @property
+    def n_layers(self) -> int:
+        return len(self.layer_sizes)
+
+    @property
+    def n_neurons(self) -> int:
+        return int(sum(self.layer_sizes))
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.edges.shape[0])
+
+    @functools.cached_property
+    def offsets(self) -> np.ndarray:
+        """Index of the first neuron of every layer, plus ``n_neurons`` at the end."""
+        return _readonly(np.cumsum((0,) + self.layer_sizes).astype(np.int64))
+
+    @functools.cached_property
+    def layer_of(self) -> np.ndarray:
+        """Layer index of every neuron, shape (n_neurons,)."""
+        return _readonly(np.repeat(np.arange(self.n_layers, dtype=np.int32), self.layer_sizes))
+
+    @functools.cached_property
+    def edge_layers(self) -> np.ndarray:
+        """Layers of both endpoints of every edge, shape (E, 2), first <= second."""
+        return _readonly(self.layer_of[self.edges])
+
+    @functools.cached_property
+    def csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Symmetric CSR adjacency ``(indptr, indices, edge_id)``.
+
+        ``edge_id[k]`` is the row of ``edges`` that CSR entry ``k`` stands for, so
+        per-edge values gather into CSR order with ``values[edge_id]``. Column indices
+        are sorted within each row.
+        """
+        n = self.n_neurons
+        i = self.edges[:, 0].astype(np.int64)
+        j = self.edges[:, 1].astype(np.int64)
+        rows = np.concatenate([i, j])
+        cols = np.concatenate([j, i])
+        ids = np.concatenate([np.arange(self.n_edges), np.arange(self.n_edges)])
+        order = np.lexsort((cols, rows))
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+        return (
+            _readonly(indptr),
+            _readonly(cols[order].astype(np.int32)),
+            _readonly(ids[order].astype(np.int64)),
+        )
+
+    @property
+    def degrees(self) -> np.ndarray:
+        """Number of neighbours of every neuron."""
+        return np.diff(self.csr[0])
+
+    def kind_counts(self) -> dict[str, int]:
+        """Number of edges of each kind, e.g. ``{'adjacent': 34, 'intra': 6, 'skip': 5}``."""
+        counts = np.bincount(self.kinds, minlength=3)
+        return {name: int(c) for name, c in zip(KIND_NAMES, counts)}
+
+    def summary(self):
+        """Edge counts per layer pair and kind, as a :class:`pandas.DataFrame`.
+
+        Columns: ``layer_a``, ``layer_b`` (``layer_a <= layer_b``), ``kind``,
+        ``n_edges`` and ``possible`` (pairs of neurons between the two layers).
+        """
+        import pandas as pd
+
+        la, lb = self.edge_layers[:, 0], self.edge_layers[:, 1]
+        key = la.astype(np.int64) * self.n_layers + lb
+        uniq, counts = np.unique(key, return_counts=True)
+        a, b = uniq // self.n_layers, uniq % self.n_layers
+        sizes = np.asarray(self.layer_sizes, dtype=np.int64)
+        possible = np.where(a == b, sizes[a] * (sizes[a] - 1) // 2, sizes[a] * sizes[b])
+        return pd.DataFrame(
+            {
+                "layer_a": a,
+                "layer_b": b,
+                "kind": [KIND_NAMES[k] for k in _kinds_from_layers(a, b)],
+                "n_edges": counts,
+                "possible": possible,
+            }
+        )
+
+    def to_scipy(self):
+        """Symmetric adjacency as a ``scipy.sparse.csr_array`` of ones (float64)."""
+        from scipy import sparse
+
+        indptr, indices, _ = self.csr
+        data = np.ones(indices.shape[0])
+        return sparse.csr_array((data, indices, indptr), shape=(self.n_neurons, self.n_neurons))
+
+    def to_networkx(self):
+        """The graph as a :class:`networkx.Graph`.
+
+        Nodes carry a ``layer`` attribute, edges a ``kind`` attribute (its name).
+        """
+        import networkx as nx
+
+        g = nx.Graph()
+        g.add_nodes_from((int(v), {"layer": int(lay)}) for v, lay in enumerate(self.layer_of))
+        g.add_edges_from(
+            (int(i), int(j), {"kind": KIND_NAMES[k]}) for (i, j), k in zip(self.edges, self.kinds)
+        )
+        return g
+
+    def has_edge(self, i: int, j: int) -> bool:
+        """Whether neurons ``i`` and ``j`` share an edge."""
+        indptr, indices, _ = self.csr
+        row = indices[indptr[i] : indptr[i + 1]]
+        k = np.searchsorted(row, j)
+        return bool(k < row.shape[0] and row[k] == j)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return self.layer_sizes == other.layer_sizes and np.array_equal(self.edges, other.edges)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in self.kind_counts().items())
+        sizes = "-".join(map(str, self.layer_sizes))
+        return f"Graph(layers={sizes}, neurons={self.n_neurons}, edges={self.n_edges}: {counts})"
+
+
+def _kinds_from_layers(la: np.ndarray, lb: np.ndarray) -> np.ndarray:
+    gap = np.abs(np.asarray(lb, dtype=np.int64) - np.asarray(la, dtype=np.int64))
+    return np.where(gap == 0, INTRA, np.where(gap == 1, ADJACENT, SKIP)).astype(np.int8)
+
+
+def _block_pairs(lo_start: int, lo_size: int, hi_start: int, hi_size: int) -> np.ndarray:
+    """All pairs (i, j) with i in one block of neurons and j in a later one."""
+    i = np.repeat(np.arange(lo_start, lo_start + lo_size, dtype=np.int64), hi_size)
+    j = np.tile(np.arange(hi_start, hi_start + hi_size, dtype=np.int64), lo_size)
+    return np.stack([i, j], axis=1)
+
+
+def _combine(graph: Graph, new_edges: np.ndarray, keep: np.ndarray | None, record: dict) -> Graph:
+    old = graph.edges if keep is None else graph.edges[keep]
+    edges = np.concatenate([old.astype(np.int64), new_edges.astype(np.int64)])
+    return Graph.from_edges(graph.layer_sizes, edges, history=graph.history + (record,))
+
+
+def layered(sizes: Sequence[int]) -> Graph:
+    """The basic multilayer topology: adjacent layers fully connected (paper Fig. 1a).
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Neurons per layer, input first; at least 3 layers, all positive.
+
+    Returns
+    -------
+    Graph
+
+    Examples
+    --------
+    >>> layered([784, 500, 10])
+    Graph(layers=784-500-10, neurons=1294, edges=397000: adjacent=397000, intra=0, skip=0)
+    """
+    sizes = _check_layer_sizes(sizes)
+    offsets = np.cumsum((0,) + sizes)
+    blocks = [_block_pairs(offsets[a], sizes[a], offsets[a + 1], sizes[a + 1]) for a in range(len(sizes) - 1)]
+    edges = np.concatenate(blocks)
+    return Graph(
+        sizes,
+        _readonly(edges.astype(np.int32)),
+        _readonly(np.zeros(edges.shape[0], dtype=np.int8)),
+        ({"op": "layered", "sizes": list(sizes)},),
+    )
+
+
+def connect_within_layers(graph: Graph) -> Graph:
+    """Connect every pair of neurons inside each hidden layer (paper section 4.3).
+
+    The input and output layers stay without intra-layer edges. Pairs that are
+    already connected are kept as they are.
+
+    Examples
+    --------
+    >>> connect_within_layers(layered([2, 3, 2])).kind_counts()
+    {'adjacent': 12, 'intra': 3, 'skip': 0}
+    """
+    sizes, offsets = graph.layer_sizes, graph.offsets
+    pairs = []
+    for lay in range(1, graph.n_layers - 1):
+        i, j = np.triu_indices(sizes[lay], k=1)
+        pairs.append(np.stack([i, j], axis=1).astype(np.int64) + offsets[lay])
+    new = np.concatenate(pairs)
+    n = graph.n_neurons
+    existing = graph.edges[:, 0].astype(np.int64) * n + graph.edges[:, 1]
+    new = new[~np.isin(new[:, 0] * n + new[:, 1], existing)]
+    return _combine(graph, new, None, {"op": "connect_within_layers", "added": int(new.shape[0])})
+
+
+def replacements_to_p(n: int, n_edges: int) -> float:
+    """Per-edge Watts-Strogatz probability equivalent to ``n`` replacements (footnote 2).
+
+    ``p = 1 - ((E - 1) / E) ** n`` for a graph with ``E`` edges.
+
+    Examples
+    --------
+    >>> round(replacements_to_p(1000, 10_000), 4)
+    0.0952
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if n_edges < 1:
+        raise ValueError(f"n_edges must be >= 1, got {n_edges}")
+    return float(-np.expm1(n * np.log1p(-1.0 / n_edges))) if n_edges > 1 else float(n > 0)
+
+
+def p_to_replacements(p: float, n_edges: int) -> int:
+    """Number of replacements equivalent to a per-edge probability ``p`` (footnote 2).
+
+    The inverse of :func:`replacements_to_p`, rounded to the nearest integer.
+
+    Examples
+    --------
+    >>> p_to_replacements(0.0952, 10_000)
+    1000
+    """
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"p must be in [0, 1) to convert to a finite replacement count, got {p}")
+    if n_edges < 2:
+        raise ValueError(f"n_edges must be >= 2, got {n_edges}")
+    return round(float(np.log1p(-p) / np.log1p(-1.0 / n_edges)))
+
+
+def _skip_blocks(graph: Graph) -> list[tuple[int, int, int]]:
+    """Layer pairs (a, b), b >= a + 2, with the first linear candidate index of each."""
+    blocks, start = [], 0
+    sizes = graph.layer_sizes
+    for a in range(graph.n_layers):
+        for b in range(a + 2, graph.n_layers):
+            blocks.append((a, b, start))
+            start += sizes[a] * sizes[b]
+    return blocks
+
+
+def n_skip_candidates(graph: Graph) -> int:
+    """How many unconnected pairs of neurons a new layer-skipping edge may join."""
+    sizes = graph.layer_sizes
+    total = sum(sizes[a] * sizes[b] for a, b, _ in _skip_blocks(graph))
+    return total - int(np.count_nonzero(graph.kinds == SKIP))
+
+
+def _skip_index(graph: Graph, edges: np.ndarray) -> np.ndarray:
+    """Linear index of layer-skipping edges in the candidate space."""
+    sizes, offsets = graph.layer_sizes, graph.offsets
+    la, lb = graph.layer_of[edges[:, 0]], graph.layer_of[edges[:, 1]]
+    start = np.zeros((graph.n_layers, graph.n_layers), dtype=np.int64)
+    for a, b, s in _skip_blocks(graph):
+        start[a, b] = s
+    ia = edges[:, 0].astype(np.int64) - offsets[la]
+    jb = edges[:, 1].astype(np.int64) - offsets[lb]
+    return start[la, lb] + ia * np.asarray(sizes, dtype=np.int64)[lb] + jb
+
+
+def _skip_pairs(graph: Graph, index: np.ndarray) -> np.ndarray:
+    """Neuron pairs of the given linear candidate indices (inverse of `_skip_index`)."""
+    sizes, offsets = graph.layer_sizes, graph.offsets
+    blocks = _skip_blocks(graph)
+    starts = np.array([s for _, _, s in blocks], dtype=np.int64)
+    which = np.searchsorted(starts, index, side="right") - 1
+    a = np.array([b[0] for b in blocks])[which]
+    b = np.array([b[1] for b in blocks])[which]
+    local = index - starts[which]
+    size_b = np.asarray(sizes, dtype=np.int64)[b]
+    return np.stack([offsets[a] + local // size_b, offsets[b] + local % size_b], axis=1)
+
+
+def _sample_new_skip_edges(graph: Graph, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` distinct unconnected layer-skipping pairs, uniformly without replacement.
+
+    Samples ranks among the free candidates and maps each rank to its linear index
+    past the taken ones, so no list of all candidates is ever built.
+    """
+    taken = np.sort(_skip_index(graph, graph.edges[graph.kinds == SKIP]))
+    ranks = rng.choice(n_skip_candidates(graph), size=k, replace=False)
+    # The r-th free index is r plus the number of taken indices t_m with t_m - m <= r.
+    shifted = taken - np.arange(taken.shape[0], dtype=np.int64)
+    index = ranks + np.searchsorted(shifted, ranks, side="right")
+    return _skip_pairs(graph, index)
+
+
+def _as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+def rewire(
+    graph: Graph,
+    *,
+    n: int | None = None,
+    p: float | None = None,
+    mode: str = "replace",
+    seed: int | np.random.Generator | None = None,
+) -> Graph:
+    """Watts-Strogatz-style rewiring with layer-skipping edges (paper 2.3, 4.3).
+
+    With ``n`` (the paper's algorithm, footnote 2) exactly ``n`` distinct edges of
+    ``graph`` are removed, chosen uniformly, and ``n`` distinct new edges added,
+    chosen uniformly among the candidate pairs. With ``p`` (the original
+    Watts-Strogatz algorithm, as in the authors' released code) every edge is
+    replaced independently with probability ``p``. ``mode="add"`` adds the new
+    edges without removing any (footnote 3): ``n`` of them, or Binomial(E, p).
+
+    A candidate pair joins two neurons whose layers differ by at least 2 and that
+    share no edge in ``graph``: so never a pair inside the input or the output
+    layer, never a self-loop, never a duplicate.
+
+    Parameters
+    ----------
+    graph : Graph
+    n : int, optional
+        Number of edges to replace (or add). Exactly one of ``n`` and ``p``.
+    p : float, optional
+        Per-edge probability in [0, 1].
+    mode : {"replace", "add"}
+    seed : int, numpy.random.Generator or None
+        The same seed gives the same graph.
+
+    Returns
+    -------
+    Graph
+        A new graph whose ``history`` ends with
+        ``{"op": "rewire", "n": ..., "p": ..., "mode": ..., "seed": ...}``; ``n`` is
+        the number of edges actually replaced (or added).
+
+    Examples
+    --------
+    >>> g = rewire(connect_within_layers(layered([6, 5, 5, 2])), n=10, seed=1)
+    >>> g.kind_counts()["skip"], g.history[-1]["n"]
+    (10, 10)
+    """
+    if (n is None) == (p is None):
+        raise ValueError(f"give exactly one of n and p, got n={n!r} and p={p!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    rng = _as_rng(seed)
+    n_edges, n_candidates = graph.n_edges, n_skip_candidates(graph)
+    remove = None
+    if n is not None:
+        if isinstance(n, bool) or int(n) != n or n < 0:
+            raise ValueError(f"n must be a non-negative integer, got {n!r}")
+        n = int(n)
+        if mode == "replace" and n > n_edges:
+            raise ValueError(f"n={n} exceeds the {n_edges} edges of the graph that could be removed")
+        if mode == "replace":
+            remove = rng.choice(n_edges, size=n, replace=False)
+    else:
+        p = float(p)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be in [0, 1], got {p}")
+        if mode == "replace":
+            remove = np.flatnonzero(rng.random(n_edges) < p)
+            n = int(remove.shape[0])
+        else:
+            n = int(rng.binomial(n_edges, p))
+    if n > n_candidates:
+        raise ValueError(
+            f"{n} new layer-skipping edges requested but only {n_candidates} unconnected candidate pairs exist"
+        )
+    new = _sample_new_skip_edges(graph, n, rng)
+    keep = None
+    if remove is not None:
+        keep = np.ones(n_edges, dtype=bool)
+        keep[remove] = False
+    requested = "n" if p is None else "p"
+    record = {
+        "op": "rewire",
+        "n": n,
+        "p": replacements_to_p(n, n_edges) if p is None else p,
+        "requested": requested,
+        "mode": mode,
+        "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
+    }
+    return _combine(graph, new, keep, record)
+
+
+def without_kind(graph: Graph, kind: int | str) -> Graph:
+    """A copy of ``graph`` with every edge of one kind removed.
+
+    Used to drop the layer-skipping edges part-way through training (the paper's
+    section 6 future work).
+
+    Examples
+    --------
+    >>> g = rewire(layered([6, 5, 5, 2]), n=4, mode="add", seed=0)
+    >>> without_kind(g, "skip") == layered([6, 5, 5, 2])
+    True
+    """
+    if isinstance(kind, str):
+        if kind not in KIND_NAMES:
+            raise ValueError(f"kind must be one of {', '.join(KIND_NAMES)}, got {kind!r}")
+        kind = KIND_NAMES.index(kind)
+    keep = graph.kinds != kind
+    return _combine(
+        graph,
+        np.empty((0, 2), dtype=np.int64),
+        keep,
+        {"op": "without_kind", "kind": KIND_NAMES[kind], "removed": int((~keep).sum())},
+    )
