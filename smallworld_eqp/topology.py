@@ -14,7 +14,7 @@ Examples
 >>> g = topology.connect_within_layers(g)
 >>> g = topology.rewire(g, n=5, seed=0)
 >>> g.n_edges, g.kind_counts()
-(45, {'adjacent': 34, 'intra': 6, 'skip': 5})
+(33, {'adjacent': 23, 'intra': 5, 'skip': 5})
 """
 
 from __future__ import annotations
