@@ -38,15 +38,19 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 def _check_layer_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
     try:
-        sizes = tuple(int(s) for s in sizes)
-    except (TypeError, ValueError):
+        items = list(sizes)
+    except TypeError:
         raise ValueError(f"layer sizes must be a sequence of positive integers, got {sizes!r}") from None
+    if any(
+        isinstance(s, bool) or not isinstance(s, (int, np.integer, float, np.floating)) for s in items
+    ) or any(float(s) != int(s) for s in items):
+        raise ValueError(f"layer sizes must be a sequence of positive integers, got {sizes!r}")
+    sizes = tuple(int(s) for s in items)
     if len(sizes) < 3:
         raise ValueError(
             f"layer sizes {list(sizes)} give {len(sizes)} layers; at least 3 (input, hidden, output) are needed"
         )
-    bad = [s for s in sizes if s <= 0]
-    if bad:
+    if any(s <= 0 for s in sizes):
         raise ValueError(f"layer sizes must be positive integers, got {list(sizes)}")
     return sizes
 
@@ -469,6 +473,8 @@ def rewire(
         if mode == "replace":
             remove = rng.choice(n_edges, size=n, replace=False)
     else:
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+            raise ValueError(f"p must be a number in [0, 1], got {p!r}")
         p = float(p)
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p must be in [0, 1], got {p}")

@@ -1,0 +1,193 @@
+"""Do graph metrics track the spread of training rates and the one-epoch error?
+
+The paper (section 2.3) reports that performance "does not track closely" with
+the clustering coefficient or the characteristic path length, and (5.1.2) argues
+that a layer's training rate depends on its path length to the output. This
+module measures both claims on a sweep: Spearman rank correlations (monotone, not
+only linear, relations) of
+
+* predictors: ``path_length`` (eq. 15), ``clustering`` (eq. 16), the mean hop
+  distance to the output of each layer (``hops_to_output_<l>``; the output
+  layer's, always 0, is left out) and its mean over the hidden layers
+  (``hops_mean_hidden``),
+* with outcomes: ``spread`` (eq. 23), ``log_spread`` and ``online_error_epoch1``.
+
+Usage::
+
+    python -m analysis.correlations data/results/sweep*.csv [--out analysis/out]
+
+writes ``correlations.md`` (one markdown table per outcome: rho, p-value, n) and
+``scatter_<outcome>.png`` (the outcome against path length, clustering and mean
+hidden-layer hops) to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from scipy import stats
+
+from analysis import DEFAULT_OUT, markdown_table
+from smallworld_eqp import results
+from smallworld_eqp.plots import OneLineParser, new_figure, save_figure
+
+OUTCOMES = {
+    "spread": "Spread (eq. 23)",
+    "log_spread": "log-spread (std of log10 mean pair rates)",
+    "online_error_epoch1": "one-epoch online error",
+}
+MIN_ROWS = 3
+
+
+def with_hops_mean(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy with ``hops_mean_hidden``: each row's mean hop distance over its hidden layers."""
+    out = df.copy()
+    depth = out["layers"].map(results.n_layers_of)
+    hops = out[[c for c in out.columns if c.startswith("hops_to_output_")]].to_numpy(dtype=float)
+    layer = np.arange(hops.shape[1])[None, :]
+    hidden = (layer >= 1) & (layer <= depth.to_numpy()[:, None] - 2)
+    with np.errstate(invalid="ignore"):
+        out["hops_mean_hidden"] = np.where(hidden, hops, 0.0).sum(axis=1) / hidden.sum(axis=1)
+    return out
+
+
+def predictors(df: pd.DataFrame) -> list[str]:
+    """The predictor columns of ``df`` (see the module docstring), in display order."""
+    deepest = max(df["layers"].map(results.n_layers_of), default=3)
+    hops = [f"hops_to_output_{lay}" for lay in range(deepest - 1) if f"hops_to_output_{lay}" in df]
+    return ["path_length", "clustering", *hops, "hops_mean_hidden"]
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
+    """Spearman's rho, its two-sided p-value and the number of complete pairs.
+
+    NaN rho and p when fewer than 3 complete pairs remain or either side is constant.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    n = int(ok.sum())
+    if n < MIN_ROWS or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
+        return float("nan"), float("nan"), n
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        res = stats.spearmanr(x[ok], y[ok])
+    return float(res.statistic), float(res.pvalue), n
+
+
+def correlate(df: pd.DataFrame) -> pd.DataFrame:
+    """Spearman correlations of every predictor with every outcome.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Sweep rows (:func:`smallworld_eqp.results.load_sweep`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``outcome``, ``metric``, ``rho``, ``p_value``, ``n``.
+
+    Raises
+    ------
+    ValueError
+        With fewer than 3 trials.
+    """
+    if len(df) < MIN_ROWS:
+        raise ValueError(f"need at least {MIN_ROWS} ok trials to correlate, got {len(df)}")
+    df = with_hops_mean(df)
+    rows = []
+    for outcome in OUTCOMES:
+        for metric in predictors(df):
+            rho, p, n = spearman(df[metric], df[outcome])
+            rows.append({"outcome": outcome, "metric": metric, "rho": rho, "p_value": p, "n": n})
+    return pd.DataFrame(rows)
+
+
+SCATTER_METRICS = ("path_length", "clustering", "hops_mean_hidden")
+
+
+def scatter(df: pd.DataFrame, outcome: str, out: Path) -> Path:
+    """The outcome against path length, clustering and mean hidden-layer hops.
+
+    One panel per metric (the per-layer hop counts are in the tables only),
+    points coloured by the number of replaced connections.
+    """
+    df = with_hops_mean(df)
+    fig = new_figure(3.2 * len(SCATTER_METRICS) + 0.8, 3.2)
+    axes = fig.subplots(1, len(SCATTER_METRICS), sharey=True)
+    color = np.log10(1.0 + df["n_replaced"].to_numpy(dtype=float))
+    y = df[outcome].to_numpy(dtype=float)
+    log_y = outcome == "spread" and bool(np.all(y[np.isfinite(y)] > 0))
+    for ax, metric in zip(axes, SCATTER_METRICS):
+        rho, p, n = spearman(df[metric], df[outcome])
+        points = ax.scatter(df[metric], y, c=color, cmap="viridis", s=14, edgecolors="none")
+        ax.set_xlabel(metric)
+        ax.set_title(f"rho = {rho:.2f}, p = {p:.2g}, n = {n}", fontsize="small")
+        if log_y:
+            # Spread spans a decade or two: label 1-2-5 steps in plain numbers.
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.grid(True, alpha=0.4)
+    axes[0].set_ylabel(OUTCOMES[outcome])
+    fig.colorbar(points, ax=list(axes), label="log10(1 + replaced connections)")
+    fig.suptitle(f"{OUTCOMES[outcome]} against graph metrics (Spearman rho)")
+    return save_figure(fig, out)
+
+
+def write(df: pd.DataFrame, out_dir: Path, sources: Sequence[str] = ()) -> tuple[str, list[Path]]:
+    """Write ``correlations.md`` and the scatter plots; return the markdown and the files."""
+    table = correlate(df)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "## Spearman correlations of graph metrics with training outcomes",
+        "",
+        f"{len(df)} ok trials" + (f" from {', '.join(map(str, sources))}" if sources else "") + ".",
+        "n/a: fewer than 3 trials with both values, or a constant column.",
+    ]
+    files = []
+    for outcome, label in OUTCOMES.items():
+        part = table[table["outcome"] == outcome].drop(columns="outcome")
+        png = scatter(df, outcome, out_dir / f"scatter_{outcome}.png")
+        files.append(png)
+        lines += ["", f"### {label} (`{outcome}`)", "", markdown_table(part), "", f"![{outcome}]({png.name})"]
+    text = "\n".join(lines) + "\n"
+    md = out_dir / "correlations.md"
+    md.write_text(text)
+    return text, [md, *files]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="python -m analysis.correlations",
+        description="Spearman correlations of graph metrics with spread and one-epoch error.",
+    )
+    parser.add_argument("csvs", nargs="+", metavar="SWEEP_CSV", help="sweep CSVs (ok trials are used)")
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (bad input exits 2 with one line on stderr)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        df = results.load_sweep(args.csvs)
+        _, files = write(df, Path(args.out), args.csvs)
+    except (ValueError, OSError) as exc:
+        parser.error(str(exc))
+    print("\n".join(map(str, files)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

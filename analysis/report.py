@@ -1,0 +1,191 @@
+"""Every figure and table of the reproduction from a results folder.
+
+Layout of the results folder (what ``smallworld_eqp.sweep`` and
+``smallworld_eqp.train`` write)::
+
+    DIR/sweep*.csv                 sweep tables, one row per trial
+    DIR/sweep*_rates.csv           their per-batch rates (not drawn here)
+    DIR/runs/<name>/epochs.csv     per-epoch errors of a long training run
+    DIR/runs/<name>/rates.csv      its per-batch layer-pair rates
+
+Usage::
+
+    python -m analysis.report --results data/results --figures docs/figures
+
+writes to ``--figures``, from whichever of those files exist:
+
+* ``fig2.png`` (runs' error curves) and ``fig3.png`` (runs' layer-pair rates);
+* ``fig4.png`` (one-epoch error against replacements, with the per-pair totals
+  when the sweep holds one configuration) and ``fig4_p.png`` (against p);
+* ``correlations.md`` + scatter plots and ``decay_fit.md`` + plot;
+* ``report.md``: tables of the runs and of the sweep, and all of the above.
+
+A part that cannot be made (say too few trials for the fit) is listed in
+``report.md`` with the reason instead of stopping the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import correlations, decay_fit, markdown_table
+from smallworld_eqp import plots, results
+
+
+def find_results(folder: Path) -> dict[str, list[Path]]:
+    """The result files in ``folder`` by kind: ``sweeps``, ``epochs``, ``rates`` (sorted)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    sweeps = sorted(p for p in folder.glob("sweep*.csv") if not p.name.endswith("_rates.csv"))
+    return {
+        "sweeps": sweeps,
+        "epochs": sorted(folder.glob("runs/*/epochs.csv")),
+        "rates": sorted(folder.glob("runs/*/rates.csv")),
+    }
+
+
+def runs_table(epochs: pd.DataFrame) -> pd.DataFrame:
+    """Per run: epochs, last and best errors (%), total seconds."""
+    g = epochs.sort_values("epoch").groupby("run", sort=False)
+    return pd.DataFrame(
+        {
+            "epochs": g["epoch"].max(),
+            "final train error %": 100 * g["train_error"].last(),
+            "final test error %": 100 * g["test_error"].last(),
+            "best test error %": 100 * g["test_error"].min(),
+            "hours": g["seconds"].sum() / 3600.0,
+        }
+    ).reset_index()
+
+
+def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration and replacement count: trials and mean (std) of the outcomes."""
+    keys = [c for c in ("layers", "intra", "mode", "n_replaced") if c in df]
+    g = df.groupby(keys, sort=True, dropna=False)
+    out = g.size().rename("trials").to_frame()
+    out["p"] = g["p"].mean()
+    for col, name in (
+        ("online_error_epoch1", "one-epoch error %"),
+        ("test_error", "test error %"),
+    ):
+        out[name] = 100 * g[col].mean()
+        out[f"{name} std"] = 100 * g[col].std()
+    for col in ("spread", "log_spread", "path_length", "clustering"):
+        out[col] = g[col].mean()
+    return out.reset_index()
+
+
+def _section(title: str, make: Callable[[], str], notes: list[str]) -> str:
+    """Run one part of the report; on bad or insufficient data, note why and go on."""
+    try:
+        return make()
+    except (ValueError, RuntimeError) as exc:
+        notes.append(f"- {title}: skipped ({' '.join(str(exc).split())})")
+        return ""
+
+
+def _runs_part(epochs: list[Path], figures_dir: Path) -> str:
+    png = plots.fig2(epochs, figures_dir / "fig2.png")
+    table = runs_table(results.load_epochs(epochs))
+    return f"## Training runs (Fig. 2)\n\n{markdown_table(table)}\n\n![fig2]({png.name})"
+
+
+def _rates_part(rates: list[Path], figures_dir: Path) -> str:
+    png = plots.fig3(rates, figures_dir / "fig3.png")
+    return f"## Layer-pair training rates (Fig. 3)\n\n![fig3]({png.name})"
+
+
+def _sweep_part(sweep: pd.DataFrame, paths: list[Path], figures_dir: Path) -> str:
+    # The per-pair panel needs a single configuration (see plots.fig4).
+    single = len(plots.split_series(sweep)) == 1
+    png = plots.fig4(paths, figures_dir / "fig4.png", test=True, pairs=single)
+    png_p = plots.fig4(paths, figures_dir / "fig4_p.png", x="p", test=True)
+    return (
+        f"## Replacement sweep (Fig. 4)\n\n{len(sweep)} ok trials from {', '.join(map(str, paths))}.\n\n"
+        f"{markdown_table(sweep_table(sweep))}\n\n![fig4]({png.name})\n\n![fig4 against p]({png_p.name})"
+    )
+
+
+def _ok_trials(paths: list[Path], notes: list[str]) -> pd.DataFrame | None:
+    """The ok trials of the sweeps, or None (with a note) when there are none or a file is bad."""
+    try:
+        df = results.load_sweep(paths)
+    except ValueError as exc:
+        notes.append(f"- sweep: skipped ({exc})")
+        return None
+    if df.empty:
+        notes.append(f"- sweep: skipped (no ok trial in {', '.join(map(str, paths))})")
+        return None
+    return df
+
+
+def make_report(results_dir: Path, figures_dir: Path) -> Path:
+    """Write every figure and table; return the path of ``report.md``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``results_dir`` does not exist.
+    ValueError
+        If it holds none of the result files of the documented layout.
+    """
+    found = find_results(results_dir)
+    if not any(found.values()):
+        raise ValueError(
+            f"{results_dir}: no result CSVs found (expected sweep*.csv or runs/<name>/epochs.csv, rates.csv)"
+        )
+    figures_dir = Path(figures_dir)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+    parts = [f"# Results from `{results_dir}`"]
+    if found["epochs"]:
+        parts.append(_section("Fig. 2", lambda: _runs_part(found["epochs"], figures_dir), notes))
+    if found["rates"]:
+        parts.append(_section("Fig. 3", lambda: _rates_part(found["rates"], figures_dir), notes))
+    sweep = _ok_trials(found["sweeps"], notes) if found["sweeps"] else None
+    if sweep is not None:
+        sources = [str(p) for p in found["sweeps"]]
+        parts.append(_section("Fig. 4", lambda: _sweep_part(sweep, found["sweeps"], figures_dir), notes))
+        parts.append(
+            _section("decay fit", lambda: decay_fit.write(sweep, figures_dir, sources=sources)[0], notes)
+        )
+        parts.append(
+            _section("correlations", lambda: correlations.write(sweep, figures_dir, sources)[0], notes)
+        )
+    if notes:
+        parts.append("\n".join(["## Not made", "", *notes]))
+    report = figures_dir / "report.md"
+    report.write_text("\n\n".join(p.strip() for p in parts if p.strip()) + "\n")
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = plots.OneLineParser(
+        prog="python -m analysis.report",
+        description="Regenerate every figure and markdown table from a results folder.",
+    )
+    parser.add_argument("--results", required=True, help="results folder (sweep*.csv, runs/<name>/)")
+    parser.add_argument("--figures", required=True, help="output folder for figures and markdown")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (bad input exits 2 with one line on stderr)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        report = make_report(Path(args.results), Path(args.figures))
+    except (ValueError, OSError) as exc:
+        parser.error(str(exc))
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

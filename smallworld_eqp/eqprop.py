@@ -1,0 +1,564 @@
+"""Equilibrium propagation on layered graphs (paper sections 2.1 and 4.1-4.4).
+
+A :class:`EqPropNetwork` holds one weight per undirected edge of a
+:class:`~smallworld_eqp.topology.Graph` (in ``graph.edges`` order) and one bias per
+neuron. Training a batch runs
+
+1. the free phase: ``n_free`` steps of eq. 9 on F = E (eq. 3) with the inputs
+   clamped, from zeros or from the example's persistent particle, giving ``s0``;
+2. the weakly-clamped phase: ``n_clamped`` steps on F = E + beta C (eq. 4-5) from
+   ``s0``, giving ``s_beta``;
+3. the updates eq. 7-8, averaged over the batch, on existing edges only.
+
+Examples
+--------
+>>> from smallworld_eqp import topology
+>>> from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
+>>> g = topology.layered([4, 3, 2])
+>>> net = EqPropNetwork(g, EqPropConfig(n_free=20, n_clamped=4, batch_size=2))
+>>> x = np.array([[0.0, 1.0, 0.5, 0.2], [1.0, 0.0, 0.3, 0.9]])
+>>> y = np.array([[1.0, 0.0], [0.0, 1.0]])
+>>> sorted(net.train_batch(x, y))
+['beta', 'cost', 'error', 'free_steps', 'rms', 'rms_edges', 'rms_intra', 'rms_skip']
+>>> net.predict(x).shape
+(2,)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import numbers
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from . import kernels
+from ._config import BATCH_CHUNKS
+from .topology import ADJACENT, INTRA, Graph
+
+SOLVERS = ("euler", "coordinate")
+DTYPES = ("float32", "float64")
+_EVAL_BATCH = 1000
+# Built once (it scans the loaded libraries); kernels imports the BLAS numba uses first.
+_THREADPOOLS = ThreadpoolController()
+
+
+class DivergenceError(FloatingPointError):
+    """States, weights or biases became NaN or infinite during training."""
+
+
+def _positive_number(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        allowed = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {allowed}, got {value!r}")
+    return v
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class EqPropConfig:
+    """Hyper-parameters of equilibrium propagation (defaults: paper Table 1, section 4.3).
+
+    Parameters
+    ----------
+    eps : float
+        Step size of eq. 9 (> 0).
+    beta : float
+        Clamping factor of eq. 5 (non-zero; its sign is flipped per batch when
+        ``random_beta_sign``).
+    n_free, n_clamped : int
+        Steps (Euler) or sweeps (coordinate) of the free and weakly-clamped phases.
+    batch_size : int
+        Examples per batch in :meth:`EqPropNetwork.train_epoch`.
+    learning_rate : float or tuple of float
+        One rate for every parameter, or one per adjacent layer pair ordered input
+        to output (paper Table 1 lists them deepest first, i.e. the paper's
+        784-500-500-500-10 network uses ``(0.128, 0.032, 0.008, 0.002)``). See
+        :class:`EqPropNetwork` for which rate an intra-layer or skip edge uses.
+    skip_init : float or "mean-glorot"
+        Half-width ``a`` of U[-a, a] for intra-layer and layer-skipping weights
+        (paper 4.3: 0.05), or the mean Glorot bound (eq. 19) over adjacent pairs as
+        in the authors' code.
+    random_beta_sign : bool
+        Draw beta's sign per batch (seeded), as the authors' code does.
+    persistent_particles : bool
+        Start each example's free phase from its last free state (authors' code).
+    nudge_factor : float
+        ``k`` in dF/dy = dE/dy + k beta (y - y_d); 1 is eq. 5, 2 reproduces the
+        authors' code.
+    solver : {"euler", "coordinate"}
+        Euler steps of eq. 9, or sweeps of exact per-neuron minimisation of F.
+    tol : float or None
+        Stop an example's relaxation once max |ds| of a step is below ``tol``
+        (never beyond the step budget); ``None`` runs every step.
+    dtype : {"float32", "float64"}
+    seed : int
+        Seeds the weight initialisation and the beta signs.
+    """
+
+    eps: float = 0.5
+    beta: float = 1.0
+    n_free: int = 500
+    n_clamped: int = 8
+    batch_size: int = 20
+    learning_rate: float | tuple[float, ...] = 0.02
+    skip_init: float | str = 0.05
+    random_beta_sign: bool = False
+    persistent_particles: bool = False
+    nudge_factor: float = 1.0
+    solver: str = "euler"
+    tol: float | None = None
+    dtype: str = "float32"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _positive_number("eps", self.eps)
+        if isinstance(self.beta, bool) or not isinstance(self.beta, numbers.Real) or not math.isfinite(self.beta):
+            raise ValueError(f"beta must be a finite real number, got {self.beta!r}")
+        if self.beta == 0:
+            raise ValueError("beta must be non-zero, got 0")
+        for name in ("n_free", "n_clamped", "batch_size"):
+            _positive_int(name, getattr(self, name))
+        lr = self.learning_rate
+        if isinstance(lr, (list, tuple, np.ndarray)):
+            if len(lr) == 0:
+                raise ValueError("learning_rate must be a positive number or a non-empty sequence of them, got []")
+            lr = tuple(_positive_number(f"learning_rate[{i}]", v) for i, v in enumerate(lr))
+            object.__setattr__(self, "learning_rate", lr)
+        else:
+            _positive_number("learning_rate", lr)
+        if isinstance(self.skip_init, str):
+            if self.skip_init != "mean-glorot":
+                raise ValueError(f"skip_init must be a number >= 0 or 'mean-glorot', got {self.skip_init!r}")
+        else:
+            _positive_number("skip_init", self.skip_init, allow_zero=True)
+        for name in ("random_beta_sign", "persistent_particles"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        _positive_number("nudge_factor", self.nudge_factor)
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
+        if self.tol is not None:
+            _positive_number("tol", self.tol)
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict of the fields (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        if isinstance(d["learning_rate"], tuple):
+            d["learning_rate"] = list(d["learning_rate"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EqPropConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown EqPropConfig fields {unknown}; allowed: {sorted(names)}")
+        return cls(**d)
+
+
+class EqPropNetwork:
+    """A continuous Hopfield network on a layered graph trained by equilibrium propagation.
+
+    Parameters
+    ----------
+    graph : Graph
+    config : EqPropConfig
+
+    Attributes
+    ----------
+    weights : ndarray, shape (E,)
+        One weight per edge, in ``graph.edges`` order (Glorot init eq. 19 for
+        adjacent-layer edges, U[-a, a] for intra-layer and skip edges).
+    biases : ndarray, shape (N,)
+        Zero at start; input biases stay zero (inputs are clamped).
+
+    Notes
+    -----
+    Per-pair learning rates (``config.learning_rate`` a tuple of ``n_pairs`` rates,
+    input to output): an edge joining layers ``a <= b`` uses the rate of pair
+    ``(b - 1, b)``, the pair nearest the output among the layers it spans; so an
+    adjacent edge uses its own pair's rate, an intra-layer edge in layer ``l`` and
+    the bias of a neuron in layer ``l`` use the rate of pair ``(l - 1, l)`` (the
+    neuron's input weights, paper 4.1), and a skip edge uses the rate of the pair
+    that ends at its upper layer.
+
+    The weights and biases may be modified in place between calls; every public
+    method refreshes the relaxation plan from them first.
+    """
+
+    def __init__(self, graph: Graph, config: EqPropConfig | None = None) -> None:
+        if not isinstance(graph, Graph):
+            raise ValueError(f"graph must be a topology.Graph, got {type(graph).__name__}")
+        config = EqPropConfig() if config is None else config
+        if not isinstance(config, EqPropConfig):
+            raise ValueError(f"config must be an EqPropConfig, got {type(config).__name__}")
+        self.graph = graph
+        self.config = config
+        self._dtype = np.dtype(config.dtype)
+        sizes = np.asarray(graph.layer_sizes, dtype=np.int64)
+        n_pairs = graph.n_layers - 1
+        lr = config.learning_rate
+        if isinstance(lr, tuple) and len(lr) != n_pairs:
+            raise ValueError(
+                f"learning_rate has {len(lr)} rates but the {'-'.join(map(str, graph.layer_sizes))} network has {n_pairs} layer pairs"
+            )
+        rates = np.broadcast_to(np.asarray(lr, dtype=np.float64), (n_pairs,))
+        la = graph.edge_layers[:, 0].astype(np.int64)
+        lb = graph.edge_layers[:, 1].astype(np.int64)
+        self._lr_edge = rates[lb - 1].copy()
+        layer_of = graph.layer_of.astype(np.int64)
+        self._lr_bias = np.where(layer_of > 0, rates[np.maximum(layer_of - 1, 0)], 0.0)
+
+        # Init (eq. 19): Glorot bound for adjacent pairs, `a` for intra and skip edges.
+        glorot = np.sqrt(6.0 / (sizes[:-1] + sizes[1:]))
+        a = float(glorot.mean()) if config.skip_init == "mean-glorot" else float(config.skip_init)
+        bound = np.where(graph.kinds == ADJACENT, glorot[np.minimum(la, n_pairs - 1)], a)
+        init_seq, beta_seq = np.random.SeedSequence(config.seed).spawn(2)
+        u = np.random.default_rng(init_seq).uniform(-1.0, 1.0, graph.n_edges)
+        self.weights = (u * bound).astype(self._dtype)
+        self.biases = np.zeros(graph.n_neurons, dtype=self._dtype)
+        self._beta_rng = np.random.default_rng(beta_seq)
+
+        # rms groups: adjacent pair l -> l, intra -> n_pairs, skip -> n_pairs + 1.
+        self._group = np.where(
+            graph.kinds == ADJACENT, la, np.where(graph.kinds == INTRA, n_pairs, n_pairs + 1)
+        ).astype(np.int64)
+        self._group_count = np.bincount(self._group, minlength=n_pairs + 2)
+        self._pair_size = (sizes[:-1] * sizes[1:]).astype(np.float64)
+        self._plan = kernels.compile_plan(graph, self._dtype)
+        if config.solver == "coordinate":
+            self._cplan = kernels.compile_coord_plan(graph, self._dtype)
+        else:
+            self._cplan = kernels.empty_coord_plan(self._dtype)
+        self._edges = np.ascontiguousarray(graph.edges)
+        self._particles = np.zeros((0, graph.n_neurons - graph.layer_sizes[0]), dtype=self._dtype)
+        self._seen = np.zeros(0, dtype=bool)
+        self.n_batches_trained = 0
+
+    # --- small views ---------------------------------------------------------
+    @property
+    def n_pairs(self) -> int:
+        """Number of adjacent layer pairs, ``n_layers - 1``."""
+        return self.graph.n_layers - 1
+
+    @property
+    def _n_in(self) -> int:
+        return self.graph.layer_sizes[0]
+
+    @property
+    def _n_out(self) -> int:
+        return self.graph.layer_sizes[-1]
+
+    def __repr__(self) -> str:
+        return f"EqPropNetwork({self.graph!r}, solver={self.config.solver}, dtype={self.config.dtype})"
+
+    # --- input checks --------------------------------------------------------
+    def _check_array(self, name: str, a: Any, width: int) -> np.ndarray:
+        a = np.asarray(a)
+        if a.ndim != 2 or a.shape[1] != width or a.shape[0] == 0:
+            raise ValueError(f"{name} must have shape (batch, {width}) with batch >= 1, got shape {a.shape}")
+        if a.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
+        a = np.ascontiguousarray(a, dtype=self._dtype)
+        lo, hi = float(a.min()), float(a.max())
+        if not (lo >= 0.0 and hi <= 1.0):
+            raise ValueError(f"{name} values must lie in [0, 1], got range [{lo}, {hi}]")
+        return a
+
+    def _check_xy(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        x = self._check_array("x", x, self._n_in)
+        y = self._check_array("y", y, self._n_out)
+        if y.shape[0] != x.shape[0]:
+            raise ValueError(f"x and y must have the same number of rows, got {x.shape[0]} and {y.shape[0]}")
+        return x, y
+
+    # --- relaxation ----------------------------------------------------------
+    def _refresh(self) -> None:
+        """Scatter the per-edge weights into the plan (one gather)."""
+        self.weights = np.ascontiguousarray(self.weights, dtype=self._dtype)
+        self.biases = np.ascontiguousarray(self.biases, dtype=self._dtype)
+        kernels.gather(self.weights, self._plan.eid, self._plan.pos, self._plan.vals)
+        if self.config.solver == "coordinate":
+            np.take(self.weights, self._cplan.eid, out=self._cplan.vals)
+
+    def _relax(
+        self, x: np.ndarray, y: np.ndarray | None, start: np.ndarray | None, kbeta: float, n_steps: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Relax a batch; returns states (batch, N) and steps used per example."""
+        n_batch, n = x.shape[0], self.graph.n_neurons
+        n_in, n_out = self._n_in, self._n_out
+        n_chunks = min(n_batch, BATCH_CHUNKS)
+        cs = -(-n_batch // n_chunks)
+        n_chunks = -(-n_batch // cs)
+        rows = np.zeros((n_chunks * cs, n), dtype=self._dtype)
+        if start is not None:
+            rows[:n_batch, n_in:] = start[:, n_in:]
+        rows[:n_batch, :n_in] = x
+        S = np.ascontiguousarray(rows.reshape(n_chunks, cs, n).transpose(0, 2, 1))
+        targets = np.zeros((n_chunks * cs, n_out), dtype=self._dtype)
+        if y is not None:
+            targets[:n_batch] = y
+        Y = np.ascontiguousarray(targets.reshape(n_chunks, cs, n_out).transpose(0, 2, 1))
+        n_valid = np.minimum(cs, n_batch - cs * np.arange(n_chunks)).astype(np.int64)
+        steps = np.zeros((n_chunks, cs), dtype=np.int64)
+        solver = kernels.EULER if self.config.solver == "euler" else kernels.COORDINATE
+        tol = -1.0 if self.config.tol is None else float(self.config.tol)
+        # One thread pool: BLAS runs single-threaded inside numba's parallel chunks.
+        with _THREADPOOLS.limit(limits=1, user_api="blas"):
+            kernels.relax(
+                S, Y, self.biases, self._plan, self._cplan, solver, self.config.eps, kbeta, n_steps, tol, n_valid, steps
+            )
+        states = S.transpose(0, 2, 1).reshape(n_chunks * cs, n)[:n_batch]
+        return np.ascontiguousarray(states), steps.reshape(-1)[:n_batch]
+
+    def free_phase(self, x: Any) -> np.ndarray:
+        """Free phase (eq. 9 on E, ``n_free`` steps from zeros).
+
+        Parameters
+        ----------
+        x : array (batch, n_in) in [0, 1]
+
+        Returns
+        -------
+        ndarray (batch, N)
+            States of all neurons (input columns hold ``x``).
+        """
+        x = self._check_array("x", x, self._n_in)
+        self._refresh()
+        return self._relax(x, None, None, 0.0, self.config.n_free)[0]
+
+    def clamped_phase(self, x: Any, y: Any, s0: Any) -> np.ndarray:
+        """Weakly-clamped phase (eq. 9 on F = E + beta C, ``n_clamped`` steps from ``s0``).
+
+        Parameters
+        ----------
+        x : array (batch, n_in) in [0, 1]
+        y : array (batch, n_out) in [0, 1], the targets y_d
+        s0 : array (batch, N) in [0, 1], usually the free-phase states
+
+        Returns
+        -------
+        ndarray (batch, N)
+        """
+        x, y = self._check_xy(x, y)
+        s0 = self._check_array("s0", s0, self.graph.n_neurons)
+        if s0.shape[0] != x.shape[0]:
+            raise ValueError(f"s0 must have {x.shape[0]} rows like x, got {s0.shape[0]}")
+        self._refresh()
+        kbeta = self.config.nudge_factor * self.config.beta
+        return self._relax(x, y, s0, kbeta, self.config.n_clamped)[0]
+
+    # --- training ------------------------------------------------------------
+    def _start_states(self, indices: Any, n_batch: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if not self.config.persistent_particles:
+            return None, None
+        if indices is None:
+            raise ValueError("indices (example ids) are required when persistent_particles=True, got None")
+        idx = np.asarray(indices)
+        if idx.shape != (n_batch,) or idx.dtype.kind not in "iu" or (n_batch and idx.min() < 0):
+            raise ValueError(f"indices must be {n_batch} non-negative integers, got {indices!r}")
+        idx = idx.astype(np.int64)
+        need = int(idx.max()) + 1
+        if need > self._seen.shape[0]:
+            grow = max(need, 2 * self._seen.shape[0])
+            particles = np.zeros((grow, self._particles.shape[1]), dtype=self._dtype)
+            particles[: self._particles.shape[0]] = self._particles
+            seen = np.zeros(grow, dtype=bool)
+            seen[: self._seen.shape[0]] = self._seen
+            self._particles, self._seen = particles, seen
+        start = np.zeros((n_batch, self.graph.n_neurons), dtype=self._dtype)
+        start[:, self._n_in :] = np.where(self._seen[idx, None], self._particles[idx], 0)
+        return start, idx
+
+    def _diverged(self, what: str) -> DivergenceError:
+        return DivergenceError(
+            f"batch {self.n_batches_trained}: {what} became non-finite (NaN or inf); lower eps or the learning rate"
+        )
+
+    def train_batch(self, x: Any, y: Any, indices: Any = None) -> dict[str, Any]:
+        """One EqProp step on a batch: free phase, clamped phase, updates (eq. 7-8).
+
+        Parameters
+        ----------
+        x : array (batch, n_in) in [0, 1]
+        y : array (batch, n_out) in [0, 1], one-hot targets
+        indices : array of int (batch,), optional
+            Example ids, required with ``persistent_particles``.
+
+        Returns
+        -------
+        dict
+            ``error`` online error (free-phase argmax vs target argmax, before the
+            update), ``cost`` mean C (eq. 4) at ``s0``, ``rms`` eq. 20 per adjacent
+            pair (sum of squared corrections of the pair's existing edges over
+            ``N_l N_(l+1)``), ``rms_edges`` the same over the number of existing
+            edges, ``rms_intra`` and ``rms_skip`` (over those edges; NaN if none),
+            ``free_steps`` (most steps any example used), ``beta`` (signed beta used).
+        """
+        x, y = self._check_xy(x, y)
+        n_batch, n_in = x.shape[0], self._n_in
+        start, idx = self._start_states(indices, n_batch)
+        beta = float(self.config.beta)
+        if self.config.random_beta_sign and self._beta_rng.random() < 0.5:
+            beta = -beta
+        self._refresh()
+        s0, steps = self._relax(x, None, start, 0.0, self.config.n_free)
+        if not np.isfinite(s0).all():
+            raise self._diverged("free-phase states")
+        out = s0[:, -self._n_out :].astype(np.float64)
+        error = float(np.mean(out.argmax(axis=1) != y.argmax(axis=1)))
+        cost = float(np.mean(0.5 * np.sum((out - y) ** 2, axis=1)))
+        sb, _ = self._relax(x, y, s0, self.config.nudge_factor * beta, self.config.n_clamped)
+        if not np.isfinite(sb).all():
+            raise self._diverged("clamped-phase states")
+
+        # Eq. 7-8, batch-averaged, with per-parameter rates.
+        s0t, sbt = np.ascontiguousarray(s0.T), np.ascontiguousarray(sb.T)
+        dw = np.empty_like(self.weights)
+        kernels.update_weights(self._edges, s0t, sbt, self._lr_edge / (beta * n_batch), self.weights, dw)
+        diff = sbt[n_in:].astype(np.float64) - s0t[n_in:]
+        with np.errstate(over="ignore"):  # overflow is reported as divergence just below
+            self.biases[n_in:] += (self._lr_bias[n_in:] / beta * diff.mean(axis=1)).astype(self._dtype)
+        if not (np.isfinite(self.weights).all() and np.isfinite(self.biases).all()):
+            raise self._diverged("weights or biases")
+        if idx is not None:
+            self._particles[idx] = s0[:, n_in:]
+            self._seen[idx] = True
+        self.n_batches_trained += 1
+
+        sums = kernels.group_sum_squares(dw, self._group, self.n_pairs + 2)
+        counts = self._group_count
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rms_edges = np.where(counts[: self.n_pairs] > 0, np.sqrt(sums[: self.n_pairs] / counts[: self.n_pairs]), np.nan)
+            extra = np.where(counts[self.n_pairs :] > 0, np.sqrt(sums[self.n_pairs :] / counts[self.n_pairs :]), np.nan)
+        return {
+            "error": error,
+            "cost": cost,
+            "rms": np.sqrt(sums[: self.n_pairs] / self._pair_size),
+            "rms_edges": rms_edges,
+            "rms_intra": float(extra[0]),
+            "rms_skip": float(extra[1]),
+            "free_steps": int(steps.max()),
+            "beta": beta,
+        }
+
+    def train_epoch(
+        self,
+        dataset: Any,
+        *,
+        progress: bool = True,
+        shuffle_seed: int | np.random.Generator | None = None,
+        max_batches: int | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Train on every batch of ``dataset``'s training split once.
+
+        Parameters
+        ----------
+        dataset : datasets.Dataset
+            Anything with ``batches(batch_size, shuffle_seed=...)`` yielding
+            ``(indices, x, y)`` and ``n_batches(batch_size)``.
+        progress : bool
+            Show a tqdm bar (``leave=False``) with the running online error.
+        shuffle_seed : int or Generator, optional
+            Passed to ``dataset.batches`` (``None``: stored order).
+        max_batches : int, optional
+            Stop after this many batches.
+
+        Returns
+        -------
+        dict of ndarray
+            Per-batch ``error``, ``cost``, ``rms`` and ``rms_edges`` (n_batches,
+            n_pairs), ``rms_intra``, ``rms_skip``, ``free_steps``, ``beta``.
+        """
+        from tqdm.auto import tqdm
+
+        bs = self.config.batch_size
+        total = dataset.n_batches(bs)
+        if max_batches is not None:
+            total = min(total, _positive_int("max_batches", max_batches))
+        records: list[dict[str, Any]] = []
+        errors = 0.0
+        with tqdm(total=total, leave=False, disable=not progress, desc="train", unit="batch") as bar:
+            for indices, x, y in dataset.batches(bs, shuffle_seed=shuffle_seed):
+                if len(records) == total:
+                    break
+                rec = self.train_batch(x, y, indices)
+                records.append(rec)
+                errors += rec["error"]
+                bar.update(1)
+                bar.set_postfix(error=f"{errors / len(records):.4f}", refresh=False)
+        return {key: np.asarray([r[key] for r in records]) for key in records[0]} if records else {}
+
+    # --- inference -----------------------------------------------------------
+    def predict(self, x: Any) -> np.ndarray:
+        """Class labels (argmax of the free-phase output), shape (batch,)."""
+        return self.free_phase(x)[:, -self._n_out :].argmax(axis=1)
+
+    def evaluate(self, X: Any, Y: Any, batch_size: int | None = None) -> float:
+        """Error rate in [0, 1] of the free-phase predictions on ``X`` against ``Y``'s argmax.
+
+        ``batch_size`` (default 1000) only changes how many examples relax together.
+        """
+        X, Y = self._check_xy(X, Y)
+        bs = _EVAL_BATCH if batch_size is None else _positive_int("batch_size", batch_size)
+        self._refresh()
+        wrong = 0
+        for a in range(0, X.shape[0], bs):
+            s, _ = self._relax(X[a : a + bs], None, None, 0.0, self.config.n_free)
+            wrong += int(np.sum(s[:, -self._n_out :].argmax(axis=1) != Y[a : a + bs].argmax(axis=1)))
+        return wrong / X.shape[0]
+
+    # --- persistence ---------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Save to an ``.npz`` file (numpy appends ``.npz`` when missing).
+
+        Holds the weights, biases, config (JSON), graph (layer sizes, edges, history
+        JSON), persistent particles and the beta-sign generator state.
+        """
+        np.savez(
+            path,
+            weights=self.weights,
+            biases=self.biases,
+            config=np.array(json.dumps(self.config.to_dict())),
+            layer_sizes=np.asarray(self.graph.layer_sizes, dtype=np.int64),
+            edges=self.graph.edges,
+            history=np.array(json.dumps(list(self.graph.history))),
+            particles=self._particles,
+            particles_seen=self._seen,
+            beta_rng=np.array(json.dumps(self._beta_rng.bit_generator.state)),
+            n_batches_trained=np.array(self.n_batches_trained),
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> EqPropNetwork:
+        """Load a network written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as f:
+            config = EqPropConfig.from_dict(json.loads(str(f["config"])))
+            graph = Graph.from_edges(f["layer_sizes"], f["edges"], history=json.loads(str(f["history"])))
+            net = cls(graph, config)
+            net.weights = np.array(f["weights"], dtype=net._dtype)
+            net.biases = np.array(f["biases"], dtype=net._dtype)
+            net._particles = np.array(f["particles"], dtype=net._dtype)
+            net._seen = np.array(f["particles_seen"], dtype=bool)
+            net._beta_rng.bit_generator.state = json.loads(str(f["beta_rng"]))
+            net.n_batches_trained = int(f["n_batches_trained"])
+        return net

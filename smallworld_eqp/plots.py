@@ -1,0 +1,668 @@
+"""The paper's figures as image files, drawn from the result CSVs.
+
+=========  ===============================================================
+``fig1``   topology of a small network (paper Fig. 1), from a Graph
+``fig2``   train (solid) and test (dotted) error per epoch of several runs
+``fig3``   smoothed per-layer-pair training rates (eq. 20-21), one panel per run
+``fig4``   one-epoch error against the number of replaced connections
+=========  ===============================================================
+
+Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas, so
+drawing them never changes the pyplot backend of an interactive session.
+
+Command line::
+
+    python -m smallworld_eqp.plots fig4 data/results/sweep.csv --out fig4.png [--x p]
+    python -m smallworld_eqp.plots fig2 data/results/runs/basic data/results/runs/ours --out fig2.png
+    python -m smallworld_eqp.plots fig3 data/results/runs/* --out fig3.png --window 25
+    python -m smallworld_eqp.plots fig1 --layers 6,5,5,5,3 --intra --replacements 10 --seed 0 --out fig1.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from . import results, spread, topology
+
+PathLike = str | os.PathLike
+Sources = Mapping[str, PathLike] | Iterable[PathLike] | PathLike
+
+X_CHOICES = ("n_replaced", "p")
+BANDS = ("minmax", "std")
+X_LABELS = {
+    "n_replaced": "replaced connections $n$",
+    "p": "per-edge replacement probability $p$ (footnote 2)",
+}
+KIND_STYLE = {  # colour and label of each edge kind in Fig. 1
+    topology.ADJACENT: ("0.6", "adjacent-layer"),
+    topology.INTRA: ("tab:green", "intra-layer"),
+    topology.SKIP: ("tab:blue", "layer-skipping"),
+}
+MAX_PANELS = 12
+MAX_FIG1_NEURONS = 300
+MAX_POINTS = 2000  # per plotted line; longer smoothed traces are thinned
+
+
+# ----------------------------------------------------------------- helpers
+
+
+def pair_labels(n_pairs: int) -> list[str]:
+    """Names of the adjacent layer pairs, input pair first: ``Input-H1`` ... ``H3-Output``."""
+    names = ["Input"] + [f"H{k}" for k in range(1, n_pairs)] + ["Output"]
+    return [f"{a}-{b}" for a, b in zip(names[:-1], names[1:])]
+
+
+def _pair_colors(n_pairs: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["plasma"]
+    return [cmap(0.85 * k / max(n_pairs - 1, 1)) for k in range(n_pairs)]
+
+
+def _run_colors(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return [cmap(k % 10) for k in range(n)]
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure (inches) with constrained layout on its own Agg canvas; pyplot is not involved."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, out: PathLike, dpi: int = 150) -> Path:
+    """Write ``fig`` to ``out`` (format from the suffix), creating missing folders."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    return out
+
+
+def _labelled(sources: Sources, name: str) -> list[tuple[str, Path]]:
+    """``(label, path)`` pairs from a mapping label -> path, a list of paths or one path."""
+    if isinstance(sources, Mapping):
+        pairs = [(str(k), Path(v)) for k, v in sources.items()]
+    else:
+        if isinstance(sources, (str, os.PathLike)):
+            sources = [sources]
+        pairs = [(results.run_name(p), Path(p)) for p in sources]
+    if not pairs:
+        raise ValueError(f"no {name} file given")
+    return pairs
+
+
+@dataclass
+class ZeroLogAxes:
+    """A log x-axis, with the points at x = 0 on a narrow linear axis to its left.
+
+    A log axis cannot show x = 0 (no replaced connection), the reference point of
+    the sweep; hiding it would be dishonest, so it gets its own axis labelled
+    ``0``, separated from the log axis by a break mark. Either axis is None when no
+    point needs it. The drawing methods send each point to the axis it belongs on.
+    """
+
+    zero: Axes | None
+    log: Axes | None
+
+    @property
+    def axes(self) -> list[Axes]:
+        return [a for a in (self.zero, self.log) if a is not None]
+
+    def _split(self, x, *ys):
+        x = np.asarray(x, dtype=float)
+        for ax, mask in ((self.zero, x == 0), (self.log, x > 0)):
+            if ax is not None and mask.any():
+                yield ax, x[mask], [np.asarray(y, dtype=float)[mask] for y in ys]
+
+    def plot(self, x, y, *args, label: str | None = None, **kwargs) -> None:
+        """Line plot; the label goes on one axis only, so a legend lists it once."""
+        for k, (ax, xs, (ys,)) in enumerate(self._split(x, y)):
+            ax.plot(xs, ys, *args, label=label if k == 0 else None, **kwargs)
+
+    def band(self, x, lo, hi, color, alpha: float = 0.2) -> None:
+        """A shaded band between ``lo`` and ``hi`` (a bar at the single x = 0)."""
+        for ax, xs, (los, his) in self._split(x, lo, hi):
+            if ax is self.zero:
+                ax.vlines(xs, los, his, color=color, alpha=alpha + 0.2, linewidth=6)
+            else:
+                ax.fill_between(xs, los, his, color=color, alpha=alpha, linewidth=0)
+
+    def set_xlabel(self, text: str) -> None:
+        (self.log or self.zero).set_xlabel(text)
+
+    def set_ylabel(self, text: str) -> None:
+        self.axes[0].set_ylabel(text)
+
+    def set_yscale(self, scale: str) -> None:
+        for ax in self.axes:
+            ax.set_yscale(scale)
+
+    def legend(self, **kwargs) -> None:
+        handles, labels = [], []
+        for ax in self.axes:
+            h, lab = ax.get_legend_handles_labels()
+            handles += h
+            labels += lab
+        self.axes[-1].legend(handles, labels, **kwargs)
+
+
+def zero_log_axes(fig: Figure, x: np.ndarray, nrows: int = 1) -> list[ZeroLogAxes]:
+    """Rows of axes for data with x >= 0 on a log scale: see :class:`ZeroLogAxes`.
+
+    The rows share their x axes; only the bottom row has x tick labels.
+
+    Parameters
+    ----------
+    fig : Figure
+        An empty figure to fill.
+    x : array_like
+        The x values to be drawn (decides which of the two columns of axes exist).
+    nrows : int
+
+    Returns
+    -------
+    list of ZeroLogAxes
+        One per row, top first.
+    """
+    x = np.asarray(x, dtype=float)
+    has_zero, has_pos = bool((x == 0).any()), bool((x > 0).any())
+    if not (has_zero or has_pos):
+        raise ValueError("no x value >= 0 to plot")
+    both = has_zero and has_pos
+    grid = fig.add_gridspec(nrows, 2 if both else 1, width_ratios=[1, 9] if both else None, wspace=0.02)
+    rows: list[ZeroLogAxes] = []
+    for r in range(nrows):
+        above = rows[0] if rows else None
+        zero = log = None
+        if has_zero:
+            zero = fig.add_subplot(grid[r, 0], sharex=above.zero if above else None)
+            zero.set_xlim(-1.0, 1.0)
+            zero.set_xticks([0.0], ["0"])
+        if has_pos:
+            log = fig.add_subplot(grid[r, -1], sharex=above.log if above else None, sharey=zero)
+            log.set_xscale("log")
+        row = ZeroLogAxes(zero, log)
+        for ax in row.axes:
+            ax.grid(True, which="major", alpha=0.4)
+            if r < nrows - 1:
+                ax.tick_params(axis="x", labelbottom=False)
+        if both:
+            zero.spines["right"].set_visible(False)
+            log.spines["left"].set_visible(False)
+            log.tick_params(axis="y", which="both", left=False, labelleft=False)
+            # The usual broken-axis mark: short slanted strokes on the facing edges.
+            mark = {
+                "marker": [(-1, -1.6), (1, 1.6)],
+                "markersize": 9,
+                "linestyle": "none",
+                "color": "k",
+                "mew": 1,
+            }
+            zero.plot([1, 1], [0, 1], transform=zero.transAxes, clip_on=False, **mark)
+            log.plot([0, 0], [0, 1], transform=log.transAxes, clip_on=False, **mark)
+        rows.append(row)
+    return rows
+
+
+# ----------------------------------------------------------------- Fig. 2
+
+
+def fig2(epochs_csvs: Sources, out: PathLike, *, title: str | None = None) -> Path:
+    """Error curves of several training runs, like the paper's Fig. 2.
+
+    Training error solid, test error dotted, one colour per run; errors in percent.
+
+    Parameters
+    ----------
+    epochs_csvs : mapping label -> path, or iterable of paths, or one path
+        ``epochs.csv`` files or run directories holding one; without labels a run
+        is named by :func:`smallworld_eqp.results.run_name`.
+    out : path-like
+        Image file to write (format from its suffix, PNG by default).
+    title : str, optional
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+    """
+    runs = [(label, results.load_epochs([path])) for label, path in _labelled(epochs_csvs, "epochs")]
+    fig = new_figure(6.4, 4.0)
+    ax = fig.add_subplot()
+    for (label, df), color in zip(runs, _run_colors(len(runs))):
+        df = df.sort_values("epoch")
+        marker = "o" if len(df) == 1 else None
+        ax.plot(df["epoch"], 100 * df["train_error"], "-", color=color, marker=marker, label=label)
+        ax.plot(df["epoch"], 100 * df["test_error"], ":", color=color, marker=marker, linewidth=1.6)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("error rate (%)")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.4)
+    style = [
+        Line2D([], [], color="k", linestyle="-", label="training error"),
+        Line2D([], [], color="k", linestyle=":", linewidth=1.6, label="test error"),
+    ]
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=handles + style, loc="upper right", fontsize="small")
+    ax.set_title(title or "Training (solid) and test (dotted) error per epoch")
+    return save_figure(fig, out)
+
+
+# ----------------------------------------------------------------- Fig. 3
+
+
+def _rates_panels(sources: Sources, runs: Sequence[str] | None) -> list[tuple[str, pd.DataFrame]]:
+    panels = []
+    for label, path in _labelled(sources, "rates"):
+        df = results.load_rates([path])
+        ids = list(dict.fromkeys(df["trial_id"]))
+        for trial in ids:
+            if runs is not None and trial not in runs and label not in runs:
+                continue
+            name = label if len(ids) == 1 else f"{label}: {trial}"
+            panels.append((name, df[df["trial_id"] == trial]))
+    if not panels:
+        raise ValueError(f"none of the runs {', '.join(runs or [])} is in the rates files given")
+    if len(panels) > MAX_PANELS:
+        raise ValueError(f"{len(panels)} runs to draw, at most {MAX_PANELS}: choose some with runs=/--run")
+    return panels
+
+
+def _wide_rates(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Rates as (n_batches, n_pairs), batches in order, and their x position in epochs.
+
+    Batch ``b`` of epoch ``e`` sits at ``e - 1 + b / B`` (``B`` batches per epoch),
+    so epoch ``e`` ends at x = e whether batches are counted from 0 or from 1.
+    """
+    wide = df.pivot_table(index=["epoch", "batch"], columns="pair", values="rms", aggfunc="mean").sort_index()
+    epoch = wide.index.get_level_values("epoch").to_numpy(dtype=float)
+    batch = wide.index.get_level_values("batch").to_numpy(dtype=float)
+    first = batch.min()
+    per_epoch = batch.max() - first + 1
+    x = epoch - 1 + (batch - first + 1) / per_epoch
+    return wide.to_numpy(dtype=float), x
+
+
+def fig3(
+    rates_csvs: Sources,
+    out: PathLike,
+    *,
+    window: int = 25,
+    runs: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Smoothed training rate of every adjacent layer pair, like the paper's Fig. 3.
+
+    One panel per run (trial), sharing a log y axis: the RMS correction of eq. 20,
+    averaged over ``2 * window + 1`` batches by eq. 21, against the epoch.
+
+    Parameters
+    ----------
+    rates_csvs : mapping label -> path, or iterable of paths, or one path
+        Long-format rates CSVs (or run directories holding ``rates.csv``). A file
+        holding several trials (``sweep_rates.csv``) gives one panel per trial.
+    out : path-like
+    window : int
+        ``n`` of eq. 21.
+    runs : sequence of str, optional
+        Draw only these trial ids (or labels); at most 12 panels.
+    title : str, optional
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 0:
+        raise ValueError(f"window must be an integer >= 0, got {window!r}")
+    panels = _rates_panels(rates_csvs, runs)
+    n = len(panels)
+    fig = new_figure(min(3.6 * n, 16.0) + 0.6, 4.2)
+    axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
+    n_pairs = {int(df["pair"].max()) + 1 for _, df in panels}
+    for ax, (name, df) in zip(axes, panels):
+        rates, x = _wide_rates(df)
+        smooth = spread.moving_average(rates, int(window))
+        smooth[smooth <= 0] = np.nan  # nothing to show on a log axis
+        step = max(1, smooth.shape[0] // MAX_POINTS)
+        labels = pair_labels(rates.shape[1])
+        for pair, color in enumerate(_pair_colors(rates.shape[1])):
+            ax.plot(x[::step], smooth[::step, pair], color=color, linewidth=1.2, label=labels[pair])
+        ax.set_yscale("log")
+        ax.set_title(name, fontsize="medium")
+        ax.set_xlabel("epoch")
+        ax.grid(True, which="major", alpha=0.4)
+        if len(n_pairs) > 1:
+            ax.legend(fontsize="x-small", loc="best")
+    axes[0].set_ylabel(rf"layer-pair training rate $\Delta\hat w^l(b)$, $n={window}$ (eq. 21)")
+    if len(n_pairs) == 1:
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize="small")
+    fig.suptitle(title or "RMS correction per adjacent layer pair (eq. 20), moving average (eq. 21)")
+    return save_figure(fig, out)
+
+
+# ----------------------------------------------------------------- Fig. 4
+
+GROUP_COLUMNS = ("dataset", "layers", "intra", "mode", "learning_rate", "n_train", "epochs", "preset")
+
+
+def split_series(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Sweep trials split by the configuration columns (:data:`GROUP_COLUMNS`) that vary.
+
+    Returns ``(label, rows)`` pairs; the label names the varying values, or the
+    layer sizes when nothing varies.
+    """
+    varying = [c for c in GROUP_COLUMNS if c in df and df[c].astype(str).nunique() > 1]
+    if not varying:
+        return [(f"{df['layers'].iloc[0]}", df)]
+    out = []
+    for key, part in df.groupby(varying, sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        out.append((", ".join(f"{c}={v}" for c, v in zip(varying, key)), part))
+    return out
+
+
+def _by_x(df: pd.DataFrame, x: str, y: str, band: str) -> pd.DataFrame:
+    g = df.groupby(x)[y]
+    stats = pd.DataFrame({"mean": g.mean(), "count": g.count()})
+    if band == "minmax":
+        stats["lo"], stats["hi"] = g.min(), g.max()
+    else:
+        sd = g.std(ddof=1).fillna(0.0)
+        stats["lo"], stats["hi"] = stats["mean"] - sd, stats["mean"] + sd
+    return stats.reset_index()
+
+
+def fig4(
+    sweep_csvs: PathLike | Iterable[PathLike],
+    out: PathLike,
+    *,
+    x: str = "n_replaced",
+    test: bool = False,
+    pairs: bool = False,
+    band: str = "minmax",
+    title: str | None = None,
+) -> Path:
+    """One-epoch error against the number of replaced connections, like Fig. 4.
+
+    The mean over seeds of ``online_error_epoch1`` (the training error during the
+    first epoch, each batch seen before its update) with a band over seeds, on a
+    log x axis; the trials without replacement sit on a separate axis at 0 (see
+    :class:`ZeroLogAxes`). Trials of different configurations (depth, data set,
+    ...) are drawn as separate series.
+
+    Parameters
+    ----------
+    sweep_csvs : path-like or iterable of path-like
+        Sweep CSVs; only ``status == "ok"`` trials are drawn.
+    out : path-like
+    x : {"n_replaced", "p"}
+        Replacement count or the equivalent per-edge probability (footnote 2).
+        Trials are pooled by equal x.
+    test : bool
+        Also draw the test error after training (dashed).
+    pairs : bool
+        Add a lower panel with the per-pair totals of eq. 22 (``dw_*``) during the
+        trial, log-log, as in the authors' released figure; needs a single series.
+    band : {"minmax", "std"}
+        Band over seeds: min to max, or mean +- one standard deviation.
+    title : str, optional
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    if x not in X_CHOICES:
+        raise ValueError(f"x must be one of {', '.join(X_CHOICES)}, got {x!r}")
+    if band not in BANDS:
+        raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
+    paths = [sweep_csvs] if isinstance(sweep_csvs, (str, os.PathLike)) else list(sweep_csvs)
+    df = results.load_sweep(paths)
+    df = df[df[x].notna()]
+    if df.empty:
+        raise ValueError(f"no ok trial with a value of {x} in {', '.join(map(str, paths))}")
+    series = split_series(df)
+    if pairs and len(series) > 1:
+        raise ValueError(
+            f"pairs=True needs the trials of one configuration, got {len(series)}: "
+            + "; ".join(name for name, _ in series)
+        )
+    fig = new_figure(6.4, 6.4 if pairs else 4.2)
+    rows = zero_log_axes(fig, df[x].to_numpy(), nrows=2 if pairs else 1)
+    top = rows[0]
+    colors = _run_colors(len(series))
+    for (name, part), color in zip(series, colors):
+        stats = _by_x(part, x, "online_error_epoch1", band)
+        top.band(stats[x], 100 * stats["lo"], 100 * stats["hi"], color)
+        top.plot(stats[x], 100 * stats["mean"], "o-", color=color, markersize=4, label=name)
+        if test:
+            st = _by_x(part, x, "test_error", band)
+            top.plot(st[x], 100 * st["mean"], "s--", color=color, markersize=3, label=f"{name}: test error")
+    counts = df.groupby(x).size()
+    seeds = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}-{counts.max()}"
+    spread_text = "min-max" if band == "minmax" else "±1 std"
+    top.set_ylabel("error after one epoch (%)")
+    top.legend(
+        fontsize="small", title=f"mean, band {spread_text} over {seeds} trials", title_fontsize="small"
+    )
+    # A figure title: an axes title would widen the narrow zero axis in the layout.
+    fig.suptitle(title or "Online training error during the first epoch (Fig. 4)")
+    if pairs:
+        bottom = rows[1]
+        dws = [c for c in df.columns if c.startswith("dw_") and df[c].notna().any()]
+        for col, label, color in zip(dws, pair_labels(len(dws)), _pair_colors(len(dws))):
+            stats = _by_x(df, x, col, band)
+            bottom.plot(stats[x], stats["mean"], "o-", color=color, markersize=3, label=label)
+        bottom.set_yscale("log")
+        bottom.set_ylabel(r"total correction $\Delta w^l$ (eq. 22)")
+        bottom.legend(fontsize="x-small", ncol=2)
+        bottom.set_xlabel(X_LABELS[x])
+    else:
+        top.set_xlabel(X_LABELS[x])
+    return save_figure(fig, out)
+
+
+# ----------------------------------------------------------------- Fig. 1
+
+
+def _curves(p0: np.ndarray, p1: np.ndarray, bend: np.ndarray, n: int = 16) -> np.ndarray:
+    """Quadratic Bezier curves from ``p0`` to ``p1`` bowed sideways by ``bend`` x length."""
+    d = p1 - p0
+    normal = np.stack([-d[:, 1], d[:, 0]], axis=1)
+    ctrl = (p0 + p1) / 2 + bend[:, None] * normal
+    t = np.linspace(0.0, 1.0, n)[None, :, None]
+    return (1 - t) ** 2 * p0[:, None] + 2 * (1 - t) * t * ctrl[:, None] + t**2 * p1[:, None]
+
+
+def fig1(
+    graph: topology.Graph,
+    out: PathLike,
+    *,
+    before: topology.Graph | None = None,
+    title: str | None = None,
+) -> Path:
+    """Drawing of a small network's topology, like the paper's Fig. 1.
+
+    Neurons in columns by layer (input left); adjacent-layer edges grey,
+    intra-layer green, layer-skipping blue (both drawn as arcs so they do not
+    hide behind other edges). With ``before`` (the graph before rewiring), the
+    edges it has and ``graph`` lacks are drawn red and dashed, as in Fig. 1b.
+
+    Parameters
+    ----------
+    graph : smallworld_eqp.topology.Graph
+        At most 300 neurons.
+    out : path-like
+    before : Graph, optional
+        Same layer sizes as ``graph``.
+    title : str, optional
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    if graph.n_neurons > MAX_FIG1_NEURONS:
+        raise ValueError(
+            f"fig1 draws small networks of at most {MAX_FIG1_NEURONS} neurons, got {graph.n_neurons}"
+        )
+    if before is not None and before.layer_sizes != graph.layer_sizes:
+        raise ValueError(f"before has layers {before.layer_sizes}, graph has {graph.layer_sizes}")
+    sizes = np.asarray(graph.layer_sizes)
+    within = np.arange(graph.n_neurons) - graph.offsets[graph.layer_of]
+    # Columns 3 units apart, neurons 1 unit apart, each column centred on y = 0.
+    pos = np.stack([3.0 * graph.layer_of, within - (sizes[graph.layer_of] - 1) / 2], axis=1).astype(float)
+    fig = new_figure(1.0 + 1.6 * graph.n_layers, 2.0 + 0.4 * sizes.max())
+    ax = fig.add_subplot()
+    handles = []
+
+    def draw(edges, kinds, color, **style):
+        p0, p1 = pos[edges[:, 0]], pos[edges[:, 1]]
+        straight = kinds == topology.ADJACENT
+        # Intra edges bow out so they do not lie on their column; skip edges bow a little.
+        bend = np.where(kinds == topology.INTRA, 0.3, 0.1)[~straight]
+        segs = list(np.stack([p0[straight], p1[straight]], axis=1)) + list(
+            _curves(p0[~straight], p1[~straight], bend)
+        )
+        ax.add_collection(LineCollection(segs, colors=color, **style))
+
+    for kind, (color, name) in KIND_STYLE.items():
+        mask = graph.kinds == kind
+        adjacent = kind == topology.ADJACENT
+        style = {
+            "linewidths": 0.5 if adjacent else 0.9,
+            "alpha": 0.5 if adjacent else 0.85,
+            "zorder": 1 + kind,
+        }
+        draw(graph.edges[mask], graph.kinds[mask], color, **style)
+        handles.append(Line2D([], [], color=color, label=f"{name} ({int(mask.sum())})"))
+    if before is not None:
+        n = graph.n_neurons
+        now = graph.edges[:, 0].astype(np.int64) * n + graph.edges[:, 1]
+        gone = ~np.isin(before.edges[:, 0].astype(np.int64) * n + before.edges[:, 1], now)
+        draw(before.edges[gone], before.kinds[gone], "tab:red", linewidths=1.0, linestyles="--", zorder=5)
+        handles.append(Line2D([], [], color="tab:red", linestyle="--", label=f"removed ({int(gone.sum())})"))
+    ax.scatter(pos[:, 0], pos[:, 1], s=40, c="white", edgecolors="k", linewidths=0.8, zorder=10)
+    names = ["input"] + [f"hidden {k}" for k in range(1, graph.n_layers - 1)] + ["output"]
+    bottom = pos[:, 1].min() - 0.7
+    for lay, (name, size) in enumerate(zip(names, sizes)):
+        ax.text(3.0 * lay, bottom, f"{name}\n({size})", ha="center", va="top", fontsize="small")
+    ax.set_xlim(-1.2, 3.0 * (graph.n_layers - 1) + 1.2)
+    ax.set_ylim(bottom - 1.3, pos[:, 1].max() + 0.6)
+    ax.set_axis_off()
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize="small")
+    default = f"{'-'.join(map(str, graph.layer_sizes))} network, {graph.n_edges} edges"
+    rewired = [h for h in graph.history if h.get("op") == "rewire"]
+    if rewired:
+        verb = "replaced by" if rewired[-1]["mode"] == "replace" else "plus"
+        default += f", {rewired[-1]['n']} {verb} layer-skipping edges"
+    fig.suptitle(title or default)
+    return save_figure(fig, out)
+
+
+# ----------------------------------------------------------------- command line
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
+def _layer_sizes(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer sizes like 6,5,5,3, got {text!r}"
+        ) from None
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m smallworld_eqp.plots", description="Draw the paper's figures.")
+    sub = parser.add_subparsers(dest="figure", required=True, metavar="{fig1,fig2,fig3,fig4}")
+    p1 = sub.add_parser("fig1", help="topology of a small network (Fig. 1)")
+    p1.add_argument("--layers", type=_layer_sizes, default=[6, 5, 5, 5, 3], help="layer sizes, input first")
+    p1.add_argument("--intra", action="store_true", help="connect every pair inside each hidden layer")
+    p1.add_argument("--replacements", type=_nonneg_int, default=0, help="edges to replace by skip edges")
+    p1.add_argument("--mode", choices=topology.MODES, default="replace")
+    p1.add_argument("--seed", type=_nonneg_int, default=0)
+    p2 = sub.add_parser("fig2", help="error per epoch of several runs (Fig. 2)")
+    p2.add_argument("runs", nargs="+", metavar="RUN_DIR_OR_CSV", help="run directories or epochs.csv files")
+    p3 = sub.add_parser("fig3", help="smoothed per-pair training rates (Fig. 3)")
+    p3.add_argument("runs", nargs="+", metavar="RUN_DIR_OR_CSV", help="run directories or rates CSVs")
+    p3.add_argument("--window", type=_nonneg_int, default=25, help="n of eq. 21 (window 2n+1 batches)")
+    p3.add_argument("--run", action="append", dest="select", help="draw only this trial id (repeatable)")
+    p4 = sub.add_parser("fig4", help="one-epoch error against replacements (Fig. 4)")
+    p4.add_argument("sweeps", nargs="+", metavar="SWEEP_CSV")
+    p4.add_argument("--x", choices=X_CHOICES, default="n_replaced", help="x axis")
+    p4.add_argument("--band", choices=BANDS, default="minmax", help="band over seeds")
+    p4.add_argument("--test", action="store_true", help="also draw the test error")
+    p4.add_argument("--pairs", action="store_true", help="add a panel of per-pair totals (eq. 22)")
+    for p in (p1, p2, p3, p4):
+        p.add_argument("--out", required=True, help="image file to write (PNG)")
+        p.add_argument("--title", help="figure title")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m smallworld_eqp.plots``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.figure == "fig1":
+            base = topology.layered(args.layers)
+            if args.intra:
+                base = topology.connect_within_layers(base)
+            graph = topology.rewire(base, n=args.replacements, mode=args.mode, seed=args.seed)
+            replaced = args.mode == "replace" and args.replacements > 0
+            out = fig1(graph, args.out, before=base if replaced else None, title=args.title)
+        elif args.figure == "fig2":
+            out = fig2(args.runs, args.out, title=args.title)
+        elif args.figure == "fig3":
+            out = fig3(args.runs, args.out, window=args.window, runs=args.select, title=args.title)
+        else:
+            out = fig4(
+                args.sweeps,
+                args.out,
+                x=args.x,
+                test=args.test,
+                pairs=args.pairs,
+                band=args.band,
+                title=args.title,
+            )
+    except (ValueError, OSError) as exc:  # bad input or an unwritable --out: one line, exit 2
+        parser.error(str(exc))
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""The result-CSV schema and its loaders.
+
+Three kinds of plain CSV files (comma-separated, one header line, no index column,
+no multi-line cells), readable with ``pandas.read_csv(path)`` directly:
+
+sweep CSV (``data/results/sweep.csv``)
+    One row per trial, columns :func:`sweep_columns`. The layer-dependent columns
+    (``hops_to_output_<layer>``, one per layer; ``dw_<pair>``, one per layer pair)
+    vary with depth, so a CSV mixing depths is written with the columns of the
+    deepest network and holds NaN (an empty cell) in the missing ones. Error
+    columns are fractions in [0, 1]. ``learning_rate`` is a string, comma-joined
+    when there is one rate per layer pair.
+rates CSV (``sweep_rates.csv``, ``runs/<name>/rates.csv``)
+    Long format, :data:`RATES_COLUMNS`: one row per (trial, epoch, batch, pair)
+    holding the correction RMS of eq. 20. ``epoch`` and ``batch`` (within the
+    epoch) are 1-based, like the batch numbers of eq. 22; pair 0 joins the input
+    and the first hidden layer.
+epochs CSV (``runs/<name>/epochs.csv``)
+    One row per epoch of a long training run, :data:`EPOCHS_COLUMNS`;
+    ``online_error`` is the mean error over the epoch's training batches, seen
+    before each batch's update.
+
+Examples
+--------
+>>> [c for c in sweep_columns(4) if c.startswith(("hops", "dw"))]
+['hops_to_output_0', 'hops_to_output_1', 'hops_to_output_2', 'hops_to_output_3', 'dw_0', 'dw_1', 'dw_2']
+>>> df = load_sweep(["data/results/sweep.csv"])                     # doctest: +SKIP
+>>> df.groupby("n_replaced")["online_error_epoch1"].mean()           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+PathLike = str | os.PathLike
+STATUSES = ("ok", "failed", "diverged")
+
+#: Sweep columns before the per-layer hop counts.
+_SWEEP_HEAD = [
+    "trial_id",
+    "status",
+    "error_message",
+    "config_hash",
+    "seed",
+    "preset",
+    "dataset",
+    "n_train",
+    "n_test",
+    "epochs",
+    "layers",
+    "intra",
+    "mode",
+    "requested",
+    "n_replaced",
+    "p",
+    "n_neurons",
+    "n_edges",
+    "n_adjacent",
+    "n_intra",
+    "n_skip",
+    "path_length",
+    "clustering",
+]
+#: Between the hop counts and the per-pair totals.
+_SWEEP_MIDDLE = ["online_error_epoch1", "train_error", "test_error"]
+#: The EqProp configuration (:class:`smallworld_eqp.eqprop.EqPropConfig` fields, seed excluded).
+CONFIG_COLUMNS = [
+    "eps",
+    "beta",
+    "n_free",
+    "n_clamped",
+    "batch_size",
+    "learning_rate",
+    "skip_init",
+    "random_beta_sign",
+    "persistent_particles",
+    "nudge_factor",
+    "solver",
+    "tol",
+    "dtype",
+]
+#: After the per-pair totals.
+_SWEEP_TAIL = [
+    "spread",
+    "log_spread",
+    "free_steps",
+    "seconds",
+    *CONFIG_COLUMNS,
+    "version",
+    "git_rev",
+    "started",
+    "finished",
+]
+
+#: The sweep columns that do not depend on the depth of the network, in order.
+SWEEP_BASE_COLUMNS = _SWEEP_HEAD + _SWEEP_MIDDLE + _SWEEP_TAIL
+#: Columns a CSV must have for :func:`load_sweep` to accept it as a sweep CSV.
+SWEEP_REQUIRED_COLUMNS = [
+    "trial_id",
+    "status",
+    "seed",
+    "layers",
+    "n_replaced",
+    "p",
+    "online_error_epoch1",
+    "train_error",
+    "test_error",
+]
+#: Sweep columns read as strings, whatever they look like (a hash may be all digits).
+SWEEP_STRING_COLUMNS = [
+    "trial_id",
+    "status",
+    "error_message",
+    "config_hash",
+    "preset",
+    "dataset",
+    "layers",
+    "mode",
+    "requested",
+    "learning_rate",
+    "solver",
+    "dtype",
+    "version",
+    "git_rev",
+    "started",
+    "finished",
+]
+RATES_COLUMNS = ["trial_id", "epoch", "batch", "pair", "rms"]
+EPOCHS_COLUMNS = ["epoch", "online_error", "train_error", "test_error", "seconds", "n_edges", "n_skip"]
+
+
+def hops_columns(n_layers: int) -> list[str]:
+    """``hops_to_output_0`` ... ``hops_to_output_{n_layers-1}``, input layer first."""
+    return [f"hops_to_output_{lay}" for lay in range(n_layers)]
+
+
+def dw_columns(n_layers: int) -> list[str]:
+    """``dw_0`` ... ``dw_{n_layers-2}``, one per layer pair (eq. 22), input pair first."""
+    return [f"dw_{pair}" for pair in range(n_layers - 1)]
+
+
+def sweep_columns(n_layers: int) -> list[str]:
+    """All sweep columns, in order, for networks of ``n_layers`` layers.
+
+    Parameters
+    ----------
+    n_layers : int
+        Number of layers, input and output included (5 for 784-500-500-500-10);
+        for a sweep mixing depths, the largest.
+
+    Examples
+    --------
+    >>> cols = sweep_columns(3)
+    >>> cols[cols.index("clustering") :][:7]
+    ['clustering', 'hops_to_output_0', 'hops_to_output_1', 'hops_to_output_2', 'online_error_epoch1', 'train_error', 'test_error']
+    >>> [c for c in cols if c.startswith("dw_")]
+    ['dw_0', 'dw_1']
+    """
+    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 3:
+        raise ValueError(f"n_layers must be an integer >= 3 (input, hidden, output), got {n_layers!r}")
+    return _SWEEP_HEAD + hops_columns(n_layers) + _SWEEP_MIDDLE + dw_columns(n_layers) + _SWEEP_TAIL
+
+
+def n_layers_of(layers: str) -> int:
+    """Number of layers in a ``layers`` cell such as ``"784-500-500-500-10"``."""
+    return len(str(layers).split("-"))
+
+
+def _as_paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out = [Path(p) for p in paths]
+    if not out:
+        raise ValueError("no CSV file given")
+    return out
+
+
+def _read(path: Path, required: Sequence[str], kind: str, dtype: dict | None = None) -> pd.DataFrame:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        frame = pd.read_csv(path, dtype=dtype)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not {kind} CSV ({' '.join(str(exc).split())})") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: not {kind} CSV, missing columns: {', '.join(missing)}")
+    return frame
+
+
+def load_sweep(paths: PathLike | Iterable[PathLike], *, status: str | None = "ok") -> pd.DataFrame:
+    """Concatenate sweep CSVs into one DataFrame.
+
+    Parameters
+    ----------
+    paths : path-like or iterable of path-like
+        Any number of sweep CSVs, read in order.
+    status : {"ok", "failed", "diverged"} or None
+        Keep only the trials with this status; None keeps all.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns in :func:`sweep_columns` order for the deepest network present
+        (schema columns missing from every file are added as NaN), then any
+        unknown columns. Duplicate ``trial_id`` rows (a resumed or re-run sweep)
+        keep the last one read. The index is a fresh ``RangeIndex``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a file does not exist.
+    ValueError
+        If no file is given, if a file is not a sweep CSV (it lacks one of
+        :data:`SWEEP_REQUIRED_COLUMNS`), or if ``status`` is not a known status.
+    """
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)} or None, got {status!r}")
+    dtype = dict.fromkeys(SWEEP_STRING_COLUMNS, "str")
+    frames = [_read(p, SWEEP_REQUIRED_COLUMNS, "a sweep", dtype) for p in _as_paths(paths)]
+    df = pd.concat(frames, ignore_index=True, sort=False)
+    df = df.drop_duplicates("trial_id", keep="last")
+    # The schema of the deepest network read, filtered out or not, so the columns
+    # do not depend on ``status``.
+    depths = [n_layers_of(v) for v in df["layers"].dropna()]
+    schema = sweep_columns(max(depths, default=3))
+    if status is not None:
+        df = df[df["status"] == status]
+    extra = [c for c in df.columns if c not in schema]
+    return df.reindex(columns=schema + extra).reset_index(drop=True)
+
+
+def _resolve(path: Path, name: str) -> Path:
+    """A run directory stands for its ``name`` file (``epochs.csv`` or ``rates.csv``)."""
+    return path / name if path.is_dir() else path
+
+
+def load_rates(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
+    """Concatenate long-format rates CSVs (:data:`RATES_COLUMNS`).
+
+    A directory stands for the ``rates.csv`` inside it (a run directory of the
+    train CLI). Rows keep their file order.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`load_sweep`, for a missing file or one lacking a rates column.
+    """
+    frames = [
+        _read(_resolve(p, "rates.csv"), RATES_COLUMNS, "a rates", {"trial_id": "str"})
+        for p in _as_paths(paths)
+    ]
+    return pd.concat(frames, ignore_index=True, sort=False)
+
+
+def run_name(path: PathLike) -> str:
+    """Name of a run from its path: the directory of an ``epochs.csv`` or ``rates.csv``,
+    else the file's stem (``runs/basic/epochs.csv`` -> ``basic``)."""
+    path = Path(path)
+    if path.is_dir():
+        return path.name
+    if path.name in ("epochs.csv", "rates.csv") and path.parent.name:
+        return path.parent.name
+    return path.stem
+
+
+def load_epochs(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
+    """Concatenate per-epoch CSVs (:data:`EPOCHS_COLUMNS`) with a ``run`` column first.
+
+    A directory stands for the ``epochs.csv`` inside it; ``run`` is
+    :func:`run_name` of each path.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`load_sweep`, for a missing file or one lacking an epochs column.
+    """
+    frames = []
+    for p in _as_paths(paths):
+        frame = _read(_resolve(p, "epochs.csv"), EPOCHS_COLUMNS, "an epochs")
+        frame.insert(0, "run", run_name(p))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True, sort=False)

@@ -1,0 +1,245 @@
+"""Tests for the analysis modules, run on synthetic result CSVs."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_plots import assert_png, run_module
+from test_results import epochs_frame, rates_frame, sweep_frame
+
+from analysis import correlations, decay_fit, markdown_table, report
+
+
+def assert_one_line_exit_2(call, capsys):
+    with pytest.raises(SystemExit) as info:
+        call()
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error:" in err and "Traceback" not in err
+    return err
+
+
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path, monkeypatch):
+    """Run in tmp_path, so a default output folder (analysis/out) lands there."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def sweep_csv(tmp_path):
+    path = tmp_path / "sweep.csv"
+    sweep_frame(n_values=(0, 10, 30, 100, 300, 1000), seeds=(0, 1, 2)).to_csv(path, index=False)
+    return path
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def test_markdown_table():
+    frame = pd.DataFrame(
+        {"name": ["a|b", "c"], "n": [3, 4], "x": [0.000123456, float("nan")], "y": [2.0, 1e7]}
+    )
+    assert markdown_table(frame).splitlines() == [
+        "| name | n | x | y |",
+        "| --- | --- | --- | --- |",
+        "| a\\|b | 3 | 0.000123 | 2 |",
+        "| c | 4 | n/a | 1e+07 |",
+    ]
+
+
+# ---------------------------------------------------------------- correlations
+
+
+def ranks_pearson(x, y):
+    """Spearman's rho by its definition: Pearson's r of the (average) ranks."""
+    keep = np.isfinite(x) & np.isfinite(y)
+    rx = pd.Series(x[keep]).rank().to_numpy()
+    ry = pd.Series(y[keep]).rank().to_numpy()
+    return np.corrcoef(rx, ry)[0, 1], int(keep.sum())
+
+
+def test_spearman_matches_rank_definition():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        x = rng.normal(size=15).round(1)  # ties included
+        y = x + rng.normal(size=15)
+        x[rng.integers(0, 15)] = np.nan
+        rho, p, n = correlations.spearman(x, y)
+        expected, n_expected = ranks_pearson(x, y)
+        assert rho == pytest.approx(expected, abs=1e-12) and n == n_expected and 0 <= p <= 1
+
+
+def test_spearman_degenerate():
+    assert all(math.isnan(v) for v in correlations.spearman([1, 2, 3], [5, 5, 5])[:2])
+    rho, p, n = correlations.spearman([1, 2, np.nan], [3, 4, 5])
+    assert math.isnan(rho) and n == 2
+
+
+def test_hops_mean_over_hidden_layers_of_each_depth():
+    df = pd.DataFrame(
+        {
+            "layers": ["4-3-3-2", "4-3-3-3-2"],
+            "hops_to_output_0": [3.0, 4.0],
+            "hops_to_output_1": [2.0, 3.0],
+            "hops_to_output_2": [1.0, 2.0],
+            "hops_to_output_3": [0.0, 1.5],
+            "hops_to_output_4": [np.nan, 0.0],
+        }
+    )
+    np.testing.assert_allclose(correlations.with_hops_mean(df)["hops_mean_hidden"], [1.5, 6.5 / 3])
+    # the output layer's hops (always 0) is no predictor
+    assert correlations.predictors(df)[-3:] == ["hops_to_output_2", "hops_to_output_3", "hops_mean_hidden"]
+
+
+def test_correlate_signs(sweep_csv):
+    from smallworld_eqp import results
+
+    table = correlations.correlate(results.load_sweep(sweep_csv)).set_index(["outcome", "metric"])
+    # the synthetic sweep: more replacements, shorter paths, smaller spread and error
+    assert table.loc[("spread", "hops_mean_hidden"), "rho"] > 0.9
+    assert table.loc[("online_error_epoch1", "path_length"), "rho"] > 0.8
+    assert (table["n"] == 18).all()
+    assert set(table.index.get_level_values("outcome")) == set(correlations.OUTCOMES)
+
+
+def test_correlations_main(sweep_csv, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert correlations.main([str(sweep_csv), "--out", str(out)]) == 0
+    text = (out / "correlations.md").read_text()
+    for outcome in correlations.OUTCOMES:
+        assert f"(`{outcome}`)" in text
+        assert_png(out / f"scatter_{outcome}.png")
+    assert "| metric | rho | p_value | n |" in text
+    few = tmp_path / "few.csv"
+    sweep_frame(n_values=(0, 10), seeds=(0,)).to_csv(few, index=False)
+    err = assert_one_line_exit_2(lambda: correlations.main([str(few), "--out", str(out)]), capsys)
+    assert "need at least 3 ok trials to correlate, got 2" in err
+    epochs = tmp_path / "epochs.csv"
+    epochs_frame().to_csv(epochs, index=False)
+    err = assert_one_line_exit_2(lambda: correlations.main([str(epochs)]), capsys)
+    assert "not a sweep CSV" in err
+    assert_one_line_exit_2(lambda: correlations.main([]), capsys)
+
+
+def test_correlations_subprocess_exit_code(tmp_path):
+    proc = run_module("analysis.correlations", tmp_path / "missing.csv", "--out", tmp_path)
+    assert (
+        proc.returncode == 2 and proc.stderr.count("\n") == 1 and "missing.csv: no such file" in proc.stderr
+    )
+
+
+# ---------------------------------------------------------------- decay fit
+
+
+def test_fit_recovers_known_parameters_with_noise():
+    rng = np.random.default_rng(0)
+    truth = {"floor": 0.12, "err0": 0.85, "n0": 2500.0}
+    x = np.repeat([0, 100, 300, 1000, 3000, 10_000, 30_000, 100_000], 5).astype(float)
+    y = decay_fit.decay(x, **truth) + rng.normal(0.0, 0.005, x.shape)
+    fit = decay_fit.fit_decay(x, y)
+    for name, value in truth.items():
+        estimate, se = getattr(fit, name), getattr(fit, f"se_{name}")
+        assert abs(estimate - value) < 4 * se, (name, estimate, se)
+        assert estimate == pytest.approx(value, rel=0.05)
+    assert fit.r2 > 0.99 and fit.n_points == 40 and fit.n_x == 8 and not fit.n0_at_bound
+
+
+def test_fit_is_exact_on_noise_free_data():
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        floor, err0 = rng.uniform(0.0, 0.3), rng.uniform(0.5, 0.95)
+        n0 = 10 ** rng.uniform(1, 4)
+        x = np.concatenate([[0.0], np.geomspace(1, 1e5, 12)])
+        fit = decay_fit.fit_decay(x, decay_fit.decay(x, floor, err0, n0))
+        assert [fit.floor, fit.err0, fit.n0] == pytest.approx([floor, err0, n0], rel=1e-4, abs=1e-6)
+
+
+def test_fit_rejects_too_little_data():
+    with pytest.raises(ValueError, match="got 3 trials at 3 distinct x"):
+        decay_fit.fit_decay([0, 1, 2], [1.0, 0.5, 0.2])
+    with pytest.raises(ValueError, match="got 6 trials at 2 distinct x"):
+        decay_fit.fit_decay([0, 0, 0, 5, 5, 5], [1.0, 1.0, 1.0, 0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match="x must be >= 0"):
+        decay_fit.fit_decay([-1, 0, 1, 2], [1.0, 1.0, 0.5, 0.2])
+
+
+def test_decay_fit_main(tmp_path, capsys):
+    sweep = tmp_path / "sweep.csv"
+    sweep_frame(n_values=(0, 10, 30, 100, 300, 1000, 3000), n0=200.0, noise=0.005).to_csv(sweep, index=False)
+    out = tmp_path / "out"
+    assert decay_fit.main([str(sweep), "--out", str(out)]) == 0
+    text = (out / "decay_fit.md").read_text()
+    assert "| parameter | value | std_error |" in text and "R^2 = " in text
+    assert_png(out / "decay_fit.png")
+    table = text.split("| --- | --- | --- |\n")[1].splitlines()[:3]
+    n0 = float(table[2].split("|")[2])
+    assert n0 == pytest.approx(200.0, rel=0.1)
+    assert decay_fit.main([str(sweep), "--out", str(out), "--y", "test_error", "--x", "p"]) == 0
+    err = assert_one_line_exit_2(lambda: decay_fit.main([str(sweep), "--y", "colour"]), capsys)
+    assert "--y must be a column of the sweep CSV, got 'colour'" in err
+    assert not (tmp_path / "analysis").exists()  # bad input creates no output folder
+    few = tmp_path / "few.csv"
+    sweep_frame(n_values=(0, 10), seeds=(0, 1)).to_csv(few, index=False)
+    err = assert_one_line_exit_2(lambda: decay_fit.main([str(few), "--out", str(out)]), capsys)
+    assert "need at least 4 trials at 3 or more distinct x" in err
+
+
+def test_decay_fit_subprocess_exit_code(tmp_path):
+    epochs = tmp_path / "epochs.csv"
+    epochs_frame().to_csv(epochs, index=False)
+    proc = run_module("analysis.decay_fit", epochs, "--out", tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a sweep CSV" in proc.stderr
+
+
+# ---------------------------------------------------------------- report
+
+
+def make_results(folder, n_values=(0, 10, 30, 100, 300, 1000)):
+    folder.mkdir(parents=True, exist_ok=True)
+    sweep_frame(n_values=n_values, seeds=(0, 1)).to_csv(folder / "sweep.csv", index=False)
+    rates_frame("t0", n_epochs=1, n_batches=5).to_csv(folder / "sweep_rates.csv", index=False)
+    for k, name in enumerate(("basic", "ours")):
+        run = folder / "runs" / name
+        run.mkdir(parents=True)
+        epochs_frame(4, start=0.5 - 0.1 * k).to_csv(run / "epochs.csv", index=False)
+        rates_frame(name, n_epochs=2, n_batches=20, seed=k).to_csv(run / "rates.csv", index=False)
+
+
+def test_report_builds_everything(tmp_path):
+    make_results(tmp_path / "results")
+    figures = tmp_path / "figures"
+    assert report.main(["--results", str(tmp_path / "results"), "--figures", str(figures)]) == 0
+    for name in ("fig2", "fig3", "fig4", "fig4_p", "decay_fit", "scatter_spread"):
+        assert_png(figures / f"{name}.png")
+    text = (figures / "report.md").read_text()
+    for heading in (
+        "## Training runs",
+        "## Layer-pair training rates",
+        "## Replacement sweep",
+        "## Exponential decay",
+    ):
+        assert heading in text
+    assert "## Not made" not in text  # sweep_rates.csv is not taken for a sweep table
+    assert "| basic | 4 |" in text
+    assert (figures / "correlations.md").exists() and (figures / "decay_fit.md").exists()
+
+
+def test_report_notes_what_it_cannot_make(tmp_path, capsys):
+    make_results(tmp_path / "results", n_values=(0,))
+    figures = tmp_path / "figures"
+    assert report.main(["--results", str(tmp_path / "results"), "--figures", str(figures)]) == 0
+    text = (figures / "report.md").read_text()
+    assert "- decay fit: skipped (need at least 4 trials" in text
+    assert "- correlations: skipped (need at least 3 ok trials" in text
+    (tmp_path / "empty").mkdir()
+    err = assert_one_line_exit_2(
+        lambda: report.main(["--results", str(tmp_path / "empty"), "--figures", "x"]), capsys
+    )
+    assert "no result CSVs found" in err
+    assert_one_line_exit_2(lambda: report.main(["--results", str(tmp_path / "results")]), capsys)
+
+
+def test_report_subprocess_exit_code(tmp_path):
+    proc = run_module("analysis.report", "--results", tmp_path / "nowhere", "--figures", tmp_path / "f")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "nowhere: no such folder" in proc.stderr

@@ -1,0 +1,94 @@
+"""Every malformed input in the README's table gives its one-line error and exit code 2.
+
+The table in README.md (between the ``errors:start`` and ``errors:end`` markers) is the
+test data: each row's command is run and its stderr must contain the row's message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+TINY = "--n-free 5 --n-clamped 2 --n-train 40 --n-test 20 --no-plot --quiet"
+
+
+def table_rows() -> list[tuple[str, str]]:
+    text = README.read_text()
+    block = text.split("<!-- errors:start -->")[1].split("<!-- errors:end -->")[0]
+    rows = []
+    for line in block.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0].startswith("`"):
+            rows.append((cells[0].strip("`"), cells[1].strip("`")))
+    return rows
+
+
+ROWS = table_rows()
+
+
+def test_the_table_is_long_enough():
+    assert len(ROWS) >= 30
+
+
+def _prepare(tmp_path: Path) -> dict:
+    (tmp_path / "epochs.csv").write_text("epoch,online_error,train_error,test_error,seconds,n_edges,n_skip\n")
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "folder").mkdir()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text('{"spec": {}, "remove_skip_after": null}')
+    (tmp_path / "empty").mkdir()
+    return {"tmp": str(tmp_path), "tiny": TINY}
+
+
+def _invoke(command: str, subs: dict) -> tuple[int, str]:
+    argv = shlex.split(command.format(**subs))
+    assert argv[:2] == ["python", "-m"], command
+    module = argv[2]
+    main = __import__(module, fromlist=["main"]).main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv[3:])
+        except SystemExit as exc:
+            code = exc.code
+    return code, err.getvalue()
+
+
+@pytest.mark.parametrize(("command", "message"), ROWS, ids=[r[0] for r in ROWS])
+def test_malformed_input(command, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SMALLWORLD_EQP_DATA", str(tmp_path / "empty"))
+    import smallworld_eqp.datasets as ds
+
+    def offline(url, dest):
+        raise OSError("offline in tests")
+
+    monkeypatch.setattr(ds, "_fetch", offline)
+    subs = _prepare(tmp_path)
+    code, err = _invoke(command, subs)
+    message = message.replace("{tmp}", subs["tmp"])
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1, err
+    assert re.search(re.escape(message), lines[0]), (message, lines[0])
+
+
+def test_no_traceback_from_a_real_process(tmp_path):
+    res = subprocess.run(
+        [sys.executable, "-m", "smallworld_eqp.sweep", "--eps", "0", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1

@@ -1,0 +1,286 @@
+"""EqPropNetwork: updates against the dense reference, options, determinism, I/O, errors, learning."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+
+import naive
+import numba
+import numpy as np
+import pytest
+
+from smallworld_eqp import topology
+from smallworld_eqp.eqprop import DivergenceError, EqPropConfig, EqPropNetwork
+
+
+def _graph():
+    g = topology.connect_within_layers(topology.layered([6, 5, 4, 4, 3]))
+    return topology.rewire(g, n=12, seed=3)
+
+
+def _data(rng, graph, batch):
+    x = rng.random((batch, graph.layer_sizes[0]))
+    y = np.eye(graph.layer_sizes[-1])[rng.integers(0, graph.layer_sizes[-1], batch)]
+    return x, y
+
+
+def _reference_batch(graph, weights, biases, x, y, cfg, beta, start=None):
+    """Free phase, clamped phase and update, all by the dense reference."""
+    w = naive.dense_weights(graph, weights)
+    start = np.zeros((x.shape[0], graph.n_neurons)) if start is None else start
+    s0 = naive.euler(w, biases, x, start, cfg.eps, cfg.n_free)
+    sb = naive.euler(w, biases, x, s0, cfg.eps, cfg.n_clamped, y, cfg.nudge_factor * beta)
+    return s0, naive.update(graph, weights, biases, s0, sb, beta, cfg.learning_rate)
+
+
+def _rms_reference(graph, dw):
+    la, lb = graph.edge_layers[:, 0], graph.edge_layers[:, 1]
+    sizes = graph.layer_sizes
+    adj = graph.kinds == topology.ADJACENT
+    rms = [np.sqrt(np.sum(dw[adj & (la == p)] ** 2) / (sizes[p] * sizes[p + 1])) for p in range(len(sizes) - 1)]
+    rms_edges = [np.sqrt(np.mean(dw[adj & (la == p)] ** 2)) for p in range(len(sizes) - 1)]
+    intra = np.sqrt(np.mean(dw[graph.kinds == topology.INTRA] ** 2))
+    skip = np.sqrt(np.mean(dw[graph.kinds == topology.SKIP] ** 2))
+    return rms, rms_edges, intra, skip
+
+
+@pytest.mark.parametrize("lr", [0.05, (0.4, 0.2, 0.1, 0.05)])
+@pytest.mark.parametrize("nudge", [1.0, 2.0])
+def test_train_batch_matches_reference(lr, nudge):
+    rng = np.random.default_rng(1)
+    g = _graph()
+    cfg = EqPropConfig(n_free=30, n_clamped=5, learning_rate=lr, nudge_factor=nudge, beta=0.7, dtype="float64")
+    net = EqPropNetwork(g, cfg)
+    for _ in range(3):
+        x, y = _data(rng, g, 5)
+        w, b = net.weights.copy(), net.biases.copy()
+        out = net.train_batch(x, y)
+        s0, (w_ref, b_ref, dw) = _reference_batch(g, w, b, x, y, cfg, 0.7)
+        np.testing.assert_allclose(net.weights, w_ref, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(net.biases, b_ref, rtol=0, atol=1e-10)
+        assert net.biases[:6].tolist() == [0.0] * 6
+        rms, rms_edges, intra, skip = _rms_reference(g, dw)
+        np.testing.assert_allclose(out["rms"], rms, rtol=1e-9)
+        np.testing.assert_allclose(out["rms_edges"], rms_edges, rtol=1e-9)
+        np.testing.assert_allclose([out["rms_intra"], out["rms_skip"]], [intra, skip], rtol=1e-9)
+        y0 = s0[:, -3:]
+        assert out["error"] == np.mean(y0.argmax(1) != y.argmax(1))
+        assert out["cost"] == pytest.approx(np.mean(naive.cost(s0, y)), rel=1e-12)
+        assert out["free_steps"] == 30 and out["beta"] == 0.7
+
+
+def test_init_bounds_and_seed():
+    g = _graph()
+    sizes = g.layer_sizes
+    for skip_init in (0.05, 0.3, "mean-glorot"):
+        w = EqPropNetwork(g, EqPropConfig(skip_init=skip_init, seed=4)).weights
+        la = g.edge_layers[:, 0]
+        glorot = [naive.glorot_bound(sizes[p], sizes[p + 1]) for p in range(len(sizes) - 1)]
+        a = np.mean(glorot) if skip_init == "mean-glorot" else skip_init
+        for p, bound in enumerate(glorot):
+            sel = (g.kinds == topology.ADJACENT) & (la == p)
+            assert np.all(np.abs(w[sel]) <= bound) and np.abs(w[sel]).max() > 0.7 * bound
+        other = g.kinds != topology.ADJACENT
+        assert np.all(np.abs(w[other]) <= a) and np.abs(w[other]).max() > 0.7 * a
+    a, b, c = (EqPropNetwork(g, EqPropConfig(seed=s)).weights for s in (1, 1, 2))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert a.dtype == np.float32 and EqPropNetwork(g, EqPropConfig(dtype="float64")).biases.dtype == np.float64
+    assert not np.any(EqPropNetwork(g).biases)
+
+
+def test_persistent_particles_start_from_last_free_state():
+    rng = np.random.default_rng(2)
+    g = _graph()
+    cfg = EqPropConfig(n_free=20, n_clamped=4, persistent_particles=True, dtype="float64")
+    net = EqPropNetwork(g, cfg)
+    x, y = _data(rng, g, 6)
+    with pytest.raises(ValueError, match="indices"):
+        net.train_batch(x, y)
+    idx = np.array([0, 7, 3, 2, 9, 4])
+    w, b = net.weights.copy(), net.biases.copy()
+    net.train_batch(x, y, idx)
+    s0_first, _ = _reference_batch(g, w, b, x, y, cfg, 1.0)
+    # Second pass over examples 7 and 3 (seen) and 11 (new, starts from zeros).
+    sel, idx2 = [1, 2, 0], np.array([7, 3, 11])
+    x2, y2 = x[sel].copy(), y[sel].copy()
+    start = np.zeros((3, g.n_neurons))
+    start[:2] = s0_first[[1, 2]]
+    w, b = net.weights.copy(), net.biases.copy()
+    net.train_batch(x2, y2, idx2)
+    _, (w_ref, b_ref, _) = _reference_batch(g, w, b, x2, y2, cfg, 1.0, start=start)
+    np.testing.assert_allclose(net.weights, w_ref, atol=1e-10)
+    np.testing.assert_allclose(net.biases, b_ref, atol=1e-10)
+
+
+def test_random_beta_sign_is_seeded_and_used():
+    rng = np.random.default_rng(3)
+    g = _graph()
+    cfg = EqPropConfig(n_free=10, n_clamped=3, random_beta_sign=True, beta=0.5, dtype="float64", seed=5)
+    nets = [EqPropNetwork(g, cfg), EqPropNetwork(g, cfg), EqPropNetwork(g, dataclasses.replace(cfg, seed=6))]
+    betas = [[], [], []]
+    for _ in range(30):
+        x, y = _data(rng, g, 4)
+        for k, net in enumerate(nets):
+            w, b = net.weights.copy(), net.biases.copy()
+            betas[k].append(net.train_batch(x, y)["beta"])
+            if k == 0:
+                _, (w_ref, _, _) = _reference_batch(g, w, b, x, y, cfg, betas[0][-1])
+                np.testing.assert_allclose(net.weights, w_ref, atol=1e-10)
+    assert set(betas[0]) == {0.5, -0.5}
+    assert betas[0] == betas[1] and betas[0] != betas[2]
+    assert np.array_equal(nets[0].weights, nets[1].weights)
+
+
+def _train_a_little(threads):
+    old = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(0)
+        g = topology.rewire(topology.connect_within_layers(topology.layered([30, 24, 20, 10])), n=150, seed=1)
+        net = EqPropNetwork(g, EqPropConfig(n_free=40, n_clamped=6, batch_size=9, persistent_particles=True))
+        for k in range(4):
+            x, y = _data(rng, g, 9)
+            net.train_batch(x, y, np.arange(9) + 9 * (k % 2))
+        return net.weights.copy(), net.biases.copy(), net.free_phase(x)
+    finally:
+        numba.set_num_threads(old)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs at least 2 numba threads")
+def test_results_do_not_depend_on_thread_count():
+    one, two = _train_a_little(1), _train_a_little(2)
+    for a, b in zip(one, two):
+        assert np.array_equal(a, b)
+
+
+def test_save_load_round_trip(tmp_path):
+    rng = np.random.default_rng(4)
+    g = _graph()
+    cfg = EqPropConfig(n_free=15, n_clamped=3, persistent_particles=True, random_beta_sign=True, learning_rate=[0.1] * 4)
+    net = EqPropNetwork(g, cfg)
+    for k in range(3):
+        x, y = _data(rng, g, 5)
+        net.train_batch(x, y, np.arange(5) + k)
+    net.save(tmp_path / "net.npz")
+    back = EqPropNetwork.load(tmp_path / "net.npz")
+    assert back.config == net.config and back.graph == g and back.graph.history == g.history
+    assert np.array_equal(back.weights, net.weights) and np.array_equal(back.biases, net.biases)
+    x, y = _data(rng, g, 8)
+    assert np.array_equal(back.predict(x), net.predict(x))
+    # Training goes on identically (particles and beta-sign stream restored).
+    a, b = net.train_batch(x[:5], y[:5], np.arange(5)), back.train_batch(x[:5], y[:5], np.arange(5))
+    assert a["beta"] == b["beta"] and np.array_equal(net.weights, back.weights)
+
+
+def test_divergence_is_reported():
+    rng = np.random.default_rng(5)
+    g = _graph()
+    x, y = _data(rng, g, 4)
+    net = EqPropNetwork(g, EqPropConfig(n_free=10, n_clamped=2))
+    net.weights[:] = np.inf
+    with pytest.raises(DivergenceError, match="batch 0: free-phase states"):
+        net.train_batch(x, y)
+    net = EqPropNetwork(g, EqPropConfig(n_free=10, n_clamped=2, learning_rate=1e40))
+    with pytest.raises(DivergenceError, match="weights or biases"):
+        for _ in range(20):
+            net.train_batch(x, y)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("eps", 0.0, "eps"),
+        ("eps", -1, "eps"),
+        ("beta", 0.0, "beta"),
+        ("beta", float("nan"), "beta"),
+        ("n_free", -1, "n_free"),
+        ("n_clamped", 0, "n_clamped"),
+        ("batch_size", 2.5, "batch_size"),
+        ("learning_rate", -0.1, "learning_rate"),
+        ("learning_rate", [0.1, -2.0], r"learning_rate\[1\]"),
+        ("learning_rate", [], "learning_rate"),
+        ("skip_init", -0.05, "skip_init"),
+        ("skip_init", "glorot", "skip_init"),
+        ("solver", "rk4", "solver"),
+        ("dtype", "float16", "dtype"),
+        ("tol", 0.0, "tol"),
+        ("nudge_factor", 0, "nudge_factor"),
+        ("seed", -3, "seed"),
+        ("random_beta_sign", "yes", "random_beta_sign"),
+    ],
+)
+def test_config_validation(field, value, match):
+    with pytest.raises(ValueError, match=match) as info:
+        EqPropConfig(**{field: value})
+    assert "\n" not in str(info.value)
+
+
+def test_config_round_trip_and_rate_count():
+    cfg = EqPropConfig(learning_rate=[0.128, 0.032, 0.008, 0.002], skip_init="mean-glorot", tol=1e-5)
+    assert cfg.learning_rate == (0.128, 0.032, 0.008, 0.002)
+    assert EqPropConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown"):
+        EqPropConfig.from_dict({"epsilon": 1})
+    with pytest.raises(ValueError, match="3 rates but .* 4 layer pairs"):
+        EqPropNetwork(_graph(), EqPropConfig(learning_rate=(0.1, 0.1, 0.1)))
+
+
+def test_bad_inputs():
+    g = _graph()
+    net = EqPropNetwork(g, EqPropConfig(n_free=5, n_clamped=2))
+    x, y = _data(np.random.default_rng(0), g, 3)
+    cases = [
+        (lambda: net.train_batch(x[:, :5], y), r"x must have shape \(batch, 6\)"),
+        (lambda: net.train_batch(x * 2, y), r"x values must lie in \[0, 1\]"),
+        (lambda: net.train_batch(x, -y), r"y values must lie in \[0, 1\]"),
+        (lambda: net.train_batch(x, y[:2]), "same number of rows"),
+        (lambda: net.free_phase(np.full((2, 6), np.nan)), r"x values must lie in \[0, 1\], got range \[nan"),
+        (lambda: net.clamped_phase(x, y, np.zeros((3, 5))), r"s0 must have shape"),
+        (lambda: net.predict(x[0]), "x must have shape"),
+        (lambda: net.evaluate(x, y, batch_size=0), "batch_size"),
+    ]
+    for call, match in cases:
+        with pytest.raises(ValueError, match=match) as info:
+            call()
+        assert "\n" not in str(info.value)
+
+
+# --- learning -----------------------------------------------------------------
+
+
+def test_learns_digits():
+    # 64-32-32-10 with intra-layer edges and 5% of edges replaced by skip edges,
+    # 60 free steps (not 500: digits settles fast), eps 0.5, beta 1, batch 20,
+    # per-pair rates (0.1, 0.05, 0.025), 3 epochs over 1,497 training digits.
+    from smallworld_eqp import datasets
+
+    data = datasets.load("digits")
+    g = topology.connect_within_layers(topology.layered([64, 32, 32, 10]))
+    g = topology.rewire(g, n=int(0.05 * g.n_edges), seed=0)
+    cfg = EqPropConfig(n_free=60, n_clamped=8, learning_rate=(0.1, 0.05, 0.025), seed=0)
+    net = EqPropNetwork(g, cfg)
+    for epoch in range(3):
+        net.train_epoch(data, progress=False, shuffle_seed=epoch)
+    assert net.evaluate(data.x_test, data.y_test) < 0.10
+
+
+def _mnist_dir():
+    root = os.environ.get("SMALLWORLD_EQP_DATA")
+    if not root or not list((pathlib.Path(root) / "mnist").glob("train-images*")):
+        return None
+    return root
+
+
+@pytest.mark.skipif(_mnist_dir() is None, reason="no MNIST IDX files under $SMALLWORLD_EQP_DATA/mnist")
+def test_learns_mnist_subset():
+    from smallworld_eqp import datasets
+
+    data = datasets.load("mnist", data_dir=_mnist_dir(), n_train=5000, n_test=1000, download=False)
+    g = topology.layered([784, 100, 10])
+    cfg = EqPropConfig(n_free=40, n_clamped=6, learning_rate=(0.1, 0.05), seed=0)
+    net = EqPropNetwork(g, cfg)
+    for epoch in range(2):
+        net.train_epoch(data, progress=False, shuffle_seed=epoch)
+    assert net.evaluate(data.x_test, data.y_test) < 0.15

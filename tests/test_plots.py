@@ -1,0 +1,224 @@
+"""Tests for smallworld_eqp.plots: every figure renders a real image; the CLI fails cleanly."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from test_results import epochs_frame, rates_frame, sweep_frame
+
+from smallworld_eqp import plots, topology
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def assert_png(path):
+    """A PNG file whose pixels are not all the same colour."""
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    pixels = matplotlib.image.imread(path)
+    assert pixels.shape[0] > 100 and pixels.shape[1] > 100
+    assert pixels[..., :3].var() > 1e-3
+
+
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path, monkeypatch):
+    """Run in tmp_path, so relative output paths of the CLI tests land there."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    """A small results folder: a sweep CSV and two training runs."""
+    sweep_frame(n_values=(0, 10, 100, 1000), seeds=(0, 1, 2)).to_csv(tmp_path / "sweep.csv", index=False)
+    for k, name in enumerate(("basic", "ours")):
+        run = tmp_path / "runs" / name
+        run.mkdir(parents=True)
+        epochs_frame(6, start=0.5 - 0.1 * k).to_csv(run / "epochs.csv", index=False)
+        rates_frame(name, n_epochs=2, n_batches=40, seed=k).to_csv(run / "rates.csv", index=False)
+    return tmp_path
+
+
+def run_module(module, *args):
+    """``python -m module args`` from the repository root (so a stray ``analysis``
+    folder in the caller's working directory cannot shadow the package)."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+
+
+def run_cli(*args):
+    return run_module("smallworld_eqp.plots", *args)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def test_pair_labels():
+    assert plots.pair_labels(4) == ["Input-H1", "H1-H2", "H2-H3", "H3-Output"]
+    assert plots.pair_labels(1) == ["Input-Output"]
+
+
+def test_wide_rates_positions_in_epochs():
+    df = rates_frame("r", n_epochs=2, n_batches=4, n_pairs=2)
+    rates, x = plots._wide_rates(df.iloc[::-1])  # row order must not matter
+    assert rates.shape == (8, 2)
+    np.testing.assert_allclose(x, [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0])
+    first = df[(df["epoch"] == 1) & (df["batch"] == 1)].sort_values("pair")["rms"]
+    np.testing.assert_allclose(rates[0], first)
+    zero_based = df.assign(batch=df["batch"] - 1)
+    np.testing.assert_allclose(plots._wide_rates(zero_based)[1], x)
+
+
+def test_zero_log_axes_route_points():
+    fig = Figure()
+    (row,) = plots.zero_log_axes(fig, [0, 1, 10])
+    row.plot([0, 1, 10], [5.0, 4.0, 3.0], "o-", label="a")
+
+    def data_lines(ax):  # leaves out the break marks, drawn in axes coordinates
+        return [ln for ln in ax.get_lines() if ln.get_transform() is not ax.transAxes]
+
+    (zero_line,) = data_lines(row.zero)
+    (log_line,) = data_lines(row.log)
+    np.testing.assert_array_equal(zero_line.get_xdata(), [0.0])
+    np.testing.assert_array_equal(log_line.get_xdata(), [1.0, 10.0])
+    assert row.log.get_xscale() == "log" and row.zero.get_xscale() == "linear"
+    # the label is given once, so a legend lists the series once
+    labels = [
+        ln.get_label() for ax in row.axes for ln in ax.get_lines() if not ln.get_label().startswith("_")
+    ]
+    assert labels == ["a"]
+    (only_pos,) = plots.zero_log_axes(Figure(), [1, 10])
+    assert only_pos.zero is None and only_pos.log.get_xscale() == "log"
+    (only_zero,) = plots.zero_log_axes(Figure(), [0, 0])
+    assert only_zero.log is None
+    with pytest.raises(ValueError, match="no x value >= 0"):
+        plots.zero_log_axes(Figure(), [])
+
+
+# ---------------------------------------------------------------- figures
+
+
+def test_fig1(tmp_path):
+    base = topology.connect_within_layers(topology.layered([6, 5, 5, 5, 3]))
+    g = topology.rewire(base, n=10, seed=0)
+    assert_png(plots.fig1(g, tmp_path / "a.png", before=base))
+    assert_png(plots.fig1(topology.layered([3, 4, 2]), tmp_path / "b.png"))
+    with pytest.raises(ValueError, match="at most 300 neurons, got 1294"):
+        plots.fig1(topology.layered([784, 500, 10]), tmp_path / "c.png")
+    with pytest.raises(ValueError, match="before has layers"):
+        plots.fig1(g, tmp_path / "d.png", before=topology.layered([6, 5, 3]))
+
+
+def test_fig2(results_dir, tmp_path):
+    runs = results_dir / "runs"
+    assert_png(plots.fig2([runs / "basic", runs / "ours" / "epochs.csv"], tmp_path / "a.png"))
+    out = plots.fig2({"one learning rate": runs / "basic"}, tmp_path / "sub" / "b.png", title="t")
+    assert_png(out)
+    with pytest.raises(ValueError, match="not an epochs CSV"):
+        plots.fig2([results_dir / "sweep.csv"], tmp_path / "c.png")
+    with pytest.raises(ValueError, match="no epochs file given"):
+        plots.fig2([], tmp_path / "d.png")
+
+
+def test_fig3(results_dir, tmp_path):
+    runs = results_dir / "runs"
+    assert_png(plots.fig3([runs / "basic", runs / "ours"], tmp_path / "a.png", window=3))
+    # one file holding several trials, of different depths, one selected or all
+    mixed = tmp_path / "sweep_rates.csv"
+    pd.concat([rates_frame("t1", 1, 20, 4), rates_frame("t2", 1, 20, 3)]).to_csv(mixed, index=False)
+    assert_png(plots.fig3([mixed], tmp_path / "b.png", window=0))
+    assert_png(plots.fig3({"deep": mixed}, tmp_path / "c.png", runs=["t1"]))
+    with pytest.raises(ValueError, match="none of the runs t9"):
+        plots.fig3([mixed], tmp_path / "d.png", runs=["t9"])
+    with pytest.raises(ValueError, match="window must be an integer >= 0, got -1"):
+        plots.fig3([mixed], tmp_path / "e.png", window=-1)
+    many = tmp_path / "many.csv"
+    pd.concat([rates_frame(f"t{k}", 1, 3, 2) for k in range(13)]).to_csv(many, index=False)
+    with pytest.raises(ValueError, match="13 runs to draw, at most 12"):
+        plots.fig3([many], tmp_path / "f.png")
+
+
+def test_fig4(results_dir, tmp_path):
+    sweep = results_dir / "sweep.csv"
+    assert_png(plots.fig4(sweep, tmp_path / "a.png"))
+    assert_png(plots.fig4([sweep], tmp_path / "b.png", x="p", test=True, pairs=True, band="std"))
+    shallow = tmp_path / "shallow.csv"
+    sweep_frame(n_values=(0, 5, 50), seeds=(0, 1), layers="6-5-5-3").to_csv(shallow, index=False)
+    assert_png(plots.fig4([sweep, shallow], tmp_path / "c.png", test=True))
+    with pytest.raises(ValueError, match="pairs=True needs the trials of one configuration, got 2"):
+        plots.fig4([sweep, shallow], tmp_path / "d.png", pairs=True)
+    with pytest.raises(ValueError, match="x must be one of n_replaced, p, got 'seed'"):
+        plots.fig4(sweep, tmp_path / "e.png", x="seed")
+    with pytest.raises(ValueError, match="band must be one of minmax, std"):
+        plots.fig4(sweep, tmp_path / "e.png", band="iqr")
+    failed = tmp_path / "failed.csv"
+    sweep_frame(seeds=(0,), status="failed").to_csv(failed, index=False)
+    with pytest.raises(ValueError, match="no ok trial with a value of n_replaced"):
+        plots.fig4(failed, tmp_path / "f.png")
+
+
+def test_figures_leave_the_pyplot_backend_alone(results_dir, tmp_path):
+    before = matplotlib.rcParams._get_backend_or_none()
+    plots.fig4(results_dir / "sweep.csv", tmp_path / "a.png")
+    assert matplotlib.rcParams._get_backend_or_none() == before
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_in_process(results_dir, tmp_path, capsys):
+    runs = results_dir / "runs"
+    assert (
+        plots.main(["fig2", str(runs / "basic"), str(runs / "ours"), "--out", str(tmp_path / "2.png")]) == 0
+    )
+    assert plots.main(["fig3", str(runs / "basic"), "--window", "2", "--out", str(tmp_path / "3.png")]) == 0
+    args = ["fig1", "--layers", "6,5,5,3", "--intra", "--replacements", "4", "--out", str(tmp_path / "1.png")]
+    assert plots.main(args) == 0
+    for name in ("1", "2", "3"):
+        assert_png(tmp_path / f"{name}.png")
+    for bad in (
+        ["fig1", "--layers", "6,x,3", "--out", "o.png"],
+        ["fig1", "--layers", "6,5", "--out", "o.png"],
+        ["fig1", "--layers", "4,3,2", "--replacements", "1000", "--out", "o.png"],
+        ["fig3", str(runs / "basic"), "--window", "-2", "--out", "o.png"],
+        ["fig2", str(results_dir / "nope"), "--out", "o.png"],
+        ["fig4", str(results_dir / "sweep.csv")],
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            plots.main(bad)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "error:" in err and "Traceback" not in err
+
+
+def test_cli_subprocess_good_input(results_dir, tmp_path):
+    out = tmp_path / "fig4.png"
+    proc = run_cli("fig4", results_dir / "sweep.csv", "--x", "p", "--test", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert_png(out)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("fig4", "missing.csv"), "missing.csv: no such file"),
+        (("fig4", "runs/basic/epochs.csv"), "not a sweep CSV, missing columns: trial_id"),
+        (("fig4", "sweep.csv", "--x", "q"), "invalid choice: 'q'"),
+    ],
+)
+def test_cli_subprocess_bad_input(results_dir, tmp_path, args, message):
+    args = [results_dir / a if a.endswith(".csv") else a for a in args]
+    proc = run_cli(*args, "--out", tmp_path / "x.png")
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x.png").exists()

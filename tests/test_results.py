@@ -1,0 +1,284 @@
+"""Tests for smallworld_eqp.results: the CSV schema and its loaders.
+
+The synthetic-result builders at the top (``sweep_frame``, ``epochs_frame``,
+``rates_frame``) are also imported by test_plots.py and test_analysis.py.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from smallworld_eqp import results, spread, topology
+
+# ------------------------------------------------------- synthetic results
+
+
+def sweep_frame(
+    n_values=(0, 10, 100, 1000),
+    seeds=(0, 1, 2),
+    layers="6-5-5-5-3",
+    *,
+    floor=0.1,
+    err0=0.8,
+    n0=100.0,
+    noise=0.01,
+    seed=0,
+    status="ok",
+):
+    """Sweep rows whose one-epoch error decays as floor + (err0 - floor) exp(-n / n0)."""
+    rng = np.random.default_rng(seed)
+    sizes = [int(s) for s in layers.split("-")]
+    n_layers = len(sizes)
+    n_adjacent = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    n_intra = sum(s * (s - 1) // 2 for s in sizes[1:-1])
+    n_edges = n_adjacent + n_intra
+    rows = []
+    for n in n_values:
+        for s in seeds:
+            decay = math.exp(-n / n0)
+            err = floor + (err0 - floor) * decay + noise * rng.standard_normal()
+            hops = [(n_layers - 1 - lay) * (0.5 + 0.5 * decay) for lay in range(n_layers)]
+            rates = np.exp(-np.arange(n_layers - 1)[::-1] * (0.2 + 2 * decay)) * (1 + 0.05 * rng.random())
+            row = {
+                "trial_id": f"{layers}-n{n}-s{s}",
+                "status": status,
+                "error_message": "",
+                "config_hash": "000123",  # all digits: must stay a string
+                "seed": s,
+                "preset": "test",
+                "dataset": "digits",
+                "n_train": 100,
+                "n_test": 50,
+                "epochs": 1,
+                "layers": layers,
+                "intra": True,
+                "mode": "replace",
+                "requested": "n",
+                "n_replaced": n,
+                "p": topology.replacements_to_p(n, n_edges),
+                "n_neurons": sum(sizes),
+                "n_edges": n_edges,
+                "n_adjacent": n_adjacent - n,
+                "n_intra": n_intra,
+                "n_skip": n,
+                "path_length": 2.0 + 0.5 * decay + 0.01 * rng.standard_normal(),
+                "clustering": 0.3 + 0.2 * decay + 0.01 * rng.standard_normal(),
+                **{f"hops_to_output_{lay}": h for lay, h in enumerate(hops)},
+                "online_error_epoch1": err,
+                "train_error": max(err - 0.05, 0.0),
+                "test_error": err + 0.02,
+                **spread.summarise(rates[None, :], 1),
+                "free_steps": 20.0,
+                "seconds": 1.5,
+                "eps": 0.5,
+                "beta": 1.0,
+                "n_free": 20,
+                "n_clamped": 4,
+                "batch_size": 20,
+                "learning_rate": "0.128,0.032",
+                "skip_init": 0.05,
+                "random_beta_sign": False,
+                "persistent_particles": False,
+                "nudge_factor": 1.0,
+                "solver": "euler",
+                "tol": 0.0,
+                "dtype": "float64",
+                "version": "0.1.0",
+                "git_rev": "1234567",
+                "started": "2024-01-01T00:00:00+00:00",
+                "finished": "2024-01-01T00:00:02+00:00",
+            }
+            rows.append(row)
+    return pd.DataFrame(rows, columns=results.sweep_columns(n_layers))
+
+
+def epochs_frame(n_epochs=5, *, start=0.6, rate=0.5):
+    """Per-epoch errors falling geometrically."""
+    e = np.arange(1, n_epochs + 1)
+    err = start * rate ** (e - 1)
+    return pd.DataFrame(
+        {
+            "epoch": e,
+            "online_error": err * 1.1,
+            "train_error": err,
+            "test_error": err + 0.05,
+            "seconds": 2.0,
+            "n_edges": 100,
+            "n_skip": 10,
+        },
+        columns=results.EPOCHS_COLUMNS,
+    )
+
+
+def rates_frame(trial_id="run", n_epochs=2, n_batches=30, n_pairs=4, *, seed=0):
+    """Long-format rates: deeper pairs train more slowly, with noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for epoch in range(1, n_epochs + 1):
+        for batch in range(1, n_batches + 1):
+            for pair in range(n_pairs):
+                rms = 10.0 ** (-6 + pair) * (1 + 0.5 * rng.random()) / epoch
+                rows.append((trial_id, epoch, batch, pair, rms))
+    return pd.DataFrame(rows, columns=results.RATES_COLUMNS)
+
+
+# ------------------------------------------------------- schema
+
+
+@pytest.mark.parametrize("n_layers", [3, 5, 8])
+def test_sweep_columns_layout(n_layers):
+    cols = results.sweep_columns(n_layers)
+    assert len(cols) == len(set(cols))
+    hops = [f"hops_to_output_{lay}" for lay in range(n_layers)]
+    dws = [f"dw_{pair}" for pair in range(n_layers - 1)]
+    assert [c for c in cols if c not in hops + dws] == results.SWEEP_BASE_COLUMNS
+    # the per-layer blocks sit after the graph metrics and after the errors
+    i = cols.index("clustering")
+    assert cols[i + 1 : i + 1 + n_layers] == hops
+    j = cols.index("test_error")
+    assert cols[j + 1 : j + n_layers] == dws
+    assert cols[j + n_layers] == "spread"
+    assert set(results.SWEEP_REQUIRED_COLUMNS) <= set(cols)
+    assert cols[0] == "trial_id" and cols[-1] == "finished"
+
+
+@pytest.mark.parametrize("bad", [2, 0, True, 4.0, "5"])
+def test_sweep_columns_rejects_bad_depth(bad):
+    with pytest.raises(ValueError, match="n_layers must be an integer >= 3"):
+        results.sweep_columns(bad)
+
+
+def test_schema_holds_what_the_writers_produce():
+    g = topology.rewire(topology.connect_within_layers(topology.layered([6, 5, 5, 3])), n=4, seed=0)
+    cols = set(results.sweep_columns(g.n_layers))
+    assert set(spread.summarise(np.ones((3, g.n_layers - 1)), 1)) <= cols
+    metrics = pytest.importorskip("smallworld_eqp.metrics")
+    assert set(metrics.small_world_summary(g)) <= cols
+
+
+def test_config_columns_match_engine_config():
+    eqprop = pytest.importorskip("smallworld_eqp.eqprop")
+    fields = set(eqprop.EqPropConfig().to_dict()) - {"seed"}
+    assert fields == set(results.CONFIG_COLUMNS)
+
+
+# ------------------------------------------------------- load_sweep
+
+
+def test_sweep_round_trip_and_plain_read(tmp_path):
+    frame = sweep_frame()
+    path = tmp_path / "sweep.csv"
+    frame.to_csv(path, index=False)
+    plain = pd.read_csv(path)
+    assert list(plain.columns) == results.sweep_columns(5)
+    assert plain.shape == frame.shape
+    df = results.load_sweep(path)
+    assert list(df.columns) == results.sweep_columns(5)
+    assert (df["config_hash"] == "000123").all()
+    assert (df["learning_rate"] == "0.128,0.032").all()
+    np.testing.assert_allclose(df["online_error_epoch1"], frame["online_error_epoch1"])
+    assert df["intra"].all()
+    assert list(df.index) == list(range(len(frame)))
+
+
+def test_load_sweep_mixes_depths(tmp_path):
+    shallow, deep = tmp_path / "a.csv", tmp_path / "b.csv"
+    sweep_frame(layers="6-5-5-3", seeds=(0,)).to_csv(shallow, index=False)
+    sweep_frame(layers="6-5-5-5-5-3", seeds=(0,)).to_csv(deep, index=False)
+    df = results.load_sweep([shallow, deep])
+    assert list(df.columns) == results.sweep_columns(6)
+    is_shallow = df["layers"] == "6-5-5-3"
+    assert is_shallow.sum() == 4 and (~is_shallow).sum() == 4
+    assert df.loc[is_shallow, ["hops_to_output_4", "hops_to_output_5", "dw_3", "dw_4"]].isna().all().all()
+    assert df.loc[~is_shallow, ["hops_to_output_5", "dw_4"]].notna().all().all()
+
+
+def test_load_sweep_duplicates_keep_last_and_status(tmp_path):
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    a = sweep_frame(n_values=(0, 10), seeds=(0,))
+    b = a.copy()
+    b["online_error_epoch1"] = [0.5, 0.25]
+    b.loc[1, "status"] = "diverged"
+    a.to_csv(first, index=False)
+    b.to_csv(second, index=False)
+    everything = results.load_sweep([first, second], status=None)
+    assert len(everything) == 2
+    assert list(everything["online_error_epoch1"]) == [0.5, 0.25]
+    ok = results.load_sweep([first, second])
+    assert list(ok["trial_id"]) == [a.loc[0, "trial_id"]]
+    assert list(results.load_sweep([second, first], status="diverged")["trial_id"]) == []
+    with pytest.raises(ValueError, match="status must be one of ok, failed, diverged or None, got 'good'"):
+        results.load_sweep(first, status="good")
+
+
+def test_load_sweep_fills_optional_columns(tmp_path):
+    path = tmp_path / "old.csv"
+    sweep_frame(seeds=(0,)).drop(columns=["free_steps", "git_rev"]).to_csv(path, index=False)
+    df = results.load_sweep(path)
+    assert df["free_steps"].isna().all() and df["git_rev"].isna().all()
+
+
+def test_load_sweep_refuses_other_csvs(tmp_path):
+    epochs = tmp_path / "epochs.csv"
+    epochs_frame().to_csv(epochs, index=False)
+    with pytest.raises(ValueError) as err:
+        results.load_sweep(epochs)
+    msg = str(err.value)
+    assert "\n" not in msg and str(epochs) in msg and "not a sweep CSV" in msg and "trial_id" in msg
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="empty.csv: not a sweep CSV"):
+        results.load_sweep(empty)
+    with pytest.raises(FileNotFoundError, match="nope.csv: no such file"):
+        results.load_sweep(tmp_path / "nope.csv")
+    with pytest.raises(ValueError, match="no CSV file given"):
+        results.load_sweep([])
+
+
+# ------------------------------------------------------- rates and epochs
+
+
+def test_load_rates_concatenates_and_resolves_dirs(tmp_path):
+    run = tmp_path / "runs" / "basic"
+    run.mkdir(parents=True)
+    rates_frame("basic").to_csv(run / "rates.csv", index=False)
+    other = tmp_path / "sweep_rates.csv"
+    rates_frame("007", n_epochs=1, n_batches=3).to_csv(other, index=False)
+    df = results.load_rates([run, other])
+    assert list(df.columns) == results.RATES_COLUMNS
+    assert len(df) == 2 * 30 * 4 + 3 * 4
+    assert set(df["trial_id"]) == {"basic", "007"}  # "007" stays a string
+    epochs = tmp_path / "e.csv"
+    epochs_frame().to_csv(epochs, index=False)
+    with pytest.raises(
+        ValueError, match="e.csv: not a rates CSV, missing columns: trial_id, batch, pair, rms"
+    ):
+        results.load_rates(epochs)
+
+
+def test_load_epochs_names_runs(tmp_path):
+    for name in ("basic", "ours"):
+        (tmp_path / name).mkdir()
+        epochs_frame().to_csv(tmp_path / name / "epochs.csv", index=False)
+    loose = tmp_path / "extra_run.csv"
+    epochs_frame(3).to_csv(loose, index=False)
+    df = results.load_epochs([tmp_path / "basic", tmp_path / "ours" / "epochs.csv", loose])
+    assert list(df.columns) == ["run"] + results.EPOCHS_COLUMNS
+    assert df.groupby("run", sort=False).size().to_dict() == {"basic": 5, "ours": 5, "extra_run": 3}
+    sweep = tmp_path / "sweep.csv"
+    sweep_frame(seeds=(0,)).to_csv(sweep, index=False)
+    with pytest.raises(
+        ValueError, match="sweep.csv: not an epochs CSV, missing columns: epoch, online_error"
+    ):
+        results.load_epochs(sweep)
+    with pytest.raises(FileNotFoundError, match="nothing_here: no such file"):
+        results.load_epochs(tmp_path / "nothing_here")
+    (tmp_path / "empty_run").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty_run/epochs.csv: no such file"):
+        results.load_epochs(tmp_path / "empty_run")
+
+
+def test_n_layers_of():
+    assert results.n_layers_of("784-500-500-500-10") == 5

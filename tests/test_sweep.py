@@ -1,0 +1,166 @@
+"""The sweep: determinism across executors, resume after kill -9, failing trials."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from smallworld_eqp.eqprop import EqPropConfig
+from smallworld_eqp.experiment import TrialSpec, run_trial
+from smallworld_eqp.results import sweep_columns
+from smallworld_eqp.runner import ResultLog, rates_path, run_sweep
+
+TINY = [
+    "--dataset", "digits", "--layers", "64,8,8,8,10", "--n-train", "120", "--n-test", "60",
+    "--n-free", "12", "--n-clamped", "3", "--batch-size", "20", "--learning-rate", "0.05",
+]  # fmt: skip
+TIMING = ["seconds", "started", "finished"]
+
+
+def tiny_specs(values=(0, 30), seeds=(0, 1), **extra) -> list[TrialSpec]:
+    config = EqPropConfig(**{"n_free": 12, "n_clamped": 3, "batch_size": 20, "learning_rate": 0.05, **extra})
+    return [
+        TrialSpec(
+            layers=(64, 8, 8, 8, 10), n=v, seed=s, dataset="digits", n_train=120, n_test=60, config=config
+        )
+        for v in values
+        for s in seeds
+    ]
+
+
+def comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=TIMING).sort_values("trial_id").reset_index(drop=True)
+
+
+def run_cli(args: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "smallworld_eqp.sweep", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kw,
+    )
+
+
+def test_trial_row_has_every_column_and_is_reproducible():
+    spec = tiny_specs(values=(30,), seeds=(3,))[0]
+    row, rates = run_trial(spec)
+    assert row["status"] == "ok", row["error_message"]
+    assert set(sweep_columns(5)) <= set(row), set(sweep_columns(5)) - set(row)
+    assert row["n_replaced"] == 30 and row["n_skip"] == 30
+    assert 0.0 <= row["online_error_epoch1"] <= 1.0 and 0.0 <= row["test_error"] <= 1.0
+    assert list(rates.columns) == ["trial_id", "epoch", "batch", "pair", "rms"]
+    assert len(rates) == 6 * 4  # 120 / 20 batches x 4 layer pairs
+    again, rates2 = run_trial(spec)
+    for key in set(row) - set(TIMING):
+        assert row[key] == again[key] or (row[key] != row[key] and again[key] != again[key]), key
+    pd.testing.assert_frame_equal(rates, rates2)
+
+
+def test_serial_processes_and_dask_give_identical_rows(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    specs = tiny_specs()
+    cols = sweep_columns(5)
+    serial = run_sweep(specs, tmp_path / "serial.csv", cols, progress=False)
+    procs = run_sweep(specs, tmp_path / "procs.csv", cols, workers=2, progress=False)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, processes=True
+    ) as cluster:
+        dask = run_sweep(specs, tmp_path / "dask.csv", cols, scheduler=cluster.scheduler_address, progress=False)
+    assert (serial["status"] == "ok").all()
+    pd.testing.assert_frame_equal(comparable(serial), comparable(procs))
+    pd.testing.assert_frame_equal(comparable(serial), comparable(dask))
+    for name in ("procs", "dask"):
+        a = pd.read_csv(rates_path(tmp_path / "serial.csv")).sort_values(["trial_id", "batch", "pair"])
+        b = pd.read_csv(rates_path(tmp_path / f"{name}.csv")).sort_values(["trial_id", "batch", "pair"])
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
+def test_rerun_skips_finished_trials(tmp_path):
+    out = tmp_path / "s.csv"
+    cols = sweep_columns(5)
+    first = run_sweep(tiny_specs(values=(0,)), out, cols, progress=False)
+    seen = []
+    both = run_sweep(tiny_specs(values=(0, 30)), out, cols, progress=False, on_row=seen.append)
+    assert len(seen) == 2 and {r["n_replaced"] for r in seen} == {30}
+    assert len(pd.read_csv(out)) == 4 and len(both) == 4
+    pd.testing.assert_frame_equal(comparable(first), comparable(both[both["n_replaced"] == 0]))
+
+
+def test_diverging_trial_is_recorded_and_sweep_goes_on(tmp_path):
+    good = tiny_specs(values=(0,), seeds=(0,))
+    bad = tiny_specs(values=(0,), seeds=(1,), learning_rate=1e300)
+    frame = run_sweep(good + bad + tiny_specs(values=(30,), seeds=(0,)), tmp_path / "d.csv",
+                      sweep_columns(5), progress=False)  # fmt: skip
+    status = dict(zip(frame["trial_id"], frame["status"]))
+    assert status[bad[0].trial_id] == "diverged"
+    assert list(frame["status"]).count("ok") == 2
+    msg = frame.set_index("trial_id").loc[bad[0].trial_id, "error_message"]
+    assert "DivergenceError" in msg and "\n" not in msg
+
+
+def test_failing_trial_is_recorded(tmp_path):
+    # 64 inputs do not fit digits' 64 features once the first layer is 65 wide.
+    spec = TrialSpec(layers=(65, 8, 10), dataset="digits", n_train=40, n_test=20,
+                     config=EqPropConfig(n_free=5, n_clamped=2))  # fmt: skip
+    frame = run_sweep([spec], tmp_path / "f.csv", sweep_columns(3), progress=False)
+    assert frame.loc[0, "status"] == "failed"
+    assert "do not fit digits" in frame.loc[0, "error_message"]
+
+
+def test_partial_last_line_is_dropped_on_resume(tmp_path):
+    out = tmp_path / "p.csv"
+    cols = sweep_columns(5)
+    run_sweep(tiny_specs(values=(0,), seeds=(0,)), out, cols, progress=False)
+    with open(out, "a") as f:
+        f.write("deadbeef-s9,ok,,half a ro")
+    ResultLog(out, cols)
+    assert len(pd.read_csv(out)) == 1
+
+
+def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path):
+    args = [*TINY, "--replacements", "0,10,20,30,40,50", "--seeds", "0", "--no-plot", "--quiet"]
+    ref = tmp_path / "ref.csv"
+    assert run_cli([*args, "--out", str(ref)]).returncode == 0
+    out = tmp_path / "killed.csv"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smallworld_eqp.sweep", *args, "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and len(out.read_text().splitlines()) >= 3:  # header + 2 trials
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    n_before = len(pd.read_csv(out))
+    assert 2 <= n_before < 6, "the kill should land mid-sweep"
+    assert run_cli([*args, "--out", str(out)]).returncode == 0
+    final = pd.read_csv(out)
+    assert final["trial_id"].is_unique and len(final) == 6
+    pd.testing.assert_frame_equal(comparable(final), comparable(pd.read_csv(ref)))
+    rates, ref_rates = pd.read_csv(rates_path(out)), pd.read_csv(rates_path(ref))
+    key = ["trial_id", "epoch", "batch", "pair"]
+    pd.testing.assert_frame_equal(
+        rates.sort_values(key).reset_index(drop=True), ref_rates.sort_values(key).reset_index(drop=True)
+    )
+
+
+def test_quick_cli_writes_csv_and_figure(tmp_path):
+    out = tmp_path / "q.csv"
+    res = run_cli([*TINY, "--replacements", "0,40", "--seeds", "0", "--out", str(out)])
+    assert res.returncode == 0, res.stderr
+    assert "online_error_epoch1" in res.stdout
+    frame = pd.read_csv(out)
+    assert len(frame) == 2 and (frame["status"] == "ok").all()
+    png = Path(out).with_suffix(".png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

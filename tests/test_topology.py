@@ -1,0 +1,417 @@
+"""Tests of the layered graphs and the layer-skipping rewiring (topology.py).
+
+Invariants are checked on many seeded random graphs; distributions are checked
+with chi-square tests over many seeded draws (deterministic, but able to fail).
+"""
+
+import math
+
+import networkx as nx
+import numpy as np
+import pytest
+from scipy import stats
+
+from smallworld_eqp import topology
+from smallworld_eqp.topology import ADJACENT, INTRA, SKIP, Graph
+
+# A chi-square p-value below this fails a distribution test.
+ALPHA = 1e-3
+
+
+def random_graph(seed: int) -> Graph:
+    """A layered graph with 3-6 random-sized layers, intra-connected or not."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 9, size=rng.integers(3, 7)).tolist()
+    g = topology.layered(sizes)
+    return topology.connect_within_layers(g) if rng.random() < 0.5 else g
+
+
+def edge_set(g: Graph) -> set[tuple[int, int]]:
+    return set(map(tuple, g.edges.tolist()))
+
+
+def check_well_formed(g: Graph) -> None:
+    """Edges i < j, sorted, distinct; kinds agree with layers; none inside input/output."""
+    e = g.edges.astype(np.int64)
+    assert np.all(e[:, 0] < e[:, 1])
+    key = e[:, 0] * g.n_neurons + e[:, 1]
+    assert np.all(np.diff(key) > 0)
+    la, lb = g.layer_of[e[:, 0]], g.layer_of[e[:, 1]]
+    gap = lb - la
+    assert np.array_equal(g.kinds, np.where(gap == 0, INTRA, np.where(gap == 1, ADJACENT, SKIP)))
+    inside_io = (gap == 0) & ((la == 0) | (la == g.n_layers - 1))
+    assert not inside_io.any()
+
+
+def rewire_cases():
+    """(graph seed, n or p, mode, rewire seed) for the invariant tests."""
+    cases = []
+    for s in range(40):
+        rng = np.random.default_rng(1000 + s)
+        mode = "replace" if s % 2 == 0 else "add"
+        by = "n" if s % 4 < 2 else "p"
+        cases.append((s, by, mode, int(rng.integers(1 << 30))))
+    return cases
+
+
+def rewire_random(graph_seed, by, mode, seed):
+    g = random_graph(graph_seed)
+    rng = np.random.default_rng(graph_seed)
+    limit = min(g.n_edges, topology.n_skip_candidates(g))
+    if by == "n":
+        kwargs = {"n": int(rng.integers(0, limit + 1))}
+    else:
+        # Small enough that a draw above the candidate count is essentially impossible.
+        kwargs = {"p": float(rng.uniform(0, 0.5 * limit / g.n_edges))}
+    return g, topology.rewire(g, mode=mode, seed=seed, **kwargs), kwargs
+
+
+@pytest.mark.parametrize("graph_seed, by, mode, seed", rewire_cases())
+def test_rewire_invariants(graph_seed, by, mode, seed):
+    g, h, kwargs = rewire_random(graph_seed, by, mode, seed)
+    check_well_formed(h)
+    record = h.history[-1]
+    n = record["n"]
+    assert record["op"] == "rewire" and record["mode"] == mode and record["seed"] == seed
+    assert record["requested"] == by
+    if by == "n":
+        assert n == kwargs["n"]
+        assert record["p"] == pytest.approx(1 - ((g.n_edges - 1) / g.n_edges) ** n, rel=1e-9, abs=1e-15)
+    else:
+        assert record["p"] == kwargs["p"]
+    old, new = edge_set(g), edge_set(h)
+    added, removed = new - old, old - new
+    assert len(added) == n
+    assert all(h.layer_of[j] - h.layer_of[i] >= 2 for i, j in added)
+    if mode == "replace":
+        assert h.n_edges == g.n_edges
+        assert len(removed) == n
+    else:
+        assert h.n_edges == g.n_edges + n
+        assert not removed
+    assert h.history[:-1] == g.history
+
+
+@pytest.mark.parametrize("by, value", [("n", 20), ("p", 0.2)])
+@pytest.mark.parametrize("mode", ["replace", "add"])
+def test_rewire_seed_determines_graph(by, value, mode):
+    g = topology.connect_within_layers(topology.layered([8, 6, 6, 6, 3]))
+    a = topology.rewire(g, mode=mode, seed=5, **{by: value})
+    b = topology.rewire(g, mode=mode, seed=5, **{by: value})
+    c = topology.rewire(g, mode=mode, seed=6, **{by: value})
+    assert a == b and a.history == b.history
+    assert a != c
+
+
+def test_rewire_accepts_generator():
+    g = topology.layered([5, 4, 4, 3])
+    a = topology.rewire(g, n=6, seed=np.random.default_rng(3))
+    b = topology.rewire(g, n=6, seed=np.random.default_rng(3))
+    assert a == b
+    assert a.history[-1]["seed"] is None
+
+
+def test_rewire_p_counts_replacements():
+    g = topology.connect_within_layers(topology.layered([30, 20, 20, 5]))
+    h = topology.rewire(g, p=0.1, seed=0)
+    removed = edge_set(g) - edge_set(h)
+    assert h.history[-1]["n"] == len(removed)
+    # Binomial(E, 0.1): the count is within 5 standard deviations of its mean.
+    mean, sd = 0.1 * g.n_edges, math.sqrt(0.1 * 0.9 * g.n_edges)
+    assert abs(len(removed) - mean) < 5 * sd
+
+
+def test_rewire_p_extremes():
+    g = topology.layered([6, 2, 2, 6])
+    assert topology.rewire(g, p=0.0, seed=0) == g
+    h = topology.rewire(g, p=1.0, seed=0)
+    assert h.history[-1]["n"] == g.n_edges
+    assert not edge_set(g) & edge_set(h)
+    assert h.kind_counts() == {"adjacent": 0, "intra": 0, "skip": g.n_edges}
+
+
+def test_rewire_avoids_existing_skip_edges():
+    g = topology.rewire(topology.layered([3, 2, 2, 3]), n=20, mode="add", seed=0)
+    free = topology.n_skip_candidates(g)
+    h = topology.rewire(g, n=free, mode="add", seed=1)
+    check_well_formed(h)
+    assert topology.n_skip_candidates(h) == 0
+    assert h.kind_counts()["skip"] == 20 + free
+
+
+@pytest.mark.parametrize("n_edges", [2, 3, 17, 1000, 1_271_250])
+def test_replacements_and_p_round_trip(n_edges):
+    for n in [0, 1, 2, 5, n_edges // 3, n_edges, 2 * n_edges]:
+        p = topology.replacements_to_p(n, n_edges)
+        # The direct power loses ~n ulps, hence the tolerance.
+        assert p == pytest.approx(1 - ((n_edges - 1) / n_edges) ** n, rel=1e-9, abs=1e-15)
+        assert topology.p_to_replacements(p, n_edges) == n
+
+
+def test_replacements_to_p_single_edge():
+    assert topology.replacements_to_p(0, 1) == 0.0
+    assert topology.replacements_to_p(3, 1) == 1.0
+
+
+def skip_pair_counts(sizes):
+    """Candidate pairs of every layer pair (a, b), b >= a + 2, of layered(sizes)."""
+    return {(a, b): sizes[a] * sizes[b] for a in range(len(sizes)) for b in range(a + 2, len(sizes))}
+
+
+@pytest.mark.parametrize("intra, mode", [(False, "replace"), (True, "add")])
+def test_new_edges_uniform_over_layer_pairs(intra, mode):
+    sizes = [7, 3, 5, 2, 6, 4]
+    g = topology.layered(sizes)
+    g = topology.connect_within_layers(g) if intra else g
+    expected = skip_pair_counts(sizes)
+    keys = list(expected)
+    observed = dict.fromkeys(keys, 0)
+    for seed in range(300):
+        h = topology.rewire(g, n=15, mode=mode, seed=seed)
+        for i, j in h.edges[h.kinds == SKIP]:
+            observed[(h.layer_of[i], h.layer_of[j])] += 1
+    f_exp = np.array([expected[k] for k in keys], dtype=float)
+    f_obs = np.array([observed[k] for k in keys], dtype=float)
+    assert stats.chisquare(f_obs, f_exp / f_exp.sum() * f_obs.sum()).pvalue > ALPHA
+
+
+def test_new_edges_uniform_over_free_pairs():
+    # Some candidate pairs are already taken: the rest must be equally likely.
+    g = topology.rewire(topology.layered([3, 2, 2, 3]), n=8, mode="add", seed=4)
+    taken = edge_set(g)
+    free = [
+        (i, j)
+        for i in range(g.n_neurons)
+        for j in range(i + 1, g.n_neurons)
+        if g.layer_of[j] - g.layer_of[i] >= 2 and (i, j) not in taken
+    ]
+    assert len(free) == topology.n_skip_candidates(g)
+    counts = dict.fromkeys(free, 0)
+    for seed in range(1500):
+        h = topology.rewire(g, n=3, mode="add", seed=seed)
+        for pair in edge_set(h) - taken:
+            counts[pair] += 1
+    assert sum(counts.values()) == 3 * 1500
+    assert stats.chisquare(list(counts.values())).pvalue > ALPHA
+
+
+def test_removal_uniform_across_kinds():
+    g = topology.connect_within_layers(topology.layered([6, 5, 4, 5, 3]))
+    g = topology.rewire(g, n=30, mode="add", seed=0)
+    present = np.bincount(g.kinds, minlength=3).astype(float)
+    removed = np.zeros(3)
+    old = edge_set(g)
+    kind_of = dict(zip(map(tuple, g.edges.tolist()), g.kinds.tolist()))
+    for seed in range(300):
+        h = topology.rewire(g, n=10, seed=seed)
+        for pair in old - edge_set(h):
+            removed[kind_of[pair]] += 1
+    assert removed.sum() == 3000
+    assert stats.chisquare(removed, present / present.sum() * removed.sum()).pvalue > ALPHA
+
+
+def test_removal_uniform_over_edges():
+    g = topology.connect_within_layers(topology.layered([3, 3, 3, 2]))
+    index = {pair: k for k, pair in enumerate(map(tuple, g.edges.tolist()))}
+    counts = np.zeros(g.n_edges)
+    for seed in range(1000):
+        h = topology.rewire(g, n=4, seed=seed)
+        for pair in edge_set(g) - edge_set(h):
+            counts[index[pair]] += 1
+    assert counts.sum() == 4000
+    assert stats.chisquare(counts).pvalue > ALPHA
+
+
+def test_rewire_paper_network_at_scale():
+    g = topology.connect_within_layers(topology.layered([784, 500, 500, 500, 10]))
+    n = int(0.08 * g.n_edges)
+    h = topology.rewire(g, n=n, seed=0)
+    assert h.n_edges == g.n_edges == 784 * 500 + 2 * 500 * 500 + 500 * 10 + 3 * 500 * 499 // 2
+    assert h.kind_counts()["skip"] == n
+    key_g, key_h = (x.edges[:, 0].astype(np.int64) * x.n_neurons + x.edges[:, 1] for x in (g, h))
+    assert np.count_nonzero(~np.isin(key_g, key_h)) == n
+
+
+def test_rewire_huge_candidate_space():
+    # 10^10 candidate pairs: a list of them would need 160 GB.
+    g = topology.layered([100_000, 2, 2, 100_000])
+    assert topology.n_skip_candidates(g) == 100_000 * 2 * 2 + 100_000**2
+    h = topology.rewire(g, n=1000, seed=0)
+    assert h.n_edges == g.n_edges and h.kind_counts()["skip"] == 1000
+    check_well_formed(h)
+
+
+# --- Graph API -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_layered_and_within_layer_counts(seed):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 12, size=rng.integers(3, 8)).tolist()
+    g = topology.layered(sizes)
+    check_well_formed(g)
+    assert g.n_neurons == sum(sizes)
+    assert g.n_edges == sum(a * b for a, b in zip(sizes, sizes[1:]))
+    assert g.kind_counts() == {"adjacent": g.n_edges, "intra": 0, "skip": 0}
+    h = topology.connect_within_layers(g)
+    check_well_formed(h)
+    n_intra = sum(s * (s - 1) // 2 for s in sizes[1:-1])
+    assert h.kind_counts() == {"adjacent": g.n_edges, "intra": n_intra, "skip": 0}
+    assert h.history[-1] == {"op": "connect_within_layers", "added": n_intra}
+    assert topology.connect_within_layers(h) == h
+    assert np.array_equal(g.offsets, np.cumsum([0] + sizes))
+    assert np.array_equal(g.layer_of, np.repeat(np.arange(len(sizes)), sizes))
+
+
+@pytest.mark.parametrize("graph_seed, by, mode, seed", rewire_cases()[:12])
+def test_csr_matches_scipy_and_networkx(graph_seed, by, mode, seed):
+    _, g, _ = rewire_random(graph_seed, by, mode, seed)
+    dense = np.zeros((g.n_neurons, g.n_neurons))
+    dense[g.edges[:, 0], g.edges[:, 1]] = dense[g.edges[:, 1], g.edges[:, 0]] = 1
+    indptr, indices, edge_id = g.csr
+    assert np.array_equal(g.to_scipy().toarray(), dense)
+    G = g.to_networkx()
+    assert np.array_equal(nx.to_numpy_array(G, nodelist=range(g.n_neurons)), dense)
+    assert [G.nodes[v]["layer"] for v in range(g.n_neurons)] == g.layer_of.tolist()
+    assert all(G.edges[i, j]["kind"] == topology.KIND_NAMES[k] for (i, j), k in zip(g.edges, g.kinds))
+    rows = np.repeat(np.arange(g.n_neurons), np.diff(indptr))
+    assert np.array_equal(dense[rows, indices], np.ones(indices.shape[0]))
+    assert indices.shape[0] == 2 * g.n_edges
+    for v in range(g.n_neurons):
+        assert np.all(np.diff(indices[indptr[v] : indptr[v + 1]]) > 0)
+    pairs = np.sort(np.stack([rows, indices], axis=1), axis=1)
+    assert np.array_equal(pairs, g.edges[edge_id])
+    assert np.array_equal(g.degrees, dense.sum(axis=1))
+    i, j = g.edges[0]
+    assert g.has_edge(i, j) and g.has_edge(j, i)
+    assert g.has_edge(0, 1) == bool(dense[0, 1]) and not g.has_edge(0, 0)
+
+
+def test_summary_counts():
+    g = topology.rewire(topology.connect_within_layers(topology.layered([5, 4, 3, 2])), n=12, seed=2)
+    df = g.summary()
+    assert df["n_edges"].sum() == g.n_edges
+    sizes = g.layer_sizes
+    for row in df.itertuples():
+        la, lb = g.edge_layers[:, 0], g.edge_layers[:, 1]
+        assert row.n_edges == np.count_nonzero((la == row.layer_a) & (lb == row.layer_b))
+        a, b = row.layer_a, row.layer_b
+        assert row.possible == (sizes[a] * (sizes[a] - 1) // 2 if a == b else sizes[a] * sizes[b])
+        assert row.kind == ("intra" if a == b else "adjacent" if b == a + 1 else "skip")
+    assert df.groupby("kind")["n_edges"].sum().to_dict() == {k: v for k, v in g.kind_counts().items() if v}
+
+
+def test_from_edges_sorts_and_infers_kinds():
+    edges = np.array([[4, 0], [2, 1], [0, 2], [3, 0], [5, 3]])
+    g = Graph.from_edges([2, 2, 2], edges)
+    assert g.edges.tolist() == [[0, 2], [0, 3], [0, 4], [1, 2], [3, 5]]
+    assert g.kinds.tolist() == [ADJACENT, ADJACENT, SKIP, ADJACENT, ADJACENT]
+    assert Graph.from_edges([2, 2, 2], edges, kinds=[SKIP, ADJACENT, ADJACENT, ADJACENT, ADJACENT]) == g
+
+
+@pytest.mark.parametrize(
+    "edges, kinds, match",
+    [
+        ([[0, 6]], None, r"\[0, 6\), got range \[0, 6\]"),
+        ([[-1, 2]], None, r"\[0, 6\), got range \[-1, 2\]"),
+        ([[2, 2]], None, "self-loops"),
+        ([[0, 2], [2, 0]], None, "duplicate"),
+        ([[0, 2], [0, 2]], None, "duplicate"),
+        ([[0, 1]], None, "inside the input or the output layer"),
+        ([[4, 5]], None, "inside the input or the output layer"),
+        ([[0, 2]], [SKIP], "disagree"),
+    ],
+)
+def test_from_edges_rejects_bad_input(edges, kinds, match):
+    with pytest.raises(ValueError, match=match):
+        Graph.from_edges([2, 2, 2], np.array(edges), kinds=kinds)
+
+
+def test_from_edges_keeps_hidden_intra_edges():
+    g = Graph.from_edges([2, 2, 2], np.array([[2, 3]]))
+    assert g.kinds.tolist() == [INTRA]
+
+
+def test_without_kind():
+    g = topology.rewire(
+        topology.connect_within_layers(topology.layered([5, 4, 3, 2])), n=12, mode="add", seed=2
+    )
+    for kind, name in enumerate(topology.KIND_NAMES):
+        for key in (kind, name):
+            h = topology.without_kind(g, key)
+            check_well_formed(h)
+            assert edge_set(h) == {e for e, k in zip(map(tuple, g.edges.tolist()), g.kinds) if k != kind}
+            assert h.history[-1] == {"op": "without_kind", "kind": name, "removed": g.kind_counts()[name]}
+    assert topology.without_kind(g, "skip") == topology.connect_within_layers(topology.layered([5, 4, 3, 2]))
+    with pytest.raises(ValueError, match="'shortcut'"):
+        topology.without_kind(g, "shortcut")
+
+
+def test_graph_is_immutable_and_repr():
+    g = topology.connect_within_layers(topology.layered([3, 2, 2]))
+    assert repr(g) == "Graph(layers=3-2-2, neurons=7, edges=11: adjacent=10, intra=1, skip=0)"
+    with pytest.raises(ValueError):
+        g.edges[0, 0] = 1
+    with pytest.raises(ValueError):
+        g.csr[1][0] = 0
+    assert g != topology.layered([3, 2, 2]) and g == topology.connect_within_layers(
+        topology.layered([3, 2, 2])
+    )
+
+
+# --- bad input -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sizes, match",
+    [
+        ([], r"\[\] give 0 layers"),
+        ([4, 3], r"\[4, 3\] give 2 layers"),
+        ([4, 0, 3], r"\[4, 0, 3\]"),
+        ([4, -2, 3], r"\[4, -2, 3\]"),
+        ("abc", "'abc'"),
+        (None, "None"),
+    ],
+)
+def test_layered_rejects_bad_sizes(sizes, match):
+    with pytest.raises(ValueError, match=match):
+        topology.layered(sizes)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n": 5, "p": 0.1}, r"n=5 and p=0\.1"),
+        ({}, "n=None and p=None"),
+        ({"n": 3, "mode": "swap"}, "'swap'"),
+        ({"n": -1}, "-1"),
+        ({"n": 2.5}, r"2\.5"),
+        ({"n": True}, "True"),
+        ({"p": -0.1}, r"-0\.1"),
+        ({"p": 1.5}, r"1\.5"),
+        ({"p": float("nan")}, "nan"),
+        ({"n": 39}, "n=39 exceeds the 38 edges"),
+        ({"n": 17}, "17 new layer-skipping edges requested but only 16"),
+        ({"n": 17, "mode": "add"}, "17 new layer-skipping edges requested but only 16"),
+    ],
+)
+def test_rewire_rejects_bad_input(kwargs, match):
+    g = topology.connect_within_layers(topology.layered([4, 4, 4]))
+    assert g.n_edges == 38 and topology.n_skip_candidates(g) == 16
+    with pytest.raises(ValueError, match=match):
+        topology.rewire(g, seed=0, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "func, args, match",
+    [
+        (topology.replacements_to_p, (-1, 10), "-1"),
+        (topology.replacements_to_p, (1, 0), "n_edges must be >= 1, got 0"),
+        (topology.p_to_replacements, (1.0, 10), r"1\.0"),
+        (topology.p_to_replacements, (-0.5, 10), r"-0\.5"),
+        (topology.p_to_replacements, (0.5, 1), "n_edges must be >= 2, got 1"),
+    ],
+)
+def test_conversions_reject_bad_input(func, args, match):
+    with pytest.raises(ValueError, match=match):
+        func(*args)

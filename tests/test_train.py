@@ -1,0 +1,82 @@
+"""Long training runs: per-epoch CSVs, checkpoints, resume, dropping skip edges."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from smallworld_eqp.eqprop import EqPropConfig
+from smallworld_eqp.experiment import TrialSpec
+from smallworld_eqp.results import EPOCHS_COLUMNS, RATES_COLUMNS
+from smallworld_eqp.training import run_training
+
+SPEC = TrialSpec(
+    layers=(64, 12, 12, 10),
+    n=40,
+    seed=4,
+    dataset="digits",
+    n_train=100,
+    n_test=50,
+    epochs=3,
+    config=EqPropConfig(n_free=10, n_clamped=3, learning_rate=0.05, persistent_particles=True,
+                        random_beta_sign=True),  # fmt: skip
+)
+
+
+def without_timing(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=["seconds"])
+
+
+def test_run_writes_epochs_rates_and_checkpoint(tmp_path):
+    frame = run_training(SPEC, tmp_path / "r", progress=False)
+    assert list(frame.columns) == EPOCHS_COLUMNS
+    assert frame["epoch"].tolist() == [1, 2, 3]
+    assert frame[["online_error", "train_error", "test_error"]].apply(lambda c: c.between(0, 1)).all().all()
+    rates = pd.read_csv(tmp_path / "r" / "rates.csv")
+    assert list(rates.columns) == RATES_COLUMNS
+    assert len(rates) == 3 * 5 * 3  # epochs x batches x pairs
+    assert json.loads((tmp_path / "r" / "checkpoint.json").read_text()) == {"epoch": 3}
+
+
+def test_resume_equals_uninterrupted_run(tmp_path):
+    full = run_training(SPEC, tmp_path / "full", progress=False)
+    run_training(dataclasses.replace(SPEC, epochs=1), tmp_path / "cut", progress=False)
+    # A crash after writing epoch 2's row but before its checkpoint: the row is redone.
+    with open(tmp_path / "cut" / "epochs.csv", "a") as f:
+        f.write("2,0.5,0.5,0.5,1.0,1,1\n")
+    resumed = run_training(SPEC, tmp_path / "cut", resume=True, progress=False)
+    pd.testing.assert_frame_equal(without_timing(full), without_timing(resumed))
+    a = pd.read_csv(tmp_path / "full" / "rates.csv").drop(columns="trial_id")
+    b = pd.read_csv(tmp_path / "cut" / "rates.csv").drop(columns="trial_id")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_existing_run_needs_resume_and_same_config(tmp_path):
+    run_training(dataclasses.replace(SPEC, epochs=1), tmp_path / "r", progress=False)
+    with pytest.raises(ValueError, match="already holds a run"):
+        run_training(SPEC, tmp_path / "r", progress=False)
+    other = dataclasses.replace(SPEC, seed=5)
+    with pytest.raises(ValueError, match="another configuration"):
+        run_training(other, tmp_path / "r", resume=True, progress=False)
+
+
+def test_remove_skip_after_drops_the_skip_edges(tmp_path):
+    frame = run_training(SPEC, tmp_path / "r", remove_skip_after=1, progress=False)
+    assert frame["n_skip"].tolist() == [40, 0, 0]
+    assert (frame["n_edges"].diff().fillna(0) <= 0).all()
+
+
+def test_train_cli(tmp_path):
+    res = subprocess.run(
+        [sys.executable, "-m", "smallworld_eqp.train", "--preset", "paper-basic", "--dataset", "digits",
+         "--layers", "64,12,10", "--n-free", "8", "--n-clamped", "2", "--n-train", "60", "--n-test", "30",
+         "--epochs", "2", "--out", str(tmp_path / "cli"), "--quiet"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert len(pd.read_csv(tmp_path / "cli" / "epochs.csv")) == 2
