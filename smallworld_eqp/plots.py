@@ -53,6 +53,7 @@ KIND_STYLE = {  # colour and label of each edge kind in Fig. 1
     topology.SKIP: ("tab:blue", "layer-skipping"),
 }
 MAX_PANELS = 12
+PANELS_PER_ROW = 4
 MAX_FIG1_NEURONS = 300
 MAX_POINTS = 2000  # per plotted line; longer smoothed traces are thinned
 
@@ -276,7 +277,7 @@ def _rates_panels(sources: Sources, runs: Sequence[str] | None) -> list[tuple[st
         for trial in ids:
             if runs is not None and trial not in runs and label not in runs:
                 continue
-            name = label if len(ids) == 1 else f"{label}: {trial}"
+            name = label if len(ids) == 1 else trial
             panels.append((name, df[df["trial_id"] == trial]))
     if not panels:
         raise ValueError(f"none of the runs {', '.join(runs or [])} is in the rates files given")
@@ -310,8 +311,9 @@ def fig3(
 ) -> Path:
     """Smoothed training rate of every adjacent layer pair, like the paper's Fig. 3.
 
-    One panel per run (trial), sharing a log y axis: the RMS correction of eq. 20,
-    averaged over ``2 * window + 1`` batches by eq. 21, against the epoch.
+    One panel per run (trial), up to 4 in a row, sharing a log y axis: the RMS
+    correction of eq. 20, averaged over ``2 * window + 1`` batches by eq. 21,
+    against the epoch.
 
     Parameters
     ----------
@@ -332,9 +334,12 @@ def fig3(
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 0:
         raise ValueError(f"window must be an integer >= 0, got {window!r}")
     panels = _rates_panels(rates_csvs, runs)
-    n = len(panels)
-    fig = new_figure(min(3.6 * n, 16.0) + 0.6, 4.2)
-    axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
+    ncols = min(len(panels), PANELS_PER_ROW)
+    nrows = -(-len(panels) // ncols)
+    fig = new_figure(3.6 * ncols + 0.6, 3.2 * nrows + 1.0)
+    axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
+    for ax in axes[len(panels) :]:
+        ax.set_axis_off()
     n_pairs = {int(df["pair"].max()) + 1 for _, df in panels}
     for ax, (name, df) in zip(axes, panels):
         rates, x = _wide_rates(df)
@@ -350,7 +355,8 @@ def fig3(
         ax.grid(True, which="major", alpha=0.4)
         if len(n_pairs) > 1:
             ax.legend(fontsize="x-small", loc="best")
-    axes[0].set_ylabel(rf"layer-pair training rate $\Delta\hat w^l(b)$, $n={window}$ (eq. 21)")
+    for ax in axes[::ncols]:
+        ax.set_ylabel(rf"training rate $\Delta\hat w^l(b)$, $n={window}$")
     if len(n_pairs) == 1:
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize="small")

@@ -59,8 +59,8 @@ SWEEP_PRESETS: dict[str, dict] = {
         "n_test": None,
         "layers": (64, 32, 32, 32, 32, 10),
         "intra": False,
-        "replacements": (0, 100, 300, 1_000, 3_000),
-        "seeds": (0, 1),
+        "replacements": (0, 30, 100, 300, 1_000, 2_000, 3_000, 5_000),
+        "seeds": (0, 1, 2),
         "epochs": 2,
         "config": {
             "eps": 0.5,
