@@ -36,7 +36,8 @@ from scipy import stats
 
 from analysis import DEFAULT_OUT, markdown_table
 from smallworld_eqp import results
-from smallworld_eqp.plots import OneLineParser, new_figure, save_figure
+from smallworld_eqp.cli import OneLineParser
+from smallworld_eqp.plots import new_figure, save_figure
 
 OUTCOMES = {
     "spread": "Spread (eq. 23)",

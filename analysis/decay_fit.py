@@ -32,7 +32,8 @@ from scipy import optimize
 
 from analysis import DEFAULT_OUT, markdown_table
 from smallworld_eqp import results
-from smallworld_eqp.plots import X_CHOICES, X_LABELS, OneLineParser, new_figure, save_figure, zero_log_axes
+from smallworld_eqp.cli import OneLineParser
+from smallworld_eqp.plots import X_CHOICES, X_LABELS, new_figure, save_figure, zero_log_axes
 
 MIN_POINTS, MIN_DISTINCT_X = 4, 3
 

@@ -35,6 +35,7 @@ import pandas as pd
 
 from analysis import correlations, decay_fit, markdown_table
 from smallworld_eqp import plots, results
+from smallworld_eqp.cli import OneLineParser
 
 
 def find_results(folder: Path) -> dict[str, list[Path]]:
@@ -166,7 +167,7 @@ def make_report(results_dir: Path, figures_dir: Path) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = plots.OneLineParser(
+    parser = OneLineParser(
         prog="python -m analysis.report",
         description="Regenerate every figure and markdown table from a results folder.",
     )

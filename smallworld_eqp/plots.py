@@ -26,7 +26,6 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -37,6 +36,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from . import results, spread, topology
+from .cli import OneLineParser, layer_list, nonneg_int
 
 PathLike = str | os.PathLike
 Sources = Mapping[str, PathLike] | Iterable[PathLike] | PathLike
@@ -585,46 +585,20 @@ def fig1(
 # ----------------------------------------------------------------- command line
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr and exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
-
-
-def _layer_sizes(text: str) -> list[int]:
-    try:
-        return [int(t) for t in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated layer sizes like 6,5,5,3, got {text!r}"
-        ) from None
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m smallworld_eqp.plots", description="Draw the paper's figures.")
     sub = parser.add_subparsers(dest="figure", required=True, metavar="{fig1,fig2,fig3,fig4}")
     p1 = sub.add_parser("fig1", help="topology of a small network (Fig. 1)")
-    p1.add_argument("--layers", type=_layer_sizes, default=[6, 5, 5, 5, 3], help="layer sizes, input first")
+    p1.add_argument("--layers", type=layer_list, default=[6, 5, 5, 5, 3], help="layer sizes, input first")
     p1.add_argument("--intra", action="store_true", help="connect every pair inside each hidden layer")
-    p1.add_argument("--replacements", type=_nonneg_int, default=0, help="edges to replace by skip edges")
+    p1.add_argument("--replacements", type=nonneg_int, default=0, help="edges to replace by skip edges")
     p1.add_argument("--mode", choices=topology.MODES, default="replace")
-    p1.add_argument("--seed", type=_nonneg_int, default=0)
+    p1.add_argument("--seed", type=nonneg_int, default=0)
     p2 = sub.add_parser("fig2", help="error per epoch of several runs (Fig. 2)")
     p2.add_argument("runs", nargs="+", metavar="RUN_DIR_OR_CSV", help="run directories or epochs.csv files")
     p3 = sub.add_parser("fig3", help="smoothed per-pair training rates (Fig. 3)")
     p3.add_argument("runs", nargs="+", metavar="RUN_DIR_OR_CSV", help="run directories or rates CSVs")
-    p3.add_argument("--window", type=_nonneg_int, default=25, help="n of eq. 21 (window 2n+1 batches)")
+    p3.add_argument("--window", type=nonneg_int, default=25, help="n of eq. 21 (window 2n+1 batches)")
     p3.add_argument("--run", action="append", dest="select", help="draw only this trial id (repeatable)")
     p4 = sub.add_parser("fig4", help="one-epoch error against replacements (Fig. 4)")
     p4.add_argument("sweeps", nargs="+", metavar="SWEEP_CSV")

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import datasets
-from ._cli import (
+from .cli import (
     OneLineParser,
     add_config_arguments,
     add_data_arguments,

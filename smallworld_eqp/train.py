@@ -20,7 +20,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._cli import (
+from .cli import (
     OneLineParser,
     add_config_arguments,
     add_data_arguments,

@@ -1,4 +1,4 @@
-"""Argument parsing shared by the command-line entry points.
+"""Argument parsing shared by the command-line entry points (and ``analysis``).
 
 Every bad value ends the program with one line on stderr naming the value and
 what is allowed, and exit code 2; no traceback.
@@ -11,19 +11,21 @@ import dataclasses
 import math
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
 from .datasets import DATASETS
-from .eqprop import EqPropConfig
+
+if TYPE_CHECKING:
+    from .eqprop import EqPropConfig
 
 
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (no usage dump) and exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
 
 
 def fail(parser: argparse.ArgumentParser, message: str) -> NoReturn:
@@ -64,6 +66,13 @@ def _finite_float(text: str) -> float:
 
 int_list = _list_of(_nonneg_int, "non-negative integers")
 float_list = _list_of(_finite_float, "numbers")
+
+
+def nonneg_int(text: str) -> int:
+    try:
+        return _nonneg_int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
 
 
 def positive_int(text: str) -> int:
@@ -177,6 +186,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace, base: dict) -> EqPropConfig:
     """The preset's config fields overridden by every flag that was given."""
+    from .eqprop import EqPropConfig  # numba compiles on import: keep it out of light CLIs
+
     fields = {f.name for f in dataclasses.fields(EqPropConfig)}
     values = {k: v for k, v in base.items() if k in fields}
     for name in fields:
