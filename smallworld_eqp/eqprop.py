@@ -38,7 +38,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from . import kernels
-from ._config import BATCH_CHUNKS
+from ._config import BATCH_CHUNKS, CHUNK_ALIGN
 from .topology import ADJACENT, INTRA, Graph
 
 SOLVERS = ("euler", "coordinate")
@@ -126,7 +126,11 @@ class EqPropConfig:
 
     def __post_init__(self) -> None:
         _positive_number("eps", self.eps)
-        if isinstance(self.beta, bool) or not isinstance(self.beta, numbers.Real) or not math.isfinite(self.beta):
+        if (
+            isinstance(self.beta, bool)
+            or not isinstance(self.beta, numbers.Real)
+            or not math.isfinite(self.beta)
+        ):
             raise ValueError(f"beta must be a finite real number, got {self.beta!r}")
         if self.beta == 0:
             raise ValueError("beta must be non-zero, got 0")
@@ -135,7 +139,9 @@ class EqPropConfig:
         lr = self.learning_rate
         if isinstance(lr, (list, tuple, np.ndarray)):
             if len(lr) == 0:
-                raise ValueError("learning_rate must be a positive number or a non-empty sequence of them, got []")
+                raise ValueError(
+                    "learning_rate must be a positive number or a non-empty sequence of them, got []"
+                )
             lr = tuple(_positive_number(f"learning_rate[{i}]", v) for i, v in enumerate(lr))
             object.__setattr__(self, "learning_rate", lr)
         else:
@@ -247,6 +253,7 @@ class EqPropNetwork:
         self._plan = kernels.compile_plan(graph, self._dtype)
         if config.solver == "coordinate":
             self._cplan = kernels.compile_coord_plan(graph, self._dtype)
+            self._coord_pos = np.arange(self._cplan.eid.shape[0], dtype=np.int64)
         else:
             self._cplan = kernels.empty_coord_plan(self._dtype)
         self._edges = np.ascontiguousarray(graph.edges)
@@ -270,6 +277,22 @@ class EqPropNetwork:
 
     def __repr__(self) -> str:
         return f"EqPropNetwork({self.graph!r}, solver={self.config.solver}, dtype={self.config.dtype})"
+
+    def set_parameters(self, weights: Any, biases: Any) -> None:
+        """Replace the weights (E,) and biases (N,) by copies in the model's dtype.
+
+        Input biases are kept at zero (inputs are clamped).
+        """
+        w = np.array(weights, dtype=self._dtype).reshape(-1)
+        b = np.array(biases, dtype=self._dtype).reshape(-1)
+        if w.shape != (self.graph.n_edges,) or b.shape != (self.graph.n_neurons,):
+            raise ValueError(
+                f"weights and biases must have shapes ({self.graph.n_edges},) and ({self.graph.n_neurons},), got {np.shape(weights)} and {np.shape(biases)}"
+            )
+        if not (np.isfinite(w).all() and np.isfinite(b).all()):
+            raise ValueError("weights and biases must be finite, got NaN or inf")
+        b[: self._n_in] = 0
+        self.weights, self.biases = w, b
 
     # --- input checks --------------------------------------------------------
     def _check_array(self, name: str, a: Any, width: int) -> np.ndarray:
@@ -296,9 +319,13 @@ class EqPropNetwork:
         """Scatter the per-edge weights into the plan (one gather)."""
         self.weights = np.ascontiguousarray(self.weights, dtype=self._dtype)
         self.biases = np.ascontiguousarray(self.biases, dtype=self._dtype)
+        if self.weights.shape != (self.graph.n_edges,) or self.biases.shape != (self.graph.n_neurons,):
+            raise ValueError(
+                f"weights and biases must have shapes ({self.graph.n_edges},) and ({self.graph.n_neurons},), got {self.weights.shape} and {self.biases.shape}"
+            )
         kernels.gather(self.weights, self._plan.eid, self._plan.pos, self._plan.vals)
         if self.config.solver == "coordinate":
-            np.take(self.weights, self._cplan.eid, out=self._cplan.vals)
+            kernels.gather(self.weights, self._cplan.eid, self._coord_pos, self._cplan.vals)
 
     def _relax(
         self, x: np.ndarray, y: np.ndarray | None, start: np.ndarray | None, kbeta: float, n_steps: int
@@ -309,26 +336,39 @@ class EqPropNetwork:
         n_chunks = min(n_batch, BATCH_CHUNKS)
         cs = -(-n_batch // n_chunks)
         n_chunks = -(-n_batch // cs)
-        rows = np.zeros((n_chunks * cs, n), dtype=self._dtype)
-        if start is not None:
-            rows[:n_batch, n_in:] = start[:, n_in:]
-        rows[:n_batch, :n_in] = x
-        S = np.ascontiguousarray(rows.reshape(n_chunks, cs, n).transpose(0, 2, 1))
-        targets = np.zeros((n_chunks * cs, n_out), dtype=self._dtype)
-        if y is not None:
-            targets[:n_batch] = y
-        Y = np.ascontiguousarray(targets.reshape(n_chunks, cs, n_out).transpose(0, 2, 1))
+        # Each chunk is padded to a multiple of CHUNK_ALIGN examples (vector width).
+        width = -(-cs // CHUNK_ALIGN) * CHUNK_ALIGN
+        S = np.zeros((n_chunks, n, width), dtype=self._dtype)
+        Y = np.zeros((n_chunks, n_out, width), dtype=self._dtype)
         n_valid = np.minimum(cs, n_batch - cs * np.arange(n_chunks)).astype(np.int64)
-        steps = np.zeros((n_chunks, cs), dtype=np.int64)
+        for c in range(n_chunks):
+            lo, hi = c * cs, c * cs + n_valid[c]
+            S[c, :n_in, : n_valid[c]] = x[lo:hi].T
+            if start is not None:
+                S[c, n_in:, : n_valid[c]] = start[lo:hi, n_in:].T
+            if y is not None:
+                Y[c, :, : n_valid[c]] = y[lo:hi].T
+        steps = np.zeros((n_chunks, width), dtype=np.int64)
         solver = kernels.EULER if self.config.solver == "euler" else kernels.COORDINATE
         tol = -1.0 if self.config.tol is None else float(self.config.tol)
         # One thread pool: BLAS runs single-threaded inside numba's parallel chunks.
         with _THREADPOOLS.limit(limits=1, user_api="blas"):
             kernels.relax(
-                S, Y, self.biases, self._plan, self._cplan, solver, self.config.eps, kbeta, n_steps, tol, n_valid, steps
+                S,
+                Y,
+                self.biases,
+                self._plan,
+                self._cplan,
+                solver,
+                self.config.eps,
+                kbeta,
+                n_steps,
+                tol,
+                n_valid,
+                steps,
             )
-        states = S.transpose(0, 2, 1).reshape(n_chunks * cs, n)[:n_batch]
-        return np.ascontiguousarray(states), steps.reshape(-1)[:n_batch]
+        states = np.concatenate([S[c, :, : n_valid[c]].T for c in range(n_chunks)])
+        return states, np.concatenate([steps[c, : n_valid[c]] for c in range(n_chunks)])
 
     def free_phase(self, x: Any) -> np.ndarray:
         """Free phase (eq. 9 on E, ``n_free`` steps from zeros).
@@ -434,7 +474,16 @@ class EqPropNetwork:
         # Eq. 7-8, batch-averaged, with per-parameter rates.
         s0t, sbt = np.ascontiguousarray(s0.T), np.ascontiguousarray(sb.T)
         dw = np.empty_like(self.weights)
-        kernels.update_weights(self._edges, s0t, sbt, self._lr_edge / (beta * n_batch), self.weights, dw)
+        sums = kernels.update_weights(
+            self._edges,
+            s0t,
+            sbt,
+            self._lr_edge / (beta * n_batch),
+            self._group,
+            self.n_pairs + 2,
+            self.weights,
+            dw,
+        )
         diff = sbt[n_in:].astype(np.float64) - s0t[n_in:]
         with np.errstate(over="ignore"):  # overflow is reported as divergence just below
             self.biases[n_in:] += (self._lr_bias[n_in:] / beta * diff.mean(axis=1)).astype(self._dtype)
@@ -445,11 +494,14 @@ class EqPropNetwork:
             self._seen[idx] = True
         self.n_batches_trained += 1
 
-        sums = kernels.group_sum_squares(dw, self._group, self.n_pairs + 2)
         counts = self._group_count
         with np.errstate(invalid="ignore", divide="ignore"):
-            rms_edges = np.where(counts[: self.n_pairs] > 0, np.sqrt(sums[: self.n_pairs] / counts[: self.n_pairs]), np.nan)
-            extra = np.where(counts[self.n_pairs :] > 0, np.sqrt(sums[self.n_pairs :] / counts[self.n_pairs :]), np.nan)
+            rms_edges = np.where(
+                counts[: self.n_pairs] > 0, np.sqrt(sums[: self.n_pairs] / counts[: self.n_pairs]), np.nan
+            )
+            extra = np.where(
+                counts[self.n_pairs :] > 0, np.sqrt(sums[self.n_pairs :] / counts[self.n_pairs :]), np.nan
+            )
         return {
             "error": error,
             "cost": cost,

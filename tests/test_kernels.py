@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import naive
 import numpy as np
 import pytest
 
 from smallworld_eqp import kernels, topology
 from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
-
-import naive
 
 SEEDS = range(12)
 
@@ -55,6 +54,21 @@ def test_phases_match_dense_reference(seed, solver):
     for kbeta in (1.0, 2.0, -0.7):
         got = _relax(net, x, start, n, y, kbeta)
         np.testing.assert_allclose(got, ref(w, b, x, start, *args, n, y, kbeta), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode", ["replace", "add"])
+def test_coordinate_blocked_gauss_seidel_on_wide_layers(mode):
+    # Hidden layers wider than kernels.COORD_BLOCK, so a layer spans several blocks.
+    rng = np.random.default_rng(21)
+    g = topology.connect_within_layers(topology.layered([9, 37, 40, 5]))
+    g = topology.rewire(g, n=150, mode=mode, seed=4)
+    assert min(g.layer_sizes[1:-1]) > 2 * kernels.COORD_BLOCK
+    net = _network(g, rng, solver="coordinate", weight_scale=0.3)
+    w, b = naive.dense_weights(g, net.weights), net.biases
+    x, y, start = _inputs(rng, g, 6)
+    np.testing.assert_allclose(_relax(net, x, start, 7), naive.coordinate(w, b, x, start, 7), atol=1e-10)
+    got = _relax(net, x, start, 5, y, 1.5)
+    np.testing.assert_allclose(got, naive.coordinate(w, b, x, start, 5, y, 1.5), atol=1e-10)
 
 
 @pytest.mark.parametrize("density", [0.0, 1.01])
@@ -128,7 +142,9 @@ def test_tol_stops_each_example_at_its_fixed_point():
         # Each example equals the reference run for exactly its own number of steps.
         ref = naive.euler(w, net.biases, x[k : k + 1], np.zeros((1, g.n_neurons)), 0.5, int(steps[k]))
         np.testing.assert_allclose(s[k : k + 1], ref, atol=1e-12)
-        ref_more = naive.euler(w, net.biases, x[k : k + 1], np.zeros((1, g.n_neurons)), 0.5, int(steps[k]) + 50)
+        ref_more = naive.euler(
+            w, net.biases, x[k : k + 1], np.zeros((1, g.n_neurons)), 0.5, int(steps[k]) + 50
+        )
         assert np.abs(ref_more - ref).max() < 1e-7
 
 
@@ -143,7 +159,9 @@ def test_eqprop_theorem_gradient_matches_finite_differences():
     # Tiny net, small weights (||W|| < 1: E strictly convex, unique fixed point) and
     # biases near 1/2 (states interior), so s*(W) is smooth and C(s*(W)) differentiable.
     rng = np.random.default_rng(11)
-    g = topology.rewire(topology.connect_within_layers(topology.layered([3, 4, 3, 2])), n=4, mode="add", seed=2)
+    g = topology.rewire(
+        topology.connect_within_layers(topology.layered([3, 4, 3, 2])), n=4, mode="add", seed=2
+    )
     net = _network(g, rng, weight_scale=0.25, n_free=3000, n_clamped=3000, tol=1e-15, eps=1.0, beta=1e-6)
     net.biases[3:] = rng.uniform(0.3, 0.7, g.n_neurons - 3)
     x, y, _ = _inputs(rng, g, 1)
