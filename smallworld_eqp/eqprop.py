@@ -39,7 +39,7 @@ from threadpoolctl import ThreadpoolController
 
 from . import kernels
 from ._config import BATCH_CHUNKS, CHUNK_ALIGN
-from .topology import ADJACENT, INTRA, Graph
+from .topology import ADJACENT, INTRA, KIND_NAMES, Graph, without_kind
 
 SOLVERS = ("euler", "coordinate")
 DTYPES = ("float32", "float64")
@@ -293,6 +293,22 @@ class EqPropNetwork:
             raise ValueError("weights and biases must be finite, got NaN or inf")
         b[: self._n_in] = 0
         self.weights, self.biases = w, b
+
+    def without_kind(self, kind: int | str) -> EqPropNetwork:
+        """This network with every edge of one kind removed, all other state kept.
+
+        The remaining weights, the biases, the persistent particles, the beta-sign
+        generator and the batch count carry over, so training continues as if the
+        edges had been cut (paper section 6: drop the layer-skipping edges after
+        some epochs).
+        """
+        kind = KIND_NAMES.index(kind) if isinstance(kind, str) and kind in KIND_NAMES else kind
+        net = EqPropNetwork(without_kind(self.graph, kind), self.config)
+        net.set_parameters(self.weights[self.graph.kinds != kind], self.biases)
+        net._particles, net._seen = self._particles.copy(), self._seen.copy()
+        net._beta_rng.bit_generator.state = self._beta_rng.bit_generator.state
+        net.n_batches_trained = self.n_batches_trained
+        return net
 
     # --- input checks --------------------------------------------------------
     def _check_array(self, name: str, a: Any, width: int) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import datasets, topology
+from . import datasets
 from .eqprop import EqPropNetwork
 from .experiment import (
     TrialSpec,
@@ -35,14 +35,6 @@ def _atomic_json(path: Path, obj: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
     os.replace(tmp, path)
-
-
-def drop_skip_edges(net: EqPropNetwork) -> EqPropNetwork:
-    """A network on the same graph without its layer-skipping edges, other weights kept."""
-    keep = net.graph.kinds != topology.SKIP
-    new = EqPropNetwork(topology.without_kind(net.graph, "skip"), net.config)
-    new.set_parameters(net.weights[keep], net.biases)
-    return new
 
 
 def run_training(
@@ -85,7 +77,9 @@ def run_training(
     run_file, ckpt, ckpt_meta = out / "run.json", out / "checkpoint.npz", out / "checkpoint.json"
     if run_file.exists():
         if not resume:
-            raise ValueError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+            raise ValueError(
+                f"{out} already holds a run; pass --resume to continue it or choose another --out"
+            )
         if json.loads(run_file.read_text()) != json.loads(json.dumps(run, sort_keys=True, default=str)):
             raise ValueError(f"{out} holds a run of another configuration; choose another --out")
     elif resume and out.exists() and any(out.iterdir()):
@@ -108,8 +102,9 @@ def run_training(
 
     sizes = batch_sizes(data.n_train, spec.config.batch_size)
     n_eval = data.n_train if spec.train_eval_n is None else min(spec.train_eval_n, data.n_train)
-    for epoch in tqdm(range(done + 1, spec.epochs + 1), desc="epochs", disable=not progress, initial=done,
-                      total=spec.epochs):
+    for epoch in tqdm(
+        range(done + 1, spec.epochs + 1), desc="epochs", disable=not progress, initial=done, total=spec.epochs
+    ):
         t0 = time.perf_counter()
         rec = net.train_epoch(data, progress=progress, shuffle_seed=shuffle_seed(spec, epoch))
         row = {
@@ -124,7 +119,7 @@ def run_training(
         rates_log.append(long_rates(out.name, [rec], first_epoch=epoch))
         epochs_log.append([row])
         if remove_skip_after is not None and epoch == remove_skip_after:
-            net = drop_skip_edges(net)
+            net = net.without_kind("skip")
         tmp = out / "checkpoint.tmp.npz"
         net.save(tmp)
         os.replace(tmp, ckpt)

@@ -80,3 +80,26 @@ def test_train_cli(tmp_path):
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert len(pd.read_csv(tmp_path / "cli" / "epochs.csv")) == 2
+
+
+def test_without_kind_keeps_every_other_parameter_and_state():
+    from smallworld_eqp import datasets, topology
+    from smallworld_eqp.eqprop import EqPropNetwork
+
+    data = datasets.load("digits", n_train=60, n_test=20)
+    graph = topology.rewire(topology.layered([64, 12, 12, 10]), n=30, seed=1)
+    net = EqPropNetwork(graph, SPEC.config)
+    net.train_epoch(data, progress=False)
+    cut = net.without_kind("skip")
+    keep = graph.kinds != topology.SKIP
+    assert cut.graph == topology.without_kind(graph, "skip")
+    assert (cut.weights == net.weights[keep]).all() and (cut.biases == net.biases).all()
+    assert cut.n_batches_trained == net.n_batches_trained
+    fresh = EqPropNetwork(cut.graph, SPEC.config)
+    fresh.set_parameters(net.weights[keep], net.biases)
+    assert (cut.predict(data.x_test) == fresh.predict(data.x_test)).all()
+    # Same particles and beta signs: the next batch trains identically in both copies.
+    ix, x, y = next(data.batches(20))
+    twin = net.without_kind("skip")
+    a, b = cut.train_batch(x, y, indices=ix), twin.train_batch(x, y, indices=ix)
+    assert a["beta"] == b["beta"] and (cut.weights == twin.weights).all()
