@@ -3,8 +3,8 @@
 Layout of the results folder (what ``smallworld_eqp.sweep`` and
 ``smallworld_eqp.train`` write)::
 
-    DIR/sweep*.csv                 sweep tables, one row per trial
-    DIR/sweep*_rates.csv           their per-batch rates (not drawn here)
+    DIR/*sweep*.csv                sweep tables, one row per trial
+    DIR/*sweep*_rates.csv          their per-batch rates (not drawn here)
     DIR/runs/<name>/epochs.csv     per-epoch errors of a long training run
     DIR/runs/<name>/rates.csv      its per-batch layer-pair rates
 
@@ -43,7 +43,7 @@ def find_results(folder: Path) -> dict[str, list[Path]]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
-    sweeps = sorted(p for p in folder.glob("sweep*.csv") if not p.name.endswith("_rates.csv"))
+    sweeps = sorted(p for p in folder.glob("*sweep*.csv") if not p.name.endswith("_rates.csv"))
     return {
         "sweeps": sweeps,
         "epochs": sorted(folder.glob("runs/*/epochs.csv")),
@@ -139,7 +139,7 @@ def make_report(results_dir: Path, figures_dir: Path) -> Path:
     found = find_results(results_dir)
     if not any(found.values()):
         raise ValueError(
-            f"{results_dir}: no result CSVs found (expected sweep*.csv or runs/<name>/epochs.csv, rates.csv)"
+            f"{results_dir}: no result CSVs found (expected *sweep*.csv or runs/<name>/epochs.csv, rates.csv)"
         )
     figures_dir = Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m analysis.report",
         description="Regenerate every figure and markdown table from a results folder.",
     )
-    parser.add_argument("--results", required=True, help="results folder (sweep*.csv, runs/<name>/)")
+    parser.add_argument("--results", required=True, help="results folder (*sweep*.csv, runs/<name>/)")
     parser.add_argument("--figures", required=True, help="output folder for figures and markdown")
     return parser
 
