@@ -349,6 +349,29 @@ def _euler_flat_nudged(s, net, drive, y, eps, kbeta):
 
 
 @numba.njit(**JIT)
+def _start_active(active, steps, n_valid):
+    """Mark the first ``n_valid`` examples of a chunk active (the rest is padding)."""
+    for j in range(active.shape[0]):
+        steps[j] = 0
+        active[j] = j < n_valid
+    return min(n_valid, active.shape[0])
+
+
+@numba.njit(**JIT)
+def _retire_settled(active, dmax, steps, t, tol):
+    """Count step ``t`` for active examples, retire those that moved less than ``tol``."""
+    n_active = 0
+    for j in range(active.shape[0]):
+        if active[j]:
+            steps[j] = t + 1
+            if dmax[j] < tol:
+                active[j] = False
+            else:
+                n_active += 1
+    return n_active
+
+
+@numba.njit(**JIT)
 def _euler_chunk(s, y, b, p, eps, kbeta, n_steps, tol, n_valid, steps):
     """Euler steps of eq. 9 on one chunk; example ``j`` stops once max|ds| < tol."""
     n, cs = s.shape
@@ -359,11 +382,7 @@ def _euler_chunk(s, y, b, p, eps, kbeta, n_steps, tol, n_valid, steps):
     _drive(s, drive, tmp, b, p)
     active = np.zeros(cs, dtype=np.bool_)
     dmax = np.zeros(cs, dtype=s.dtype)
-    n_active = 0
-    for j in range(cs):
-        steps[j] = 0
-        active[j] = j < n_valid
-        n_active += active[j]
+    n_active = _start_active(active, steps, n_valid)
     if tol < 0.0:
         # Fixed step count: one flat, vectorisable pass per step (padding columns
         # relax too, harmlessly: they are never read back).
@@ -391,14 +410,7 @@ def _euler_chunk(s, y, b, p, eps, kbeta, n_steps, tol, n_valid, steps):
                 d = abs(nv - v)
                 dmax[j] = max(dmax[j], d)
                 s[i, j] = nv if active[j] else v
-        n_active = 0
-        for j in range(cs):
-            if active[j]:
-                steps[j] = t + 1
-                if dmax[j] < tol:
-                    active[j] = False
-                else:
-                    n_active += 1
+        n_active = _retire_settled(active, dmax, steps, t, tol)
 
 
 @numba.njit(**JIT)
@@ -491,11 +503,7 @@ def _coord_chunk(s, y, b, p, cp, kbeta, n_sweeps, tol, n_valid, steps):
     delta = np.empty((COORD_BLOCK, cs), dtype=s.dtype)
     active = np.zeros(cs, dtype=np.bool_)
     dmax = np.zeros(cs, dtype=s.dtype)
-    n_active = 0
-    for j in range(cs):
-        steps[j] = 0
-        active[j] = j < n_valid
-        n_active += active[j]
+    n_active = _start_active(active, steps, n_valid)
     for t in range(n_sweeps):
         if n_active == 0:
             break
@@ -516,14 +524,7 @@ def _coord_chunk(s, y, b, p, cp, kbeta, n_sweeps, tol, n_valid, steps):
                 _net_layer(s, net, tmp, p, lay)
                 for i in range(off[lay], off[lay + 1]):
                     _coord_set(s, net, drive, y, kbeta, i, o0, active, dmax)
-        n_active = 0
-        for j in range(cs):
-            if active[j]:
-                steps[j] = t + 1
-                if dmax[j] < tol:
-                    active[j] = False
-                else:
-                    n_active += 1
+        n_active = _retire_settled(active, dmax, steps, t, tol)
 
 
 @numba.njit(**JIT_PARALLEL)
