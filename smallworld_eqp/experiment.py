@@ -231,9 +231,7 @@ def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.Data
         row["n_replaced"] = rewired[-1]["n"] if rewired else 0
         row["p"] = rewired[-1]["p"] if rewired else 0.0
         row.update(metrics.small_world_summary(graph))
-        data = datasets.load(
-            spec.dataset, data_dir=spec.data_dir, n_train=spec.n_train, n_test=spec.n_test
-        )
+        data = datasets.load(spec.dataset, data_dir=spec.data_dir, n_train=spec.n_train, n_test=spec.n_test)
         if data.n_features != spec.layers[0] or data.n_classes != spec.layers[-1]:
             raise ValueError(
                 f"layers {row['layers']} do not fit {spec.dataset}: it needs "

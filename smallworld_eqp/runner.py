@@ -180,7 +180,9 @@ def run_sweep(
         elif workers > 1 and len(todo) > 1:
             per = threads or max(1, n_cores // workers)
             ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(per,)) as ex:
+            with ProcessPoolExecutor(
+                workers, mp_context=ctx, initializer=_worker_init, initargs=(per,)
+            ) as ex:
                 futures = [ex.submit(run_trial, s) for s in todo]
                 for fut in as_completed(futures):
                     record(*fut.result())
@@ -204,9 +206,7 @@ def _run_dask(todo: list[TrialSpec], scheduler: str, threads: int, record, bar) 
         from distributed import Client
         from distributed import as_completed as dask_completed
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
-        raise ValueError(
-            "--scheduler needs dask.distributed: pip install 'smallworld_eqp[dask]'"
-        ) from exc
+        raise ValueError("--scheduler needs dask.distributed: pip install 'smallworld_eqp[dask]'") from exc
     with Client(scheduler, timeout="20s") as client:
         futures = [
             client.submit(_run_remote, s.to_dict(), threads, key=f"trial-{s.trial_id}", pure=False)

@@ -96,9 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         help="measure training error on the first N training examples (default 10000)",
     )
-    run.add_argument(
-        "--retry-failed", action="store_true", help="run again trials recorded as failed"
-    )
+    run.add_argument("--retry-failed", action="store_true", help="run again trials recorded as failed")
     run.add_argument(
         "--plot",
         action=argparse.BooleanOptionalAction,
@@ -148,11 +146,7 @@ def specs_from_args(args: argparse.Namespace) -> list[TrialSpec]:
         "data_dir": args.data_dir,
     }
     seeds = args.seeds if args.seeds is not None else list(preset["seeds"])
-    return [
-        TrialSpec(**common, seed=seed, **{kind: value})
-        for value in values
-        for seed in seeds
-    ]
+    return [TrialSpec(**common, seed=seed, **{kind: value}) for value in values for seed in seeds]
 
 
 def check_feasible(specs: Sequence[TrialSpec]) -> None:
@@ -160,9 +154,7 @@ def check_feasible(specs: Sequence[TrialSpec]) -> None:
     from .experiment import build_graph
 
     first = specs[0]
-    data = datasets.load(
-        first.dataset, data_dir=first.data_dir, n_train=first.n_train, n_test=first.n_test
-    )
+    data = datasets.load(first.dataset, data_dir=first.data_dir, n_train=first.n_train, n_test=first.n_test)
     if data.n_features != first.layers[0] or data.n_classes != first.layers[-1]:
         layers = ",".join(map(str, first.layers))
         raise ValueError(

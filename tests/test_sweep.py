@@ -73,7 +73,9 @@ def test_serial_processes_and_dask_give_identical_rows(tmp_path):
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, processes=True
     ) as cluster:
-        dask = run_sweep(specs, tmp_path / "dask.csv", cols, scheduler=cluster.scheduler_address, progress=False)
+        dask = run_sweep(
+            specs, tmp_path / "dask.csv", cols, scheduler=cluster.scheduler_address, progress=False
+        )
     assert (serial["status"] == "ok").all()
     pd.testing.assert_frame_equal(comparable(serial), comparable(procs))
     pd.testing.assert_frame_equal(comparable(serial), comparable(dask))

@@ -23,8 +23,9 @@ SPEC = TrialSpec(
     n_train=100,
     n_test=50,
     epochs=3,
-    config=EqPropConfig(n_free=10, n_clamped=3, learning_rate=0.05, persistent_particles=True,
-                        random_beta_sign=True),  # fmt: skip
+    config=EqPropConfig(
+        n_free=10, n_clamped=3, learning_rate=0.05, persistent_particles=True, random_beta_sign=True
+    ),  # fmt: skip
 )
 
 
