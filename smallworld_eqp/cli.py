@@ -221,6 +221,23 @@ def pick(args: argparse.Namespace, preset: dict, name: str):
     return preset.get(name) if value is None else value
 
 
+def spec_fields(args: argparse.Namespace, preset: dict, preset_name: str) -> dict:
+    """The :class:`~smallworld_eqp.experiment.TrialSpec` fields shared by every trial of a command:
+    network, data and EqProp configuration, each flag overriding the preset."""
+    return {
+        "layers": tuple(pick(args, preset, "layers")),
+        "intra": bool(pick(args, preset, "intra")),
+        "mode": pick(args, preset, "mode") or "replace",
+        "dataset": pick(args, preset, "dataset"),
+        "n_train": pick(args, preset, "n_train"),
+        "n_test": pick(args, preset, "n_test"),
+        "epochs": pick(args, preset, "epochs"),
+        "config": config_from_args(args, preset.get("config", {})),
+        "preset": preset_name,
+        "data_dir": args.data_dir,
+    }
+
+
 def run_main(main: Callable[[Sequence[str] | None], int]) -> None:
     """Run a CLI's ``main`` and exit with its code; Ctrl-C exits 130 quietly."""
     try:

@@ -29,16 +29,15 @@ from .cli import (
     add_config_arguments,
     add_data_arguments,
     add_network_arguments,
-    config_from_args,
     fail,
     float_list,
     int_list,
     join_negative_values,
     logspace_spec,
     logspace_values,
-    pick,
     positive_int,
     run_main,
+    spec_fields,
 )
 from .experiment import TrialSpec
 from .presets import SWEEP_PRESETS
@@ -130,20 +129,10 @@ def specs_from_args(args: argparse.Namespace) -> list[TrialSpec]:
         bad = [v for v in values if not 0.0 <= v <= 1.0]
         if bad:
             raise ValueError(f"--p values must lie in [0, 1], got {bad[0]}")
-    config = config_from_args(args, preset.get("config", {}))
     common = {
-        "layers": tuple(pick(args, preset, "layers")),
-        "intra": bool(pick(args, preset, "intra")),
-        "mode": pick(args, preset, "mode") or "replace",
-        "dataset": pick(args, preset, "dataset"),
-        "n_train": pick(args, preset, "n_train"),
-        "n_test": pick(args, preset, "n_test"),
-        "epochs": pick(args, preset, "epochs"),
-        "config": config,
-        "preset": args.preset,
+        **spec_fields(args, preset, args.preset),
         "rate_every": args.rate_every or 1,
         "train_eval_n": args.train_eval_n or 10_000,
-        "data_dir": args.data_dir,
     }
     seeds = args.seeds if args.seeds is not None else list(preset["seeds"])
     return [TrialSpec(**common, seed=seed, **{kind: value}) for value in values for seed in seeds]

@@ -25,11 +25,10 @@ from .cli import (
     add_config_arguments,
     add_data_arguments,
     add_network_arguments,
-    config_from_args,
     fail,
-    pick,
     positive_int,
     run_main,
+    spec_fields,
 )
 from .experiment import TrialSpec, build_graph
 from .presets import TRAIN_PRESETS
@@ -87,18 +86,9 @@ def spec_from_args(args: argparse.Namespace) -> TrialSpec:
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
     return TrialSpec(
-        layers=tuple(pick(args, preset, "layers")),
-        intra=bool(pick(args, preset, "intra")),
-        mode=pick(args, preset, "mode") or "replace",
+        **spec_fields(args, preset, args.preset),
         seed=args.seed,
-        dataset=pick(args, preset, "dataset"),
-        n_train=pick(args, preset, "n_train"),
-        n_test=pick(args, preset, "n_test"),
-        epochs=pick(args, preset, "epochs"),
-        config=config_from_args(args, preset.get("config", {})),
-        preset=args.preset,
         train_eval_n=args.train_eval_n,
-        data_dir=args.data_dir,
         **rewiring,
     )
 
