@@ -90,10 +90,6 @@ def rates_path(out: str | os.PathLike) -> Path:
     return out.with_name(out.stem + "_rates" + out.suffix)
 
 
-def _worker_init(threads: int) -> None:
-    limit_threads(threads)
-
-
 def limit_threads(threads: int) -> None:
     """Use ``threads`` numba threads and single-threaded BLAS in this process.
 
@@ -181,7 +177,7 @@ def run_sweep(
             per = threads or max(1, n_cores // workers)
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(
-                workers, mp_context=ctx, initializer=_worker_init, initargs=(per,)
+                workers, mp_context=ctx, initializer=limit_threads, initargs=(per,)
             ) as ex:
                 futures = [ex.submit(run_trial, s) for s in todo]
                 for fut in as_completed(futures):

@@ -13,7 +13,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from . import datasets
@@ -124,6 +123,4 @@ def run_training(
         net.save(tmp)
         os.replace(tmp, ckpt)
         _atomic_json(ckpt_meta, {"epoch": epoch})
-        if not np.isfinite(row["online_error"]):
-            break
     return epochs_log.read()
