@@ -17,9 +17,13 @@ The CSV schema and loaders are in :mod:`smallworld_eqp.results`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pandas as pd
+
+from smallworld_eqp import results
 
 DEFAULT_OUT = "analysis/out"
 
@@ -63,3 +67,33 @@ def markdown_table(frame: pd.DataFrame, digits: int = 3, columns: Sequence[str] 
 def _py(value: object) -> object:
     """numpy scalars as Python ones, so formatting sees int / float / bool."""
     return value.item() if hasattr(value, "item") else value
+
+
+def each_study(
+    df: pd.DataFrame, make: Callable[[pd.DataFrame, str], tuple[str, list[Path]]]
+) -> tuple[str, list[Path]]:
+    """Run ``make(rows, suffix)`` on every study of a sweep (:func:`results.by_configuration`).
+
+    ``make`` returns markdown and the files it wrote, naming them with ``suffix``:
+    ``""`` for a sweep of one study, else ``"_"`` and the study's label made safe
+    for a file name (``"_paper-784-500-500-500-10"``), which stays the same when
+    studies are added. With several
+    studies each part gets a heading, and a study ``make`` rejects (ValueError,
+    RuntimeError: too few trials, a fit that does not converge) is listed with the
+    reason; the error is raised only when every study fails.
+    """
+    studies = results.by_configuration(df)
+    if len(studies) == 1:
+        return make(studies[0][1], "")
+    parts, files, errors = [], [], []
+    for k, (label, rows) in enumerate(studies, 1):
+        try:
+            text, made = make(rows, "_" + re.sub(r"[^a-z0-9.]+", "-", label.lower()).strip("-"))
+            files += made
+        except (ValueError, RuntimeError) as exc:
+            errors.append(exc)
+            text = f"Skipped: {' '.join(str(exc).split())}."
+        parts.append(f"### Study {k}: {label} ({len(rows)} trials)\n\n{text.strip()}")
+    if len(errors) == len(studies):
+        raise errors[0]
+    return "\n\n".join(parts), files

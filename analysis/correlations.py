@@ -34,7 +34,7 @@ import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from scipy import stats
 
-from analysis import DEFAULT_OUT, markdown_table
+from analysis import DEFAULT_OUT, each_study, markdown_table
 from smallworld_eqp import results
 from smallworld_eqp.cli import OneLineParser
 from smallworld_eqp.plots import new_figure, save_figure
@@ -144,23 +144,39 @@ def scatter(df: pd.DataFrame, outcome: str, out: Path) -> Path:
     return save_figure(fig, out)
 
 
-def write(df: pd.DataFrame, out_dir: Path, sources: Sequence[str] = ()) -> tuple[str, list[Path]]:
-    """Write ``correlations.md`` and the scatter plots; return the markdown and the files."""
+def _correlate_study(df: pd.DataFrame, out_dir: Path, suffix: str) -> tuple[str, list[Path]]:
+    """One study's tables and ``scatter_<outcome><suffix>.png``; return markdown and files."""
     table = correlate(df)
+    lines, files = [f"{len(df)} ok trials."], []
+    for outcome, label in OUTCOMES.items():
+        part = table[table["outcome"] == outcome].drop(columns="outcome")
+        png = scatter(df, outcome, out_dir / f"scatter_{outcome}{suffix}.png")
+        files.append(png)
+        lines += [
+            "",
+            f"#### {label} (`{outcome}`)",
+            "",
+            markdown_table(part),
+            "",
+            f"![{outcome}]({png.name})",
+        ]
+    return "\n".join(lines), files
+
+
+def write(df: pd.DataFrame, out_dir: Path, sources: Sequence[str] = ()) -> tuple[str, list[Path]]:
+    """Correlate within each study of the sweep (:func:`analysis.each_study`: across
+    network sizes or settings a correlation would mostly measure those), write
+    ``correlations.md`` and the scatter plots; return the markdown and the files."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    body, files = each_study(df, lambda rows, suffix: _correlate_study(rows, out_dir, suffix))
     lines = [
         "## Spearman correlations of graph metrics with training outcomes",
         "",
-        f"{len(df)} ok trials" + (f" from {', '.join(map(str, sources))}" if sources else "") + ".",
-        "n/a: fewer than 3 trials with both values, or a constant column.",
+        (f"Trials from {', '.join(map(str, sources))}. " if sources else "")
+        + "n/a: fewer than 3 trials with both values, or a constant column.",
+        "",
+        body,
     ]
-    files = []
-    for outcome, label in OUTCOMES.items():
-        part = table[table["outcome"] == outcome].drop(columns="outcome")
-        png = scatter(df, outcome, out_dir / f"scatter_{outcome}.png")
-        files.append(png)
-        lines += ["", f"### {label} (`{outcome}`)", "", markdown_table(part), "", f"![{outcome}]({png.name})"]
     text = "\n".join(lines) + "\n"
     md = out_dir / "correlations.md"
     md.write_text(text)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from analysis import DEFAULT_OUT, markdown_table
+from analysis import DEFAULT_OUT, each_study, markdown_table
 from smallworld_eqp import results
 from smallworld_eqp.cli import OneLineParser
 from smallworld_eqp.plots import X_CHOICES, X_LABELS, new_figure, save_figure, zero_log_axes
@@ -166,27 +166,13 @@ def plot(df: pd.DataFrame, fit: DecayFit, x: str, y: str, out: Path) -> Path:
     return save_figure(fig, out)
 
 
-def write(
-    df: pd.DataFrame,
-    out_dir: Path,
-    *,
-    x: str = "n_replaced",
-    y: str = "online_error_epoch1",
-    sources: Sequence[str] = (),
-) -> tuple[str, list[Path]]:
-    """Fit, then write ``decay_fit.md`` and ``decay_fit.png``; return the markdown and the files."""
-    if y not in df.columns:
-        raise ValueError(f"--y must be a column of the sweep CSV, got {y!r}")
+def _fit_study(df: pd.DataFrame, out_dir: Path, x: str, y: str, suffix: str) -> tuple[str, list[Path]]:
+    """Fit one study's trials; write ``decay_fit<suffix>.png``; return markdown and the file."""
     data = df[[x, y]].apply(pd.to_numeric, errors="coerce").dropna()
     fit = fit_decay(data[x], data[y])
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    png = plot(data, fit, x, y, out_dir / "decay_fit.png")
+    png = plot(data, fit, x, y, out_dir / f"decay_fit{suffix}.png")
     lines = [
-        f"## Exponential decay of `{y}` with `{x}`",
-        "",
-        f"err(x) = floor + (err0 - floor) exp(-x / n0), least squares over {fit.n_points} trials "
-        f"at {fit.n_x} distinct x" + (f" from {', '.join(map(str, sources))}" if sources else "") + ".",
+        f"Least squares over {fit.n_points} trials at {fit.n_x} distinct x.",
         "",
         markdown_table(fit.table(), digits=4),
         "",
@@ -198,10 +184,37 @@ def write(
             "Warning: n0 ended at the edge of its range; the data do not determine the decay scale.",
         ]
     lines += ["", f"![decay fit]({png.name})"]
+    return "\n".join(lines), [png]
+
+
+def write(
+    df: pd.DataFrame,
+    out_dir: Path,
+    *,
+    x: str = "n_replaced",
+    y: str = "online_error_epoch1",
+    sources: Sequence[str] = (),
+) -> tuple[str, list[Path]]:
+    """Fit each study of the sweep (:func:`analysis.each_study`: one fit per
+    configuration, never across network sizes or settings), then write
+    ``decay_fit.md`` and the plots; return the markdown and the files."""
+    if y not in df.columns:
+        raise ValueError(f"--y must be a column of the sweep CSV, got {y!r}")
+    out_dir = Path(out_dir)
+    body, files = each_study(df, lambda rows, suffix: _fit_study(rows, out_dir, x, y, suffix))
+    lines = [
+        f"## Exponential decay of `{y}` with `{x}`",
+        "",
+        "err(x) = floor + (err0 - floor) exp(-x / n0), each trial a point"
+        + (f"; trials from {', '.join(map(str, sources))}" if sources else "")
+        + ".",
+        "",
+        body,
+    ]
     text = "\n".join(lines) + "\n"
     md = out_dir / "decay_fit.md"
     md.write_text(text)
-    return text, [md, png]
+    return text, [md, *files]
 
 
 def build_parser() -> argparse.ArgumentParser:

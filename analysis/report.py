@@ -66,20 +66,25 @@ def runs_table(epochs: pd.DataFrame) -> pd.DataFrame:
 
 
 def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per configuration and replacement count: trials and mean (std) of the outcomes."""
-    keys = [c for c in ("layers", "intra", "mode", "n_replaced") if c in df]
-    g = df.groupby(keys, sort=True, dropna=False)
-    out = g.size().rename("trials").to_frame()
-    out["p"] = g["p"].mean()
-    for col, name in (
-        ("online_error_epoch1", "one-epoch error %"),
-        ("test_error", "test error %"),
-    ):
-        out[name] = 100 * g[col].mean()
-        out[f"{name} std"] = 100 * g[col].std()
-    for col in ("spread", "log_spread", "path_length", "clustering"):
-        out[col] = g[col].mean()
-    return out.reset_index()
+    """Per study (:func:`results.by_configuration`) and replacement count: trials and
+    mean (std) of the outcomes."""
+    tables = []
+    for label, rows in results.by_configuration(df):
+        g = rows.groupby("n_replaced", sort=True)
+        out = g.size().rename("trials").to_frame()
+        out["p"] = g["p"].mean()
+        for col, name in (
+            ("online_error_epoch1", "one-epoch error %"),
+            ("test_error", "test error %"),
+        ):
+            out[name] = 100 * g[col].mean()
+            out[f"{name} std"] = 100 * g[col].std()
+        for col in ("spread", "log_spread", "path_length", "clustering"):
+            out[col] = g[col].mean()
+        out = out.reset_index()
+        out.insert(0, "study", label)
+        tables.append(out)
+    return pd.concat(tables, ignore_index=True)
 
 
 def _section(title: str, make: Callable[[], str], notes: list[str]) -> str:
@@ -104,7 +109,7 @@ def _rates_part(rates: list[Path], figures_dir: Path) -> str:
 
 def _sweep_part(sweep: pd.DataFrame, paths: list[Path], figures_dir: Path) -> str:
     # The per-pair panel needs a single configuration (see plots.fig4).
-    single = len(plots.split_series(sweep)) == 1
+    single = len(results.by_configuration(sweep)) == 1
     png = plots.fig4(paths, figures_dir / "fig4.png", test=True, pairs=single)
     png_p = plots.fig4(paths, figures_dir / "fig4_p.png", x="p", test=True)
     return (

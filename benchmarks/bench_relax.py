@@ -8,6 +8,11 @@ one masked N x N weight matrix over all neurons, input rows included, stepped as
 and the update as masked outer products. Also times a (20 x N) @ (N x N) float32
 matmul as the machine's reference rate.
 
+The column "work" is the ratio of the multiply-adds of the dense approach (N^2 per
+example and step) to those of the engine's plan (its dense blocks, zeros included,
+and CSR entries): the speedup the engine would reach at an equal rate per
+multiply-add; "% work" is the measured speedup as a fraction of it.
+
 Effective multiply-adds per batch = edges used x batch x steps, where edges used per
 step = 2 x (edges between non-input neurons) + (edges leaving the input layer): the
 work of a per-step sparse implementation (each state-state edge acts in both
@@ -103,6 +108,20 @@ def edges_used(g: topology.Graph) -> int:
     return 2 * (g.n_edges - from_input) + from_input
 
 
+def engine_macs_per_step(net: EqPropNetwork) -> float:
+    """Multiply-adds per example and step that the engine's plan does: its dense blocks
+    (zeros included) and CSR entries every step, plus the input drive (once per phase)
+    spread over the steps of a batch."""
+    p = net._plan
+    off = p.off
+    dense = sum(
+        int(off[lay + 1] - off[lay]) * int(c1 - c0) for lay, c0, c1 in zip(p.run_layer, p.run_c0, p.run_c1)
+    )
+    n_in_block = int(off[2] - off[1]) * int(off[1]) if p.in_ptr >= 0 else 0
+    steps = net.config.n_free + net.config.n_clamped
+    return dense + int(p.d_indptr[-1]) + 2 * (n_in_block + int(p.s_indptr[-1])) / steps
+
+
 def inputs(seed: int = 0) -> tuple[str, np.ndarray, np.ndarray]:
     """A batch of real MNIST digits when available, else uniform noise in [0, 1]."""
     try:
@@ -156,6 +175,9 @@ def bench(key: str, label: str, g: topology.Graph, rounds: int, x, y) -> dict:
     used = edges_used(g)
     eff = used * BATCH * steps / t_ours
     mm = matmul_rate(g.n_neurons)
+    # The dense approach does N^2 multiply-adds per example and step: at equal rates
+    # per multiply-add the speedup would be this work ratio.
+    bound = g.n_neurons**2 / engine_macs_per_step(net)
     return {
         "network": key,
         "label": label,
@@ -175,6 +197,8 @@ def bench(key: str, label: str, g: topology.Graph, rounds: int, x, y) -> dict:
         "best_dense_s_per_batch": best_dense,
         "best_speedup": best_dense / best_ours,
         "goal_speedup": GOALS[key],
+        "work_ratio": bound,
+        "speedup_over_work_ratio": t_dense / t_ours / bound,
         "effective_mac_per_s": eff,
         "matmul_mac_per_s": mm,
         "fraction_of_matmul": eff / mm,
@@ -280,8 +304,11 @@ def main(argv: list[str] | None = None) -> None:
         f"numba threads {env['numba_threads']}, BLAS {[b['architecture'] for b in env['blas']]}, OPENBLAS env {env['openblas_env'] or 'unset'}"
     )
     print("s/batch, dense: medians over the interleaved rounds; best: ratio of the fastest batches")
+    print(
+        "work: dense multiply-adds / the engine's (zeros of dense blocks counted), the speedup at equal rates"
+    )
     head = (
-        f"{'net':<4}{'N':>6}{'edges':>9}{'used/step':>11}{'s/batch':>9}{'dense':>8}{'speedup':>9}{'best':>7}{'goal':>6}"
+        f"{'net':<4}{'N':>6}{'edges':>9}{'used/step':>11}{'s/batch':>9}{'dense':>8}{'speedup':>9}{'best':>7}{'goal':>6}{'work':>7}{'% work':>8}"
         f"{'eff GMAC/s':>12}{'mm GMAC/s':>11}{'% mm':>7}{'epoch s':>9}{'dense ep':>10}{'first s':>9}"
     )
     print(head)
@@ -289,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"{r['network']:<4}{r['neurons']:>6}{r['edges']:>9}{r['edges_used_per_step']:>11}{r['s_per_batch']:>9.3f}"
             f"{r['dense_s_per_batch']:>8.3f}{r['speedup']:>8.1f}x{r['best_speedup']:>6.1f}x{r['goal_speedup']:>5.0f}x"
+            f"{r['work_ratio']:>6.1f}x{100 * r['speedup_over_work_ratio']:>7.0f}%"
             f"{r['effective_mac_per_s'] / 1e9:>12.1f}{r['matmul_mac_per_s'] / 1e9:>11.1f}{100 * r['fraction_of_matmul']:>6.0f}%"
             f"{r['mnist_epoch_s']:>9.0f}{r['dense_mnist_epoch_s']:>10.0f}{r['first_batch_s']:>9.2f}"
         )

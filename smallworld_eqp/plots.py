@@ -366,24 +366,6 @@ def fig3(
 
 # ----------------------------------------------------------------- Fig. 4
 
-GROUP_COLUMNS = ("dataset", "layers", "intra", "mode", "learning_rate", "n_train", "epochs", "preset")
-
-
-def split_series(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """Sweep trials split by the configuration columns (:data:`GROUP_COLUMNS`) that vary.
-
-    Returns ``(label, rows)`` pairs; the label names the varying values, or the
-    layer sizes when nothing varies.
-    """
-    varying = [c for c in GROUP_COLUMNS if c in df and df[c].astype(str).nunique() > 1]
-    if not varying:
-        return [(f"{df['layers'].iloc[0]}", df)]
-    out = []
-    for key, part in df.groupby(varying, sort=True, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        out.append((", ".join(f"{c}={v}" for c, v in zip(varying, key)), part))
-    return out
-
 
 def _by_x(df: pd.DataFrame, x: str, y: str, band: str) -> pd.DataFrame:
     g = df.groupby(x)[y]
@@ -444,7 +426,7 @@ def fig4(
     df = df[df[x].notna()]
     if df.empty:
         raise ValueError(f"no ok trial with a value of {x} in {', '.join(map(str, paths))}")
-    series = split_series(df)
+    series = results.by_configuration(df)
     if pairs and len(series) > 1:
         raise ValueError(
             f"pairs=True needs the trials of one configuration, got {len(series)}: "

@@ -39,6 +39,8 @@ import pandas as pd
 PathLike = str | os.PathLike
 STATUSES = ("ok", "failed", "diverged")
 
+#: The trial's setting apart from the EqProp configuration and the rewiring amount.
+_SETTING = ["preset", "dataset", "n_train", "n_test", "epochs", "layers", "intra", "mode"]
 #: Sweep columns before the per-layer hop counts.
 _SWEEP_HEAD = [
     "trial_id",
@@ -46,14 +48,7 @@ _SWEEP_HEAD = [
     "error_message",
     "config_hash",
     "seed",
-    "preset",
-    "dataset",
-    "n_train",
-    "n_test",
-    "epochs",
-    "layers",
-    "intra",
-    "mode",
+    *_SETTING,
     "requested",
     "n_replaced",
     "p",
@@ -95,6 +90,10 @@ _SWEEP_TAIL = [
     "started",
     "finished",
 ]
+
+#: What makes two trials the same study, so that their outcomes may be pooled or
+#: fitted together: everything but the rewiring amount and the seed.
+STUDY_COLUMNS = [*_SETTING, *CONFIG_COLUMNS]
 
 #: The sweep columns that do not depend on the depth of the network, in order.
 SWEEP_BASE_COLUMNS = _SWEEP_HEAD + _SWEEP_MIDDLE + _SWEEP_TAIL
@@ -232,6 +231,48 @@ def load_sweep(paths: PathLike | Iterable[PathLike], *, status: str | None = "ok
         df = df[df["status"] == status]
     extra = [c for c in df.columns if c not in schema]
     return df.reindex(columns=schema + extra).reset_index(drop=True)
+
+
+def by_configuration(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Sweep trials split into studies: equal :data:`STUDY_COLUMNS`, any rewiring and seed.
+
+    Fits and correlations over replacement counts only make sense within one
+    study; pooling, say, two network sizes would relate the size to the outcome.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Sweep rows (:func:`load_sweep`).
+
+    Returns
+    -------
+    list of (str, pandas.DataFrame)
+        ``(label, rows)`` in sorted order. The label names the preset and layer
+        sizes when those tell the studies apart, else every column that varies;
+        with one study it is its layer sizes.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"preset": ["quick", "quick", "paper"], "layers": ["64-10", "64-10", "784-10"]})
+    >>> [(label, len(rows)) for label, rows in by_configuration(df)]
+    [('paper, 784-10', 1), ('quick, 64-10', 2)]
+    """
+    # As Python strings: NaN (no tol, say) is a value "nan", not a missing key, and
+    # 0.5 equals "0.5" after a CSV round trip.
+    keys = df[[c for c in STUDY_COLUMNS if c in df]].map(str)
+    varying = [c for c in keys if keys[c].nunique() > 1]
+    if not varying:
+        return [(str(df["layers"].iloc[0]) if len(df) else "", df)]
+    n_studies = len(keys[varying].drop_duplicates())
+    by_preset = "preset" in varying and len(keys[["preset", "layers"]].drop_duplicates()) == n_studies
+    out = []
+    for key, part in df.groupby([keys[c] for c in varying], sort=True):
+        if by_preset:
+            label = f"{part['preset'].iloc[0]}, {part['layers'].iloc[0]}"
+        else:
+            label = ", ".join(f"{c}={v}" for c, v in zip(varying, key))
+        out.append((label, part))
+    return out
 
 
 def _resolve(path: Path, name: str) -> Path:

@@ -185,6 +185,41 @@ def test_decay_fit_main(tmp_path, capsys):
     assert "need at least 4 trials at 3 or more distinct x" in err
 
 
+def test_decay_fit_and_correlations_per_study(tmp_path):
+    """Two network sizes with different decay scales are fitted apart, never pooled;
+    a third study with too few trials is reported as skipped."""
+    n_values = (0, 10, 30, 100, 300, 1000, 3000)
+    sweep = pd.concat(
+        [
+            sweep_frame(n_values=n_values, layers="6-5-5-5-3", n0=50.0, noise=0.002, seed=1),
+            sweep_frame(n_values=n_values, layers="6-4-3", n0=800.0, noise=0.002, seed=2),
+            sweep_frame(n_values=(0, 10), seeds=(0,), layers="6-2-3"),
+        ]
+    )
+    text, files = decay_fit.write(sweep, tmp_path)
+    studies = text.split("### Study ")[1:]
+    assert [s.split(" (")[0] for s in studies] == [
+        "1: layers=6-2-3",
+        "2: layers=6-4-3",
+        "3: layers=6-5-5-5-3",
+    ]
+    assert "Skipped: need at least 4 trials" in studies[0]
+    for study, n0 in zip(studies[1:], (800.0, 50.0)):
+        row = next(line for line in study.splitlines() if line.startswith("| n0 |"))
+        assert float(row.split("|")[2]) == pytest.approx(n0, rel=0.1)
+    assert sorted(p.name for p in files) == [
+        "decay_fit.md",
+        "decay_fit_layers-6-4-3.png",
+        "decay_fit_layers-6-5-5-5-3.png",
+    ]
+    text, files = correlations.write(sweep, tmp_path)
+    assert text.count("### Study ") == 3 and "Skipped: need at least 3 ok trials to correlate, got 2" in text
+    assert_png(tmp_path / "scatter_spread_layers-6-5-5-5-3.png")
+    assert not (tmp_path / "scatter_spread_layers-6-2-3.png").exists()
+    with pytest.raises(ValueError, match="need at least 4 trials"):
+        decay_fit.write(sweep[sweep["layers"] == "6-2-3"], tmp_path)
+
+
 def test_decay_fit_subprocess_exit_code(tmp_path):
     epochs = tmp_path / "epochs.csv"
     epochs_frame().to_csv(epochs, index=False)
@@ -223,6 +258,22 @@ def test_report_builds_everything(tmp_path):
     assert "## Not made" not in text  # sweep_rates.csv is not taken for a sweep table
     assert "| basic | 4 |" in text
     assert (figures / "correlations.md").exists() and (figures / "decay_fit.md").exists()
+
+
+def test_report_keeps_studies_apart(tmp_path):
+    make_results(tmp_path / "results")
+    other = sweep_frame(n_values=(0, 10, 30, 100, 300, 1000), seeds=(0,), layers="6-4-3", n0=400.0)
+    other.assign(preset="other").to_csv(tmp_path / "results" / "other_sweep.csv", index=False)
+    figures = tmp_path / "figures"
+    assert report.main(["--results", str(tmp_path / "results"), "--figures", str(figures)]) == 0
+    text = (figures / "report.md").read_text()
+    assert "| other, 6-4-3 | 0 | 1 |" in text and "| test, 6-5-5-5-3 | 0 | 2 |" in text
+    assert (
+        "### Study 1: other, 6-4-3 (6 trials)" in text and "### Study 2: test, 6-5-5-5-3 (12 trials)" in text
+    )
+    for name in ("fig4", "decay_fit_other-6-4-3", "decay_fit_test-6-5-5-5-3", "scatter_spread_other-6-4-3"):
+        assert_png(figures / f"{name}.png")
+    assert "## Not made" not in text
 
 
 def test_report_notes_what_it_cannot_make(tmp_path, capsys):

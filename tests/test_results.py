@@ -282,3 +282,39 @@ def test_load_epochs_names_runs(tmp_path):
 
 def test_n_layers_of():
     assert results.n_layers_of("784-500-500-500-10") == 5
+
+
+def test_by_configuration_matches_a_plain_grouping(tmp_path):
+    """Random mixes of studies, after a CSV round trip: the same partition as a
+    plain grouping by the study columns, rewiring and seed ignored."""
+    rng = np.random.default_rng(3)
+    frames = []
+    for k in range(12):
+        frame = sweep_frame(n_values=(0, 10, 100), seeds=(0, 1), layers=str(rng.choice(["6-5-3", "6-5-5-3"])))
+        frame["learning_rate"] = str(rng.choice(["0.1", "0.05"]))
+        frame["tol"] = rng.choice([np.nan, 1e-4])
+        frame["preset"] = str(rng.choice(["a", "b"]))
+        frame["trial_id"] = frame["trial_id"] + f"-{k}"
+        frames.append(frame)
+    path = tmp_path / "mixed.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    df = results.load_sweep(path)
+    studies = results.by_configuration(df)
+    expected = df.groupby(["preset", "layers", "learning_rate", "tol"], dropna=False).groups
+    assert sorted(sorted(rows["trial_id"]) for _, rows in studies) == sorted(
+        sorted(df.loc[idx, "trial_id"]) for idx in expected.values()
+    )
+    assert sum(len(rows) for _, rows in studies) == len(df)
+    labels = [label for label, _ in studies]
+    assert len(set(labels)) == len(labels)
+    for label, rows in studies:
+        # preset and layers do not tell these studies apart: every varying column is named
+        assert f"layers={rows['layers'].iloc[0]}" in label and "learning_rate=" in label
+        assert "seed" not in label and "n_replaced" not in label
+
+
+def test_by_configuration_labels():
+    one = sweep_frame()
+    assert [(label, len(rows)) for label, rows in results.by_configuration(one)] == [("6-5-5-5-3", 12)]
+    two = pd.concat([sweep_frame(), sweep_frame(layers="6-4-3").assign(preset="other")])
+    assert [label for label, _ in results.by_configuration(two)] == ["other, 6-4-3", "test, 6-5-5-5-3"]
