@@ -17,6 +17,7 @@ A quick offline run on scikit-learn's digits::
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from .cli import (
     run_main,
     spec_fields,
 )
+from .eqprop import DivergenceError
 from .experiment import TrialSpec, build_graph
 from .presets import TRAIN_PRESETS
 from .training import run_training
@@ -117,6 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except (ValueError, OSError) as exc:
         fail(parser, exc)
+    except DivergenceError as exc:
+        # Not bad input, a failed run: exit 1, and say what is kept.
+        print(
+            f"{parser.prog}: error: training diverged at {exc}; finished epochs are kept in {out}",
+            file=sys.stderr,
+        )
+        return 1
     if not args.quiet:
         print(frame.to_string(index=False))
         print(f"run folder: {out}")

@@ -83,6 +83,20 @@ def test_train_cli(tmp_path):
     assert len(pd.read_csv(tmp_path / "cli" / "epochs.csv")) == 2
 
 
+def test_train_cli_divergence_is_one_line(tmp_path):
+    res = subprocess.run(
+        [sys.executable, "-m", "smallworld_eqp.train", "--preset", "paper-basic", "--dataset", "digits", "--layers", "64,12,10",
+         "--n-free", "8", "--n-clamped", "2", "--n-train", "60", "--n-test", "30", "--epochs", "2",
+         "--learning-rate", "1e40", "--out", str(tmp_path / "run"), "--quiet"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stderr.count("\n") == 1, res.stderr
+    assert "training diverged at batch 0: weights or biases became non-finite" in res.stderr
+    assert f"finished epochs are kept in {tmp_path / 'run'}" in res.stderr
+    assert len(pd.read_csv(tmp_path / "run" / "epochs.csv")) == 0
+
+
 def test_without_kind_keeps_every_other_parameter_and_state():
     from smallworld_eqp import datasets, topology
     from smallworld_eqp.eqprop import EqPropNetwork
