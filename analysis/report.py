@@ -6,7 +6,7 @@ Layout of the results folder (what ``smallworld_eqp.sweep`` and
     DIR/*sweep*.csv                sweep tables, one row per trial
     DIR/*sweep*_rates.csv          their per-batch rates (not drawn here)
     DIR/runs/<name>/epochs.csv     per-epoch errors of a long training run
-    DIR/runs/<name>/rates.csv      its per-batch layer-pair rates
+    DIR/runs/<name>/rates.csv      its per-batch layer-pair rates (or rates.csv.gz)
 
 Usage::
 
@@ -44,10 +44,12 @@ def find_results(folder: Path) -> dict[str, list[Path]]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
     sweeps = sorted(p for p in folder.glob("*sweep*.csv") if not p.name.endswith("_rates.csv"))
+    runs = sorted(d for d in folder.glob("runs/*") if d.is_dir())
     return {
         "sweeps": sweeps,
         "epochs": sorted(folder.glob("runs/*/epochs.csv")),
-        "rates": sorted(folder.glob("runs/*/rates.csv")),
+        # A run's rates, or their gzipped copy (committed where the plain file is large).
+        "rates": [f for f in (results.run_file(d, "rates.csv") for d in runs) if f.is_file()],
     }
 
 

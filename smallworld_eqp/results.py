@@ -275,16 +275,22 @@ def by_configuration(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return out
 
 
-def _resolve(path: Path, name: str) -> Path:
-    """A run directory stands for its ``name`` file (``epochs.csv`` or ``rates.csv``)."""
-    return path / name if path.is_dir() else path
+def run_file(path: PathLike, name: str) -> Path:
+    """A run directory stands for its ``name`` file (``epochs.csv`` or ``rates.csv``),
+    or for that file gzipped (``rates.csv.gz``) when only that exists."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    plain, packed = path / name, path / f"{name}.gz"
+    return packed if packed.is_file() and not plain.exists() else plain
 
 
 def load_rates(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     """Concatenate long-format rates CSVs (:data:`RATES_COLUMNS`).
 
     A directory stands for the ``rates.csv`` inside it (a run directory of the
-    train CLI). Rows keep their file order.
+    train CLI), or ``rates.csv.gz`` when only that exists; any ``.gz`` file is
+    read decompressed. Rows keep their file order.
 
     Raises
     ------
@@ -292,19 +298,19 @@ def load_rates(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
         As :func:`load_sweep`, for a missing file or one lacking a rates column.
     """
     frames = [
-        _read(_resolve(p, "rates.csv"), RATES_COLUMNS, "a rates", {"trial_id": "str"})
+        _read(run_file(p, "rates.csv"), RATES_COLUMNS, "a rates", {"trial_id": "str"})
         for p in _as_paths(paths)
     ]
     return pd.concat(frames, ignore_index=True, sort=False)
 
 
 def run_name(path: PathLike) -> str:
-    """Name of a run from its path: the directory of an ``epochs.csv`` or ``rates.csv``,
-    else the file's stem (``runs/basic/epochs.csv`` -> ``basic``)."""
+    """Name of a run from its path: the directory of an ``epochs.csv`` or ``rates.csv``
+    (or ``rates.csv.gz``), else the file's stem (``runs/basic/epochs.csv`` -> ``basic``)."""
     path = Path(path)
     if path.is_dir():
         return path.name
-    if path.name in ("epochs.csv", "rates.csv") and path.parent.name:
+    if path.name in ("epochs.csv", "rates.csv", "rates.csv.gz") and path.parent.name:
         return path.parent.name
     return path.stem
 
@@ -322,7 +328,7 @@ def load_epochs(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     """
     frames = []
     for p in _as_paths(paths):
-        frame = _read(_resolve(p, "epochs.csv"), EPOCHS_COLUMNS, "an epochs")
+        frame = _read(run_file(p, "epochs.csv"), EPOCHS_COLUMNS, "an epochs")
         frame.insert(0, "run", run_name(p))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True, sort=False)
