@@ -26,7 +26,7 @@ Euler steps, and whether both settle in the same state.
 
 Usage::
 
-    python benchmarks/bench_relax.py [--rounds 6] [--networks a,b,c] [--coordinate]
+    python benchmarks/bench_relax.py [--rounds 17] [--networks a,b,c] [--coordinate]
         [--out benchmarks/results/bench_relax.json]
 """
 
@@ -276,7 +276,10 @@ def environment() -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--rounds", type=int, default=6, help="interleaved rounds (3 engine batches + 1 dense batch each)"
+        "--rounds",
+        type=int,
+        default=17,
+        help="interleaved rounds of 3 engine batches and 1 dense batch (17: the epoch times extrapolate from 51)",
     )
     parser.add_argument("--networks", default="a,b,c", help="comma-separated subset of a,b,c")
     parser.add_argument(
