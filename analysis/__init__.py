@@ -8,6 +8,9 @@ Modules, each runnable as ``python -m analysis.<module> CSV... [--out DIR]``:
 ``decay_fit``
     Fit of the one-epoch error against the number of replaced connections to an
     exponential decay towards a floor (paper section 5.1.3).
+``saturation``
+    Per-layer saturation and input dependence of a trained run's free phase
+    (``python -m analysis.saturation RUN_DIR``).
 ``report``
     Every figure and table from a results folder, for the reproduction write-up.
 

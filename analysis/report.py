@@ -7,6 +7,7 @@ Layout of the results folder (what ``smallworld_eqp.sweep`` and
     DIR/*sweep*_rates.csv          their per-batch rates (not drawn here)
     DIR/runs/<name>/epochs.csv     per-epoch errors of a long training run
     DIR/runs/<name>/rates.csv      its per-batch layer-pair rates (or rates.csv.gz)
+    DIR/runs/<name>/saturation.csv per-layer saturation (``analysis.saturation``)
 
 Usage::
 
@@ -50,6 +51,7 @@ def find_results(folder: Path) -> dict[str, list[Path]]:
         "epochs": sorted(folder.glob("runs/*/epochs.csv")),
         # A run's rates, or their gzipped copy (committed where the plain file is large).
         "rates": [f for f in (results.run_file(d, "rates.csv") for d in runs) if f.is_file()],
+        "saturation": sorted(folder.glob("runs/*/saturation.csv")),
     }
 
 
@@ -109,6 +111,16 @@ def _rates_part(rates: list[Path], figures_dir: Path) -> str:
     return f"## Layer-pair training rates (Fig. 3)\n\n![fig3]({png.name})"
 
 
+def _saturation_part(paths: list[Path]) -> str:
+    table = pd.concat([pd.read_csv(p).assign(run=results.run_name(p)) for p in paths], ignore_index=True)
+    table = table[["run", *(c for c in table.columns if c != "run")]]
+    return (
+        "## Saturation of the free-phase states (`analysis.saturation`)\n\n"
+        "Per layer of each run's last checkpoint; input_std 0: the layer no longer depends on the input.\n\n"
+        f"{markdown_table(table)}"
+    )
+
+
 def _sweep_part(sweep: pd.DataFrame, paths: list[Path], figures_dir: Path) -> str:
     # The per-pair panel needs a single configuration (see plots.fig4).
     single = len(results.by_configuration(sweep)) == 1
@@ -156,6 +168,8 @@ def make_report(results_dir: Path, figures_dir: Path) -> Path:
         parts.append(_section("Fig. 2", lambda: _runs_part(found["epochs"], figures_dir), notes))
     if found["rates"]:
         parts.append(_section("Fig. 3", lambda: _rates_part(found["rates"], figures_dir), notes))
+    if found["saturation"]:
+        parts.append(_section("saturation", lambda: _saturation_part(found["saturation"]), notes))
     sweep = _ok_trials(found["sweeps"], notes) if found["sweeps"] else None
     if sweep is not None:
         sources = [str(p) for p in found["sweeps"]]

@@ -305,12 +305,12 @@ def load_rates(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
 
 
 def run_name(path: PathLike) -> str:
-    """Name of a run from its path: the directory of an ``epochs.csv`` or ``rates.csv``
-    (or ``rates.csv.gz``), else the file's stem (``runs/basic/epochs.csv`` -> ``basic``)."""
+    """Name of a run from its path: the directory of an ``epochs.csv``, ``rates.csv``
+    (or ``rates.csv.gz``) or ``saturation.csv``, else the file's stem (``runs/basic/epochs.csv`` -> ``basic``)."""
     path = Path(path)
     if path.is_dir():
         return path.name
-    if path.name in ("epochs.csv", "rates.csv", "rates.csv.gz") and path.parent.name:
+    if path.name in ("epochs.csv", "rates.csv", "rates.csv.gz", "saturation.csv") and path.parent.name:
         return path.parent.name
     return path.stem
 

@@ -241,6 +241,11 @@ def make_results(folder, n_values=(0, 10, 30, 100, 300, 1000)):
         # One run's rates gzipped, as committed for long runs.
         rates = run / ("rates.csv.gz" if k else "rates.csv")
         rates_frame(name, n_epochs=2, n_batches=20, seed=k).to_csv(rates, index=False)
+    saturation = pd.DataFrame(
+        {"epoch": 4, "layer": [1, 2], "neurons": 5, "mean_state": 0.4, "frac_zero": [0.5, 0.68],
+         "frac_one": [0.2, 0.32], "input_std": [0.2, 0.0], "frac_constant": [0.0, 1.0], "n": 1000}
+    )  # fmt: skip
+    saturation.to_csv(folder / "runs" / "basic" / "saturation.csv", index=False)
 
 
 def test_report_builds_everything(tmp_path):
@@ -264,6 +269,10 @@ def test_report_builds_everything(tmp_path):
         assert heading in text
     assert "## Not made" not in text  # sweep_rates.csv is not taken for a sweep table
     assert "| basic | 4 |" in text
+    assert (
+        "## Saturation of the free-phase states" in text
+        and "| basic | 4 | 2 | 5 | 0.4 | 0.68 | 0.32 | 0 | 1 |" in text
+    )
     assert (figures / "correlations.md").exists() and (figures / "decay_fit.md").exists()
 
 
