@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import correlations, decay_fit, markdown_table
-from smallworld_eqp import plots, results
+from smallworld_eqp import plots, results, spread
 from smallworld_eqp.cli import OneLineParser
 
 
@@ -106,9 +106,25 @@ def _runs_part(epochs: list[Path], figures_dir: Path) -> str:
     return f"## Training runs (Fig. 2)\n\n{markdown_table(table)}\n\n![fig2]({png.name})"
 
 
+def rates_table(rates: pd.DataFrame) -> pd.DataFrame:
+    """Per run (``trial_id``) and epoch: per-pair totals of the epoch's rates (eq. 22,
+    every batch), Spread (eq. 23) and log-spread (:func:`spread.summarise`)."""
+    rows = []
+    for (run, epoch), part in rates.groupby(["trial_id", "epoch"], sort=True):
+        wide = part.pivot_table(index="batch", columns="pair", values="rms", aggfunc="mean").sort_index()
+        rows.append({"run": run, "epoch": epoch, **spread.summarise(wide.to_numpy(dtype=float), 1)})
+    return pd.DataFrame(rows)
+
+
 def _rates_part(rates: list[Path], figures_dir: Path) -> str:
     png = plots.fig3(rates, figures_dir / "fig3.png")
-    return f"## Layer-pair training rates (Fig. 3)\n\n![fig3]({png.name})"
+    table = rates_table(results.load_rates(rates))
+    return (
+        "## Layer-pair training rates (Fig. 3)\n\n"
+        "Per-pair totals of the correction RMS over each epoch (eq. 22, every batch; pair 0 joins "
+        "the input and the first hidden layer), Spread (eq. 23) and log-spread.\n\n"
+        f"{markdown_table(table)}\n\n![fig3]({png.name})"
+    )
 
 
 def _saturation_part(paths: list[Path]) -> str:

@@ -276,6 +276,21 @@ def test_report_builds_everything(tmp_path):
     assert (figures / "correlations.md").exists() and (figures / "decay_fit.md").exists()
 
 
+def test_rates_table_sums_each_epoch(tmp_path):
+    rates = pd.concat([rates_frame("a", n_epochs=3, n_batches=17, seed=1), rates_frame("b", seed=2)])
+    rates = rates.sample(frac=1.0, random_state=0)  # order must not matter
+    table = report.rates_table(rates)
+    sums = rates.groupby(["trial_id", "epoch", "pair"])["rms"].sum().unstack("pair")
+    assert [(r, e) for r, e in zip(table["run"], table["epoch"])] == list(sums.index)
+    np.testing.assert_allclose(
+        table[["dw_0", "dw_1", "dw_2", "dw_3"]].to_numpy(), sums.to_numpy(), rtol=1e-12
+    )
+    # Spread with 4 pairs: the output pair left out, the largest of the other three
+    # totals over the smallest (the median one is in neither half).
+    t = sums.to_numpy()[:, :3]
+    np.testing.assert_allclose(table["spread"], t.max(axis=1) / t.min(axis=1), rtol=1e-12)
+
+
 def test_report_keeps_studies_apart(tmp_path):
     make_results(tmp_path / "results")
     other = sweep_frame(n_values=(0, 10, 30, 100, 300, 1000), seeds=(0,), layers="6-4-3", n0=400.0)
