@@ -174,6 +174,7 @@ def bench(key: str, label: str, g: topology.Graph, rounds: int, x, y) -> dict:
     steps = net.config.n_free + net.config.n_clamped
     used = edges_used(g)
     eff = used * BATCH * steps / t_ours
+    time.sleep(PAUSE)
     mm = matmul_rate(g.n_neurons)
     # The dense approach does N^2 multiply-adds per example and step: at equal rates
     # per multiply-add the speedup would be this work ratio.
