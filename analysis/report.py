@@ -6,7 +6,7 @@ Layout of the results folder (what ``smallworld_eqp.sweep`` and
     DIR/*sweep*.csv                sweep tables, one row per trial
     DIR/*sweep*_rates.csv          their per-batch rates (not drawn here)
     DIR/runs/<name>/epochs.csv     per-epoch errors of a long training run
-    DIR/runs/<name>/rates.csv      its per-batch layer-pair rates (or rates.csv.gz)
+    DIR/runs/<name>/rates.csv      its per-batch layer-pair rates (or rates.csv.xz)
     DIR/runs/<name>/saturation.csv per-layer saturation (``analysis.saturation``)
 
 Usage::
@@ -49,7 +49,7 @@ def find_results(folder: Path) -> dict[str, list[Path]]:
     return {
         "sweeps": sweeps,
         "epochs": sorted(folder.glob("runs/*/epochs.csv")),
-        # A run's rates, or their gzipped copy (committed where the plain file is large).
+        # A run's rates, or their xz-compressed copy (committed where the plain file is large).
         "rates": [f for f in (results.run_file(d, "rates.csv") for d in runs) if f.is_file()],
         "saturation": sorted(folder.glob("runs/*/saturation.csv")),
     }

@@ -277,11 +277,11 @@ def by_configuration(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 def run_file(path: PathLike, name: str) -> Path:
     """A run directory stands for its ``name`` file (``epochs.csv`` or ``rates.csv``),
-    or for that file gzipped (``rates.csv.gz``) when only that exists."""
+    or for that file xz-compressed (``rates.csv.xz``) when only that exists."""
     path = Path(path)
     if not path.is_dir():
         return path
-    plain, packed = path / name, path / f"{name}.gz"
+    plain, packed = path / name, path / f"{name}.xz"
     return packed if packed.is_file() and not plain.exists() else plain
 
 
@@ -289,8 +289,8 @@ def load_rates(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     """Concatenate long-format rates CSVs (:data:`RATES_COLUMNS`).
 
     A directory stands for the ``rates.csv`` inside it (a run directory of the
-    train CLI), or ``rates.csv.gz`` when only that exists; any ``.gz`` file is
-    read decompressed. Rows keep their file order.
+    train CLI), or ``rates.csv.xz`` when only that exists (:func:`run_file`); a
+    compressed file is read decompressed. Rows keep their file order.
 
     Raises
     ------
@@ -306,11 +306,11 @@ def load_rates(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
 
 def run_name(path: PathLike) -> str:
     """Name of a run from its path: the directory of an ``epochs.csv``, ``rates.csv``
-    (or ``rates.csv.gz``) or ``saturation.csv``, else the file's stem (``runs/basic/epochs.csv`` -> ``basic``)."""
+    (or ``rates.csv.xz``) or ``saturation.csv``, else the file's stem (``runs/basic/epochs.csv`` -> ``basic``)."""
     path = Path(path)
     if path.is_dir():
         return path.name
-    if path.name in ("epochs.csv", "rates.csv", "rates.csv.gz", "saturation.csv") and path.parent.name:
+    if path.name in ("epochs.csv", "rates.csv", "rates.csv.xz", "saturation.csv") and path.parent.name:
         return path.parent.name
     return path.stem
 

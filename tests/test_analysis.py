@@ -238,8 +238,8 @@ def make_results(folder, n_values=(0, 10, 30, 100, 300, 1000)):
         run = folder / "runs" / name
         run.mkdir(parents=True)
         epochs_frame(4, start=0.5 - 0.1 * k).to_csv(run / "epochs.csv", index=False)
-        # One run's rates gzipped, as committed for long runs.
-        rates = run / ("rates.csv.gz" if k else "rates.csv")
+        # One run's rates xz-compressed, as committed for long runs.
+        rates = run / ("rates.csv.xz" if k else "rates.csv")
         rates_frame(name, n_epochs=2, n_batches=20, seed=k).to_csv(rates, index=False)
     saturation = pd.DataFrame(
         {"epoch": 4, "layer": [1, 2], "neurons": 5, "mean_state": 0.4, "frac_zero": [0.5, 0.68],
@@ -253,7 +253,7 @@ def test_report_builds_everything(tmp_path):
     runs = tmp_path / "results" / "runs"
     assert report.find_results(tmp_path / "results")["rates"] == [
         runs / "basic" / "rates.csv",
-        runs / "ours" / "rates.csv.gz",
+        runs / "ours" / "rates.csv.xz",
     ]
     figures = tmp_path / "figures"
     assert report.main(["--results", str(tmp_path / "results"), "--figures", str(figures)]) == 0

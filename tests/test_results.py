@@ -258,13 +258,13 @@ def test_load_rates_concatenates_and_resolves_dirs(tmp_path):
         results.load_rates(epochs)
 
 
-def test_gzipped_rates_stand_in_for_the_plain_file(tmp_path):
+def test_compressed_rates_stand_in_for_the_plain_file(tmp_path):
     run = tmp_path / "runs" / "ours"
     run.mkdir(parents=True)
     frame = rates_frame("ours", n_epochs=2, n_batches=7, seed=3)
-    frame.to_csv(run / "rates.csv.gz", index=False)
-    assert results.run_file(run, "rates.csv") == run / "rates.csv.gz"
-    assert results.run_name(run / "rates.csv.gz") == "ours"
+    frame.to_csv(run / "rates.csv.xz", index=False)
+    assert results.run_file(run, "rates.csv") == run / "rates.csv.xz"
+    assert results.run_name(run / "rates.csv.xz") == "ours"
     pd.testing.assert_frame_equal(results.load_rates(run), frame)
     frame.head(4).to_csv(run / "rates.csv", index=False)  # the plain file, when present, wins
     assert len(results.load_rates(run)) == 4
