@@ -367,15 +367,27 @@ def fig3(
 # ----------------------------------------------------------------- Fig. 4
 
 
+def _pool_key(df: pd.DataFrame) -> pd.Series:
+    """What each trial fixed: its p, or its count where the count was requested.
+
+    Seeds drawn at one p replace different numbers of edges; pooling them by p keeps
+    one point per p instead of one per seed.
+    """
+    by_p = df["requested"].eq("p") if "requested" in df else pd.Series(False, index=df.index)
+    key = ("p=" + df["p"].map(repr)).where(by_p, "n=" + df["n_replaced"].map(repr))
+    return key.where(df["n_replaced"] != 0, "none").rename("pool")
+
+
 def _by_x(df: pd.DataFrame, x: str, y: str, band: str) -> pd.DataFrame:
-    g = df.groupby(x)[y]
-    stats = pd.DataFrame({"mean": g.mean(), "count": g.count()})
+    """Mean and band of ``y`` per pooled trial group, drawn at the group's mean ``x``."""
+    g = df.groupby(_pool_key(df))[y]
+    stats = pd.DataFrame({x: df.groupby(_pool_key(df))[x].mean(), "mean": g.mean(), "count": g.count()})
     if band == "minmax":
         stats["lo"], stats["hi"] = g.min(), g.max()
     else:
         sd = g.std(ddof=1).fillna(0.0)
         stats["lo"], stats["hi"] = stats["mean"] - sd, stats["mean"] + sd
-    return stats.reset_index()
+    return stats.sort_values(x).reset_index(drop=True)
 
 
 def fig4(
@@ -403,7 +415,8 @@ def fig4(
     out : path-like
     x : {"n_replaced", "p"}
         Replacement count or the equivalent per-edge probability (footnote 2).
-        Trials are pooled by equal x.
+        Trials are pooled by what they fixed (p, or the count) and drawn at the
+        mean x of the pool, so seeds at one p make one point.
     test : bool
         Also draw the test error after training (dashed).
     pairs : bool
@@ -443,7 +456,7 @@ def fig4(
         if test:
             st = _by_x(part, x, "test_error", band)
             top.plot(st[x], 100 * st["mean"], "s--", color=color, markersize=3, label=f"{name}: test error")
-    counts = df.groupby(x).size()
+    counts = df.groupby(_pool_key(df)).size()
     seeds = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}-{counts.max()}"
     spread_text = "min-max" if band == "minmax" else "±1 std"
     top.set_ylabel("error after one epoch (%)")

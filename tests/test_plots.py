@@ -79,6 +79,29 @@ def test_wide_rates_positions_in_epochs():
     np.testing.assert_allclose(plots._wide_rates(zero_based)[1], x)
 
 
+def test_by_x_pools_seeds_by_what_they_fixed():
+    """Seeds at one p replace different counts: one point per p, at the mean count;
+    trials requested by count pool by count; every zero-replacement trial pools together."""
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame(
+        {
+            "requested": ["p"] * 7 + ["n"] * 3,
+            "p": [0, 0, 0.1, 0.1, 0.1, 0.01, 0.01, 0, 0.2, 0.2],
+            "n_replaced": [0, 0, 118, 121, 125, 12, 11, 0, 240, 240],
+            "err": rng.random(10),
+        }
+    )
+    stats = plots._by_x(df, "n_replaced", "err", "minmax")
+    np.testing.assert_allclose(stats["n_replaced"], [0, 11.5, 121 + 1 / 3, 240])
+    np.testing.assert_array_equal(stats["count"], [3, 2, 3, 2])
+    for lo, hi, rows in zip(stats["lo"], stats["hi"], ([0, 1, 7], [5, 6], [2, 3, 4], [8, 9])):
+        assert (lo, hi) == (df["err"][rows].min(), df["err"][rows].max())
+    np.testing.assert_allclose(stats["mean"][2], df["err"][[2, 3, 4]].mean())
+    by_p = plots._by_x(df, "p", "err", "std")
+    np.testing.assert_allclose(by_p["p"], [0, 0.01, 0.1, 0.2])
+    np.testing.assert_allclose(by_p["hi"][1] - by_p["mean"][1], df["err"][[5, 6]].std(ddof=1))
+
+
 def test_zero_log_axes_route_points():
     fig = Figure()
     (row,) = plots.zero_log_axes(fig, [0, 1, 10])
