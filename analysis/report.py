@@ -15,7 +15,9 @@ Usage::
 
 writes to ``--figures``, from whichever of those files exist:
 
-* ``fig2.png`` (runs' error curves) and ``fig3.png`` (runs' layer-pair rates);
+* ``fig2.png`` (runs' error curves) and ``fig3.png`` (runs' layer-pair rates); with
+  runs of several networks (``layers`` in their ``run.json``) one of each per network,
+  ``fig2_784-500-500-500-10.png`` and so on;
 * ``fig4.png`` (one-epoch error against replacements, with the per-pair totals
   when the sweep holds one configuration) and ``fig4_p.png`` (against p);
 * ``correlations.md`` + scatter plots and ``decay_fit.md`` + plot;
@@ -28,6 +30,7 @@ A part that cannot be made (say too few trials for the fit) is listed in
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -100,10 +103,43 @@ def _section(title: str, make: Callable[[], str], notes: list[str]) -> str:
         return ""
 
 
+def by_network(paths: list[Path]) -> list[tuple[str, list[Path]]]:
+    """Run files grouped by their run's layer sizes (``run.json`` beside each file).
+
+    Labels are the sizes joined by ``-`` (``"784-500-500-500-10"``); files without a
+    readable ``run.json`` form one group labelled ``""``. Groups keep first-seen order.
+    """
+    groups: dict[str, list[Path]] = {}
+    for path in paths:
+        try:
+            layers = json.loads((path.parent / "run.json").read_text())["spec"]["layers"]
+            label = "-".join(map(str, layers))
+        except (OSError, ValueError, KeyError, TypeError):
+            label = ""
+        groups.setdefault(label, []).append(path)
+    return list(groups.items())
+
+
+def _each_network(paths: list[Path], heading: str, make: Callable[[list[Path], str], str]) -> str:
+    """``make(files, suffix)`` per network: suffix ``""`` for one network, else
+    ``"_"`` and its label, so one figure per network and no mixed axes."""
+    groups = by_network(paths)
+    if len(groups) == 1:
+        return f"{heading}\n\n{make(paths, '')}"
+    parts = [heading]
+    for label, files in groups:
+        name = label or "other"
+        parts.append(f"### {name}\n\n{make(files, '_' + name)}")
+    return "\n\n".join(parts)
+
+
 def _runs_part(epochs: list[Path], figures_dir: Path) -> str:
-    png = plots.fig2(epochs, figures_dir / "fig2.png")
-    table = runs_table(results.load_epochs(epochs))
-    return f"## Training runs (Fig. 2)\n\n{markdown_table(table)}\n\n![fig2]({png.name})"
+    def make(files: list[Path], suffix: str) -> str:
+        png = plots.fig2(files, figures_dir / f"fig2{suffix}.png")
+        table = runs_table(results.load_epochs(files))
+        return f"{markdown_table(table)}\n\n![fig2]({png.name})"
+
+    return _each_network(epochs, "## Training runs (Fig. 2)", make)
 
 
 def rates_table(rates: pd.DataFrame) -> pd.DataFrame:
@@ -117,14 +153,17 @@ def rates_table(rates: pd.DataFrame) -> pd.DataFrame:
 
 
 def _rates_part(rates: list[Path], figures_dir: Path) -> str:
-    png = plots.fig3(rates, figures_dir / "fig3.png")
-    table = rates_table(results.load_rates(rates))
-    return (
+    def make(files: list[Path], suffix: str) -> str:
+        png = plots.fig3(files, figures_dir / f"fig3{suffix}.png")
+        table = rates_table(results.load_rates(files))
+        return f"{markdown_table(table)}\n\n![fig3]({png.name})"
+
+    heading = (
         "## Layer-pair training rates (Fig. 3)\n\n"
         "Per-pair totals of the correction RMS over each epoch (eq. 22, every batch; pair 0 joins "
-        "the input and the first hidden layer), Spread (eq. 23) and log-spread.\n\n"
-        f"{markdown_table(table)}\n\n![fig3]({png.name})"
+        "the input and the first hidden layer), Spread (eq. 23) and log-spread."
     )
+    return _each_network(rates, heading, make)
 
 
 def _saturation_part(paths: list[Path]) -> str:

@@ -1,5 +1,6 @@
 """Tests for the analysis modules, run on synthetic result CSVs."""
 
+import json
 import math
 
 import numpy as np
@@ -289,6 +290,26 @@ def test_rates_table_sums_each_epoch(tmp_path):
     # totals over the smallest (the median one is in neither half).
     t = sums.to_numpy()[:, :3]
     np.testing.assert_allclose(table["spread"], t.max(axis=1) / t.min(axis=1), rtol=1e-12)
+
+
+def test_report_draws_each_network_apart(tmp_path):
+    """Runs of two networks: Fig. 2 and Fig. 3 per network, named by its sizes."""
+    make_results(tmp_path / "results")
+    runs = tmp_path / "results" / "runs"
+    for name, layers in (("basic", [6, 4, 3]), ("ours", [6, 4, 4, 3])):
+        (runs / name / "run.json").write_text(json.dumps({"spec": {"layers": layers}}))
+    assert [(label, [p.parent.name for p in files]) for label, files in report.by_network(
+        sorted(runs.glob("*/epochs.csv")) + [tmp_path / "results" / "sweep.csv"]
+    )] == [("6-4-3", ["basic"]), ("6-4-4-3", ["ours"]), ("", ["results"])]  # fmt: skip
+    figures = tmp_path / "figures"
+    assert report.main(["--results", str(tmp_path / "results"), "--figures", str(figures)]) == 0
+    for name in ("fig2_6-4-3", "fig2_6-4-4-3", "fig3_6-4-3", "fig3_6-4-4-3"):
+        assert_png(figures / f"{name}.png")
+    assert not (figures / "fig2.png").exists() and not (figures / "fig3.png").exists()
+    text = (figures / "report.md").read_text()
+    assert text.count("### 6-4-3") == 2 and text.count("### 6-4-4-3") == 2
+    basic = text.index("### 6-4-3")
+    assert "| basic | 4 |" in text[basic : text.index("### 6-4-4-3")]
 
 
 def test_report_keeps_studies_apart(tmp_path):
