@@ -243,8 +243,17 @@ def fig2(epochs_csvs: Sources, out: PathLike, *, title: str | None = None) -> Pa
     -------
     pathlib.Path
         ``out``.
+
+    Raises
+    ------
+    ValueError
+        If no run has finished an epoch (runs without one are left out).
     """
     runs = [(label, results.load_epochs([path])) for label, path in _labelled(epochs_csvs, "epochs")]
+    # A run still in its first epoch has no rows yet: leave it out of the legend.
+    runs = [(label, df) for label, df in runs if not df.empty]
+    if not runs:
+        raise ValueError("no finished epoch in the runs given")
     fig = new_figure(6.4, 4.0)
     ax = fig.add_subplot()
     for (label, df), color in zip(runs, _run_colors(len(runs))):

@@ -153,6 +153,16 @@ def test_fig2(results_dir, tmp_path):
         plots.fig2([], tmp_path / "d.png")
 
 
+def test_fig2_leaves_out_runs_without_a_finished_epoch(results_dir, tmp_path):
+    started = results_dir / "runs" / "started"
+    started.mkdir()
+    epochs_frame(1).iloc[:0].to_csv(started / "epochs.csv", index=False)
+    fig = plots.fig2([results_dir / "runs" / n for n in ("basic", "started")], tmp_path / "a.png")
+    assert_png(fig)
+    with pytest.raises(ValueError, match="no finished epoch"):
+        plots.fig2([started], tmp_path / "b.png")
+
+
 def test_fig3(results_dir, tmp_path):
     runs = results_dir / "runs"
     assert_png(plots.fig3([runs / "basic", runs / "ours"], tmp_path / "a.png", window=3))
