@@ -465,7 +465,7 @@ def fig4(
         if test:
             st = _by_x(part, x, "test_error", band)
             top.plot(st[x], 100 * st["mean"], "s--", color=color, markersize=3, label=f"{name}: test error")
-    counts = df.groupby(_pool_key(df)).size()
+    counts = pd.concat([part.groupby(_pool_key(part)).size() for _, part in series])
     seeds = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}-{counts.max()}"
     spread_text = "min-max" if band == "minmax" else "±1 std"
     top.set_ylabel("error after one epoch (%)")
