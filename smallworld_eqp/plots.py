@@ -389,8 +389,9 @@ def _pool_key(df: pd.DataFrame) -> pd.Series:
 
 def _by_x(df: pd.DataFrame, x: str, y: str, band: str) -> pd.DataFrame:
     """Mean and band of ``y`` per pooled trial group, drawn at the group's mean ``x``."""
-    g = df.groupby(_pool_key(df))[y]
-    stats = pd.DataFrame({x: df.groupby(_pool_key(df))[x].mean(), "mean": g.mean(), "count": g.count()})
+    pools = df.groupby(_pool_key(df))
+    g = pools[y]
+    stats = pd.DataFrame({x: pools[x].mean(), "mean": g.mean(), "count": g.count()})
     if band == "minmax":
         stats["lo"], stats["hi"] = g.min(), g.max()
     else:
