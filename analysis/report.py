@@ -30,7 +30,6 @@ A part that cannot be made (say too few trials for the fit) is listed in
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -112,8 +111,7 @@ def by_network(paths: list[Path]) -> list[tuple[str, list[Path]]]:
     groups: dict[str, list[Path]] = {}
     for path in paths:
         try:
-            layers = json.loads((path.parent / "run.json").read_text())["spec"]["layers"]
-            label = "-".join(map(str, layers))
+            label = "-".join(map(str, results.run_spec(path)["layers"]))
         except (OSError, ValueError, KeyError, TypeError):
             label = ""
         groups.setdefault(label, []).append(path)
@@ -147,7 +145,7 @@ def rates_table(rates: pd.DataFrame) -> pd.DataFrame:
     every batch), Spread (eq. 23) and log-spread (:func:`spread.summarise`)."""
     rows = []
     for (run, epoch), part in rates.groupby(["trial_id", "epoch"], sort=True):
-        wide = part.pivot_table(index="batch", columns="pair", values="rms", aggfunc="mean").sort_index()
+        wide = results.pivot_rates(part)
         rows.append({"run": run, "epoch": epoch, **spread.summarise(wide.to_numpy(dtype=float), 1)})
     return pd.DataFrame(rows)
 

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import markdown_table
-from smallworld_eqp import datasets
+from smallworld_eqp import datasets, results
 from smallworld_eqp.cli import OneLineParser, positive_int
 from smallworld_eqp.eqprop import EqPropNetwork
 
@@ -102,8 +102,7 @@ def run_saturation(run_dir: Path, n: int = 1000, data_dir: str | None = None) ->
     for f in (run, ckpt, meta):
         if not f.is_file():
             raise FileNotFoundError(f"{run_dir}: not a run folder with a checkpoint (missing {f.name})")
-    spec = json.loads(run.read_text())["spec"]
-    data = datasets.load(spec["dataset"], data_dir=data_dir, n_train=n, n_test=1)
+    data = datasets.load(results.run_spec(run_dir)["dataset"], data_dir=data_dir, n_train=n, n_test=1)
     net = EqPropNetwork.load(ckpt)
     table = layer_saturation(net.free_phase(data.x_train), net.graph.offsets)
     table.insert(0, "epoch", int(json.loads(meta.read_text())["epoch"]))

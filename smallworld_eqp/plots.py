@@ -301,7 +301,7 @@ def _wide_rates(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     Batch ``b`` of epoch ``e`` sits at ``e - 1 + b / B`` (``B`` batches per epoch),
     so epoch ``e`` ends at x = e whether batches are counted from 0 or from 1.
     """
-    wide = df.pivot_table(index=["epoch", "batch"], columns="pair", values="rms", aggfunc="mean").sort_index()
+    wide = results.pivot_rates(df, ["epoch", "batch"])
     epoch = wide.index.get_level_values("epoch").to_numpy(dtype=float)
     batch = wide.index.get_level_values("batch").to_numpy(dtype=float)
     first = batch.min()

@@ -30,6 +30,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -302,6 +303,34 @@ def load_rates(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
         for p in _as_paths(paths)
     ]
     return pd.concat(frames, ignore_index=True, sort=False)
+
+
+def run_spec(path: PathLike) -> dict:
+    """What a run trains: the ``spec`` of the ``run.json`` of a run folder, or of the
+    folder holding ``path`` when it is a file (``runs/basic/epochs.csv``).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the folder has no ``run.json``.
+    ValueError
+        When ``run.json`` is not JSON or has no ``spec``.
+    """
+    path = Path(path)
+    run = (path if path.is_dir() else path.parent) / "run.json"
+    try:
+        spec = json.loads(run.read_text()).get("spec")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{run} is not JSON: {exc}") from None
+    if not isinstance(spec, dict):
+        raise ValueError(f"{run} has no 'spec' object; is it a run.json of the train CLI?")
+    return spec
+
+
+def pivot_rates(rates: pd.DataFrame, index: str | list[str] = "batch") -> pd.DataFrame:
+    """Long rates (:data:`RATES_COLUMNS`) as one row per ``index`` value, sorted, and
+    one column per layer pair, holding the mean ``rms`` of eq. 20 over repeated rows."""
+    return rates.pivot_table(index=index, columns="pair", values="rms", aggfunc="mean").sort_index()
 
 
 def run_name(path: PathLike) -> str:

@@ -292,6 +292,37 @@ def test_load_epochs_names_runs(tmp_path):
         results.load_epochs(tmp_path / "empty_run")
 
 
+def test_pivot_rates_matches_a_plain_mean():
+    """Random long rates with repeated (batch, pair) rows in shuffled order: the
+    pivot equals a dictionary-built mean, rows sorted by batch."""
+    rng = np.random.default_rng(11)
+    long = rates_frame("r", n_epochs=2, n_batches=9, seed=5)
+    long = pd.concat([long, long.assign(rms=rng.random(len(long)))]).sample(frac=1, random_state=2)
+    wide = results.pivot_rates(long, ["epoch", "batch"])
+    sums: dict = {}
+    for epoch, batch, pair, rms in long[["epoch", "batch", "pair", "rms"]].itertuples(index=False):
+        sums.setdefault((epoch, batch), {}).setdefault(pair, []).append(rms)
+    assert list(wide.index) == sorted(sums)
+    for key, row in wide.iterrows():
+        np.testing.assert_allclose(row.to_numpy(), [np.mean(sums[key][p]) for p in wide.columns])
+    assert list(results.pivot_rates(long[long["epoch"] == 2]).index) == list(range(1, 10))
+
+
+def test_run_spec_reads_the_folder_or_the_file_beside_it(tmp_path):
+    run = tmp_path / "basic"
+    run.mkdir()
+    (run / "run.json").write_text('{"spec": {"layers": [4, 3, 2]}, "remove_skip_after": null}')
+    assert results.run_spec(run) == results.run_spec(run / "epochs.csv") == {"layers": [4, 3, 2]}
+    with pytest.raises(FileNotFoundError, match="run.json"):
+        results.run_spec(tmp_path / "elsewhere" / "epochs.csv")
+    (run / "run.json").write_text("{not json")
+    with pytest.raises(ValueError, match="run.json is not JSON"):
+        results.run_spec(run)
+    (run / "run.json").write_text('{"layers": [4, 3, 2]}')
+    with pytest.raises(ValueError, match="has no 'spec' object"):
+        results.run_spec(run)
+
+
 def test_n_layers_of():
     assert results.n_layers_of("784-500-500-500-10") == 5
 
