@@ -23,12 +23,14 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
 from smallworld_eqp import results
 
 DEFAULT_OUT = "analysis/out"
+T = TypeVar("T")
 
 
 def format_value(value: object, digits: int = 3) -> str:
@@ -72,31 +74,54 @@ def _py(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
 
 
-def each_study(
-    df: pd.DataFrame, make: Callable[[pd.DataFrame, str], tuple[str, list[Path]]]
+def each_group(
+    groups: Sequence[tuple[str, T]],
+    make: Callable[[T, str], tuple[str, list[Path]]],
+    heading: Callable[[int, str, T], str],
 ) -> tuple[str, list[Path]]:
-    """Run ``make(rows, suffix)`` on every study of a sweep (:func:`results.by_configuration`).
+    """Run ``make(group, suffix)`` on every ``(label, group)`` so that no output mixes groups.
 
     ``make`` returns markdown and the files it wrote, naming them with ``suffix``:
-    ``""`` for a sweep of one study, else ``"_"`` and the study's label made safe
-    for a file name (``"_paper-784-500-500-500-10"``), which stays the same when
-    studies are added. With several
-    studies each part gets a heading, and a study ``make`` rejects (ValueError,
-    RuntimeError: too few trials, a fit that does not converge) is listed with the
-    reason; the error is raised only when every study fails.
+    ``""`` for one group, else ``"_"`` and the label made safe for a file name
+    (``"_paper-784-500-500-500-10"``), which stays the same when groups are added.
+    With several groups each part gets the heading ``### heading(k, label, group)``
+    (``k`` from 1), and a group ``make`` rejects (ValueError, RuntimeError: too few
+    trials, a fit that does not converge, no finished epoch) is listed with the
+    reason; the error is raised only when every group fails.
+
+    Examples
+    --------
+    >>> text, _ = each_group([("a", 1), ("b", 2)], lambda g, sfx: (f"{g}{sfx}", []), lambda k, lab, g: lab)
+    >>> print(text)
+    ### a
+    <BLANKLINE>
+    1_a
+    <BLANKLINE>
+    ### b
+    <BLANKLINE>
+    2_b
     """
-    studies = results.by_configuration(df)
-    if len(studies) == 1:
-        return make(studies[0][1], "")
+    if len(groups) == 1:
+        return make(groups[0][1], "")
     parts, files, errors = [], [], []
-    for k, (label, rows) in enumerate(studies, 1):
+    for k, (label, group) in enumerate(groups, 1):
         try:
-            text, made = make(rows, "_" + re.sub(r"[^a-z0-9.]+", "-", label.lower()).strip("-"))
+            text, made = make(group, "_" + re.sub(r"[^a-z0-9.]+", "-", label.lower()).strip("-"))
             files += made
         except (ValueError, RuntimeError) as exc:
             errors.append(exc)
             text = f"Skipped: {' '.join(str(exc).split())}."
-        parts.append(f"### Study {k}: {label} ({len(rows)} trials)\n\n{text.strip()}")
-    if len(errors) == len(studies):
+        parts.append(f"### {heading(k, label, group)}\n\n{text.strip()}")
+    if len(errors) == len(groups):
         raise errors[0]
     return "\n\n".join(parts), files
+
+
+def each_study(
+    df: pd.DataFrame, make: Callable[[pd.DataFrame, str], tuple[str, list[Path]]]
+) -> tuple[str, list[Path]]:
+    """:func:`each_group` over the studies of a sweep (:func:`results.by_configuration`),
+    headed ``Study k: label (n trials)``."""
+    return each_group(
+        results.by_configuration(df), make, lambda k, label, rows: f"Study {k}: {label} ({len(rows)} trials)"
+    )

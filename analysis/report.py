@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import correlations, decay_fit, markdown_table
+from analysis import correlations, decay_fit, each_group, markdown_table
 from smallworld_eqp import plots, results, spread
 from smallworld_eqp.cli import OneLineParser
 
@@ -106,29 +106,26 @@ def by_network(paths: list[Path]) -> list[tuple[str, list[Path]]]:
     """Run files grouped by their run's layer sizes (``run.json`` beside each file).
 
     Labels are the sizes joined by ``-`` (``"784-500-500-500-10"``); files without a
-    readable ``run.json`` form one group labelled ``""``. Groups keep first-seen order.
+    readable ``run.json`` (:func:`results.run_spec`) form one group labelled
+    ``"other"``. Groups keep first-seen order.
     """
     groups: dict[str, list[Path]] = {}
     for path in paths:
         try:
             label = "-".join(map(str, results.run_spec(path)["layers"]))
         except (OSError, ValueError, KeyError, TypeError):
-            label = ""
+            label = "other"
         groups.setdefault(label, []).append(path)
     return list(groups.items())
 
 
 def _each_network(paths: list[Path], heading: str, make: Callable[[list[Path], str], str]) -> str:
-    """``make(files, suffix)`` per network: suffix ``""`` for one network, else
-    ``"_"`` and its label, so one figure per network and no mixed axes."""
-    groups = by_network(paths)
-    if len(groups) == 1:
-        return f"{heading}\n\n{make(paths, '')}"
-    parts = [heading]
-    for label, files in groups:
-        name = label or "other"
-        parts.append(f"### {name}\n\n{make(files, '_' + name)}")
-    return "\n\n".join(parts)
+    """``make(files, suffix)`` per network (:func:`analysis.each_group`), so one figure
+    per network and no mixed axes; a network whose runs cannot be drawn is listed."""
+    body, _ = each_group(
+        by_network(paths), lambda files, suffix: (make(files, suffix), []), lambda k, label, _: label
+    )
+    return f"{heading}\n\n{body}"
 
 
 def _runs_part(epochs: list[Path], figures_dir: Path) -> str:

@@ -300,7 +300,7 @@ def test_report_draws_each_network_apart(tmp_path):
         (runs / name / "run.json").write_text(json.dumps({"spec": {"layers": layers}}))
     assert [(label, [p.parent.name for p in files]) for label, files in report.by_network(
         sorted(runs.glob("*/epochs.csv")) + [tmp_path / "results" / "sweep.csv"]
-    )] == [("6-4-3", ["basic"]), ("6-4-4-3", ["ours"]), ("", ["results"])]  # fmt: skip
+    )] == [("6-4-3", ["basic"]), ("6-4-4-3", ["ours"]), ("other", ["results"])]  # fmt: skip
     figures = tmp_path / "figures"
     assert report.main(["--results", str(tmp_path / "results"), "--figures", str(figures)]) == 0
     for name in ("fig2_6-4-3", "fig2_6-4-4-3", "fig3_6-4-3", "fig3_6-4-4-3"):
@@ -310,6 +310,24 @@ def test_report_draws_each_network_apart(tmp_path):
     assert text.count("### 6-4-3") == 2 and text.count("### 6-4-4-3") == 2
     basic = text.index("### 6-4-3")
     assert "| basic | 4 |" in text[basic : text.index("### 6-4-4-3")]
+
+
+def test_report_keeps_the_networks_it_can_draw(tmp_path):
+    """A network whose only run has not finished an epoch is listed as skipped; the
+    other network's Fig. 2 is still drawn (one bad group does not drop the section)."""
+    make_results(tmp_path / "results")
+    runs = tmp_path / "results" / "runs"
+    for name, layers in (("basic", [6, 4, 3]), ("ours", [6, 4, 4, 3])):
+        (runs / name / "run.json").write_text(json.dumps({"spec": {"layers": layers}}))
+    epochs_frame(4).head(0).to_csv(runs / "ours" / "epochs.csv", index=False)
+    figures = tmp_path / "figures"
+    assert report.main(["--results", str(tmp_path / "results"), "--figures", str(figures)]) == 0
+    assert_png(figures / "fig2_6-4-3.png")
+    assert not (figures / "fig2_6-4-4-3.png").exists()
+    text = (figures / "report.md").read_text()
+    fig2 = text[text.index("## Training runs (Fig. 2)") : text.index("## Layer-pair")]
+    assert "### 6-4-3" in fig2 and "![fig2](fig2_6-4-3.png)" in fig2
+    assert "### 6-4-4-3\n\nSkipped: " in fig2 and "finished" in fig2
 
 
 def test_report_keeps_studies_apart(tmp_path):
