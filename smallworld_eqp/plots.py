@@ -254,7 +254,7 @@ def fig2(epochs_csvs: Sources, out: PathLike, *, title: str | None = None) -> Pa
     runs = [(label, df) for label, df in runs if not df.empty]
     if not runs:
         raise ValueError("no finished epoch in the runs given")
-    fig = new_figure(6.4, 4.0)
+    fig = new_figure(8.4, 4.0)
     ax = fig.add_subplot()
     for (label, df), color in zip(runs, _run_colors(len(runs))):
         df = df.sort_values("epoch")
@@ -270,7 +270,8 @@ def fig2(epochs_csvs: Sources, out: PathLike, *, title: str | None = None) -> Pa
         Line2D([], [], color="k", linestyle=":", linewidth=1.6, label="test error"),
     ]
     handles, _ = ax.get_legend_handles_labels()
-    ax.legend(handles=handles + style, loc="upper right", fontsize="small")
+    # Outside the axes: inside, it hides the one-epoch runs' markers near chance.
+    ax.legend(handles=handles + style, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     ax.set_title(title or "Training (solid) and test (dotted) error per epoch")
     return save_figure(fig, out)
 
