@@ -139,11 +139,21 @@ def _runs_part(epochs: list[Path], figures_dir: Path) -> str:
 
 def rates_table(rates: pd.DataFrame) -> pd.DataFrame:
     """Per run (``trial_id``) and epoch: per-pair totals of the epoch's rates (eq. 22,
-    every batch), Spread (eq. 23) and log-spread (:func:`spread.summarise`)."""
+    every batch), Spread (eq. 23) and log-spread (:func:`spread.summarise`), the number
+    of batches and ``output_idle``, how many of them left the output pair uncorrected
+    (RMS exactly 0: every output clipped in both phases)."""
     rows = []
     for (run, epoch), part in rates.groupby(["trial_id", "epoch"], sort=True):
-        wide = results.pivot_rates(part)
-        rows.append({"run": run, "epoch": epoch, **spread.summarise(wide.to_numpy(dtype=float), 1)})
+        wide = results.pivot_rates(part).to_numpy(dtype=float)
+        rows.append(
+            {
+                "run": run,
+                "epoch": epoch,
+                **spread.summarise(wide, 1),
+                "batches": len(wide),
+                "output_idle": int((wide[:, -1] == 0).sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -156,7 +166,8 @@ def _rates_part(rates: list[Path], figures_dir: Path) -> str:
     heading = (
         "## Layer-pair training rates (Fig. 3)\n\n"
         "Per-pair totals of the correction RMS over each epoch (eq. 22, every batch; pair 0 joins "
-        "the input and the first hidden layer), Spread (eq. 23) and log-spread."
+        "the input and the first hidden layer), Spread (eq. 23) and log-spread; output_idle: batches "
+        "whose output pair got no correction at all."
     )
     return _each_network(rates, heading, make)
 

@@ -279,8 +279,18 @@ def test_report_builds_everything(tmp_path):
 
 def test_rates_table_sums_each_epoch(tmp_path):
     rates = pd.concat([rates_frame("a", n_epochs=3, n_batches=17, seed=1), rates_frame("b", seed=2)])
+    # Random batches whose output pair (pair 3) got no correction.
+    idle = (rates["pair"] == 3) & (np.random.default_rng(4).random(len(rates)) < 0.3)
+    rates.loc[idle, "rms"] = 0.0
     rates = rates.sample(frac=1.0, random_state=0)  # order must not matter
     table = report.rates_table(rates)
+    counted = (
+        rates[rates["pair"] == 3]
+        .groupby(["trial_id", "epoch"])
+        .agg(batches=("batch", "nunique"), output_idle=("rms", lambda r: int((r == 0).sum())))
+    )
+    assert table["batches"].tolist() == counted["batches"].tolist()
+    assert table["output_idle"].tolist() == counted["output_idle"].tolist() and table["output_idle"].sum() > 0
     sums = rates.groupby(["trial_id", "epoch", "pair"])["rms"].sum().unstack("pair")
     assert [(r, e) for r, e in zip(table["run"], table["epoch"])] == list(sums.index)
     np.testing.assert_allclose(
