@@ -319,9 +319,10 @@ def run_spec(path: PathLike) -> dict:
     path = Path(path)
     run = (path if path.is_dir() else path.parent) / "run.json"
     try:
-        spec = json.loads(run.read_text()).get("spec")
+        data = json.loads(run.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{run} is not JSON: {exc}") from None
+    spec = data.get("spec") if isinstance(data, dict) else None
     if not isinstance(spec, dict):
         raise ValueError(f"{run} has no 'spec' object; is it a run.json of the train CLI?")
     return spec

@@ -318,9 +318,10 @@ def test_run_spec_reads_the_folder_or_the_file_beside_it(tmp_path):
     (run / "run.json").write_text("{not json")
     with pytest.raises(ValueError, match="run.json is not JSON"):
         results.run_spec(run)
-    (run / "run.json").write_text('{"layers": [4, 3, 2]}')
-    with pytest.raises(ValueError, match="has no 'spec' object"):
-        results.run_spec(run)
+    for other in ('{"layers": [4, 3, 2]}', "[1, 2]"):
+        (run / "run.json").write_text(other)
+        with pytest.raises(ValueError, match="has no 'spec' object"):
+            results.run_spec(run)
 
 
 def test_n_layers_of():
