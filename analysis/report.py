@@ -119,20 +119,20 @@ def by_network(paths: list[Path]) -> list[tuple[str, list[Path]]]:
     return list(groups.items())
 
 
-def _each_network(paths: list[Path], heading: str, make: Callable[[list[Path], str], str]) -> str:
+def _each_network(
+    paths: list[Path], heading: str, make: Callable[[list[Path], str], tuple[str, list[Path]]]
+) -> str:
     """``make(files, suffix)`` per network (:func:`analysis.each_group`), so one figure
     per network and no mixed axes; a network whose runs cannot be drawn is listed."""
-    body, _ = each_group(
-        by_network(paths), lambda files, suffix: (make(files, suffix), []), lambda k, label, _: label
-    )
+    body, _ = each_group(by_network(paths), make, lambda k, label, _: label)
     return f"{heading}\n\n{body}"
 
 
 def _runs_part(epochs: list[Path], figures_dir: Path) -> str:
-    def make(files: list[Path], suffix: str) -> str:
+    def make(files: list[Path], suffix: str) -> tuple[str, list[Path]]:
         png = plots.fig2(files, figures_dir / f"fig2{suffix}.png")
         table = runs_table(results.load_epochs(files))
-        return f"{markdown_table(table)}\n\n![fig2]({png.name})"
+        return f"{markdown_table(table)}\n\n![fig2]({png.name})", [png]
 
     return _each_network(epochs, "## Training runs (Fig. 2)", make)
 
@@ -158,10 +158,10 @@ def rates_table(rates: pd.DataFrame) -> pd.DataFrame:
 
 
 def _rates_part(rates: list[Path], figures_dir: Path) -> str:
-    def make(files: list[Path], suffix: str) -> str:
+    def make(files: list[Path], suffix: str) -> tuple[str, list[Path]]:
         png = plots.fig3(files, figures_dir / f"fig3{suffix}.png")
         table = rates_table(results.load_rates(files))
-        return f"{markdown_table(table)}\n\n![fig3]({png.name})"
+        return f"{markdown_table(table)}\n\n![fig3]({png.name})", [png]
 
     heading = (
         "## Layer-pair training rates (Fig. 3)\n\n"
