@@ -460,15 +460,16 @@ def fig4(
     rows = zero_log_axes(fig, df[x].to_numpy(), nrows=2 if pairs else 1)
     top = rows[0]
     colors = _run_colors(len(series))
+    counts = []
     for (name, part), color in zip(series, colors):
         stats = _by_x(part, x, "online_error_epoch1", band)
+        counts += stats["count"].tolist()
         top.band(stats[x], 100 * stats["lo"], 100 * stats["hi"], color)
         top.plot(stats[x], 100 * stats["mean"], "o-", color=color, markersize=4, label=name)
         if test:
             st = _by_x(part, x, "test_error", band)
             top.plot(st[x], 100 * st["mean"], "s--", color=color, markersize=3, label=f"{name}: test error")
-    counts = pd.concat([part.groupby(_pool_key(part)).size() for _, part in series])
-    seeds = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}-{counts.max()}"
+    seeds = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
     spread_text = "min-max" if band == "minmax" else "±1 std"
     top.set_ylabel("error after one epoch (%)")
     top.legend(
