@@ -149,6 +149,12 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
         help="connect every pair of neurons inside each hidden layer (paper 4.3)",
     )
     g.add_argument("--mode", choices=("replace", "add"), help="replace edges, or add without removing")
+    g.add_argument(
+        "--reuse-removed",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="removed edges become candidates for later replacements (the authors' code)",
+    )
     g.add_argument("--epochs", type=positive_int, help="training epochs")
 
 
@@ -158,7 +164,10 @@ _CONFIG_FLAGS = {
     "n_free": (int, "free-phase steps"),
     "n_clamped": (int, "weakly-clamped-phase steps"),
     "batch_size": (int, "examples per batch"),
-    "nudge_factor": (float, "factor on the cost gradient (1: eq. 5; 2: the authors' code)"),
+    "nudge_factor": (float, "factor on the cost's pull (1: eq. 5; 2: the authors' code)"),
+    "nudge": (str, "clamped step: gradient (eq. 5, 9) or after-step (the authors' code)"),
+    "bias_learning_rate": (float, "one rate for every bias (default: its input weights' rate)"),
+    "batch_order": (str, "reshuffle (new order every epoch) or fixed (the authors' code)"),
     "solver": (str, "relaxation: euler (eq. 9) or coordinate"),
     "tol": (float, "stop a phase early when max|ds| < TOL"),
     "dtype": (str, "float32 or float64"),
@@ -178,6 +187,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     for name, text in (
         ("random_beta_sign", "flip the sign of beta at random every batch"),
         ("persistent_particles", "start each example's free phase from its last free state"),
+        ("test_particles", "evaluate the test split from its own persistent particles (the authors' code)"),
     ):
         g.add_argument(
             "--" + name.replace("_", "-"), action=argparse.BooleanOptionalAction, default=None, help=text
@@ -228,6 +238,7 @@ def spec_fields(args: argparse.Namespace, preset: dict, preset_name: str) -> dic
         "layers": tuple(pick(args, preset, "layers")),
         "intra": bool(pick(args, preset, "intra")),
         "mode": pick(args, preset, "mode") or "replace",
+        "reuse_removed": bool(pick(args, preset, "reuse_removed")),
         "dataset": pick(args, preset, "dataset"),
         "n_train": pick(args, preset, "n_train"),
         "n_test": pick(args, preset, "n_test"),

@@ -198,10 +198,12 @@ class Dataset:
             return self.x_test, self.y_test
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
 
-    def n_batches(self, batch_size: int, split: str = "train") -> int:
-        """Number of batches :meth:`batches` yields (the last one may be smaller)."""
+    def n_batches(self, batch_size: int, split: str = "train", *, fixed_groups: bool = False) -> int:
+        """Number of batches :meth:`batches` yields (the last one may be smaller, unless
+        ``fixed_groups``, which drops the remainder)."""
         b = _positive_int(batch_size, "batch_size")
-        return -(-self._arrays(split)[0].shape[0] // b)
+        n = self._arrays(split)[0].shape[0]
+        return n // b if fixed_groups else -(-n // b)
 
     def batches(
         self,
@@ -209,6 +211,7 @@ class Dataset:
         *,
         shuffle_seed: int | np.random.Generator | None = None,
         split: str = "train",
+        fixed_groups: bool = False,
     ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Yield ``(indices, x, y)`` for consecutive batches covering the split once.
 
@@ -220,6 +223,10 @@ class Dataset:
             Visit the examples in a permutation drawn from this seed; ``None`` keeps
             the stored order.
         split : {"train", "test"}
+        fixed_groups : bool
+            The authors' code's batches: fixed groups of ``batch_size`` consecutive
+            examples (the remainder dropped); ``shuffle_seed`` permutes the order of
+            the groups, not the examples, so the same seed gives the same batches.
 
         Yields
         ------
@@ -231,6 +238,13 @@ class Dataset:
         b = _positive_int(batch_size, "batch_size")
         x, y = self._arrays(split)
         n = x.shape[0]
+        if fixed_groups:
+            n_groups = n // b
+            groups = np.arange(n_groups) if shuffle_seed is None else _rng(shuffle_seed).permutation(n_groups)
+            for g in groups:
+                start = int(g) * b
+                yield np.arange(start, start + b, dtype=np.int64), x[start : start + b], y[start : start + b]
+            return
         if shuffle_seed is None:
             for start in range(0, n, b):
                 stop = min(start + b, n)

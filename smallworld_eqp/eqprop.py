@@ -19,7 +19,7 @@ Examples
 >>> x = np.array([[0.0, 1.0, 0.5, 0.2], [1.0, 0.0, 0.3, 0.9]])
 >>> y = np.array([[1.0, 0.0], [0.0, 1.0]])
 >>> sorted(net.train_batch(x, y))
-['beta', 'cost', 'error', 'free_steps', 'rms', 'rms_edges', 'rms_intra', 'rms_skip']
+['beta', 'cost', 'error', 'free_steps', 'rms', 'rms_edges', 'rms_intra', 'rms_skip', 'size']
 >>> net.predict(x).shape
 (2,)
 """
@@ -43,6 +43,8 @@ from .topology import ADJACENT, INTRA, KIND_NAMES, Graph, without_kind
 
 SOLVERS = ("euler", "coordinate")
 DTYPES = ("float32", "float64")
+NUDGES = ("gradient", "after-step")
+BATCH_ORDERS = ("reshuffle", "fixed")
 _EVAL_BATCH = 1000
 # Built once (it scans the loaded libraries); kernels imports the BLAS numba uses first.
 _THREADPOOLS = ThreadpoolController()
@@ -50,6 +52,48 @@ _THREADPOOLS = ThreadpoolController()
 
 class DivergenceError(FloatingPointError):
     """States, weights or biases became NaN or infinite during training."""
+
+
+class Particles:
+    """The last free state of every example seen, keyed by example index ("persistent
+    particles"); an example not seen yet starts from zeros. Grows on demand.
+
+    Parameters
+    ----------
+    width : int
+        State neurons per example (all but the inputs).
+    dtype : numpy dtype
+    """
+
+    def __init__(self, width: int, dtype: np.dtype) -> None:
+        self.states = np.zeros((0, width), dtype=dtype)
+        self.seen = np.zeros(0, dtype=bool)
+
+    def _reserve(self, idx: np.ndarray) -> None:
+        need = int(idx.max()) + 1 if idx.size else 0
+        if need > self.seen.shape[0]:
+            grow = max(need, 2 * self.seen.shape[0])
+            states = np.zeros((grow, self.states.shape[1]), dtype=self.states.dtype)
+            states[: self.states.shape[0]] = self.states
+            seen = np.zeros(grow, dtype=bool)
+            seen[: self.seen.shape[0]] = self.seen
+            self.states, self.seen = states, seen
+
+    def start(self, idx: np.ndarray) -> np.ndarray:
+        """Start states (len(idx), width) of the examples ``idx``."""
+        self._reserve(idx)
+        return np.where(self.seen[idx, None], self.states[idx], 0)
+
+    def store(self, idx: np.ndarray, states: np.ndarray) -> None:
+        """Keep ``states`` (len(idx), width) as the examples' particles."""
+        self._reserve(idx)
+        self.states[idx] = states
+        self.seen[idx] = True
+
+    def copy(self) -> Particles:
+        out = Particles(self.states.shape[1], self.states.dtype)
+        out.states, out.seen = self.states.copy(), self.seen.copy()
+        return out
 
 
 def _positive_number(name: str, value: Any, *, allow_zero: bool = False) -> float:
@@ -97,8 +141,32 @@ class EqPropConfig:
     persistent_particles : bool
         Start each example's free phase from its last free state (authors' code).
     nudge_factor : float
-        ``k`` in dF/dy = dE/dy + k beta (y - y_d); 1 is eq. 5, 2 reproduces the
-        authors' code.
+        ``k``, the factor on the cost's pull: in dF/dy = dE/dy + k beta (y - y_d) with
+        ``nudge="gradient"`` (1 is eq. 5), on the after-step nudge with
+        ``nudge="after-step"`` (the authors' code uses 2).
+    nudge : {"gradient", "after-step"}
+        Form of a weakly-clamped Euler step. ``"gradient"`` (eq. 5, 9): one step along
+        -dF/ds at the pre-step state, ``y <- clip(y - eps (y - h + k beta (y - y_d)))``.
+        ``"after-step"`` (the authors' code): the free step without clipping,
+        ``u = y + eps (h - y)``, then the nudge from that post-step value,
+        ``u <- u + eps k beta (y_d - u)``, then the clip; with eps 0.5, beta 1 and
+        k 2 it puts the outputs on their targets. Hidden neurons take the free step
+        in both. Euler only.
+    bias_learning_rate : float or None
+        ``None``: a bias uses the rate of its neuron's input weights (paper 4.1). A
+        number: every bias uses it (the authors' code updates the biases with rate
+        1.0 when it is given per-pair rates, a slicing bug reproduced by its preset).
+    batch_order : {"reshuffle", "fixed"}
+        ``"reshuffle"``: every epoch visits the training examples in a new random
+        order, the last batch holding the remainder. ``"fixed"`` (the authors' code):
+        batches are fixed groups of ``batch_size`` consecutive examples (the
+        remainder dropped), visited in one random order drawn once and kept for
+        every epoch.
+    test_particles : bool
+        Evaluate the test split as the authors' code does: in fixed groups of
+        ``batch_size`` examples, each group's free phase starting from its own
+        particle (its last test free state) and updating it; a run then evaluates
+        once before the first epoch, which initialises them.
     solver : {"euler", "coordinate"}
         Euler steps of eq. 9, or sweeps of exact per-neuron minimisation of F.
     tol : float or None
@@ -119,6 +187,10 @@ class EqPropConfig:
     random_beta_sign: bool = False
     persistent_particles: bool = False
     nudge_factor: float = 1.0
+    nudge: str = "gradient"
+    bias_learning_rate: float | None = None
+    batch_order: str = "reshuffle"
+    test_particles: bool = False
     solver: str = "euler"
     tol: float | None = None
     dtype: str = "float32"
@@ -151,12 +223,24 @@ class EqPropConfig:
                 raise ValueError(f"skip_init must be a number >= 0 or 'mean-glorot', got {self.skip_init!r}")
         else:
             _positive_number("skip_init", self.skip_init, allow_zero=True)
-        for name in ("random_beta_sign", "persistent_particles"):
+        for name in ("random_beta_sign", "persistent_particles", "test_particles"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         _positive_number("nudge_factor", self.nudge_factor)
+        if self.nudge not in NUDGES:
+            raise ValueError(f"nudge must be one of {', '.join(NUDGES)}, got {self.nudge!r}")
+        if self.bias_learning_rate is not None:
+            _positive_number("bias_learning_rate", self.bias_learning_rate)
+        if self.batch_order not in BATCH_ORDERS:
+            raise ValueError(
+                f"batch_order must be one of {', '.join(BATCH_ORDERS)}, got {self.batch_order!r}"
+            )
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
+        if self.nudge == "after-step" and self.solver != "euler":
+            raise ValueError(
+                f"nudge='after-step' is a form of the Euler step; it needs solver='euler', got solver={self.solver!r}"
+            )
         if self.tol is not None:
             _positive_number("tol", self.tol)
         if self.dtype not in DTYPES:
@@ -232,7 +316,10 @@ class EqPropNetwork:
         lb = graph.edge_layers[:, 1].astype(np.int64)
         self._lr_edge = rates[lb - 1].copy()
         layer_of = graph.layer_of.astype(np.int64)
-        self._lr_bias = np.where(layer_of > 0, rates[np.maximum(layer_of - 1, 0)], 0.0)
+        bias_rates = rates[np.maximum(layer_of - 1, 0)]
+        if config.bias_learning_rate is not None:
+            bias_rates = np.full(graph.n_neurons, config.bias_learning_rate)
+        self._lr_bias = np.where(layer_of > 0, bias_rates, 0.0)
 
         # Init (eq. 19): Glorot bound for adjacent pairs, `a` for intra and skip edges.
         glorot = np.sqrt(6.0 / (sizes[:-1] + sizes[1:]))
@@ -257,8 +344,9 @@ class EqPropNetwork:
         else:
             self._cplan = kernels.empty_coord_plan(self._dtype)
         self._edges = np.ascontiguousarray(graph.edges)
-        self._particles = np.zeros((0, graph.n_neurons - graph.layer_sizes[0]), dtype=self._dtype)
-        self._seen = np.zeros(0, dtype=bool)
+        width = graph.n_neurons - graph.layer_sizes[0]
+        self._particles = Particles(width, self._dtype)
+        self._test_particles = Particles(width, self._dtype)
         self.n_batches_trained = 0
 
     # --- small views ---------------------------------------------------------
@@ -305,7 +393,7 @@ class EqPropNetwork:
         kind = KIND_NAMES.index(kind) if isinstance(kind, str) and kind in KIND_NAMES else kind
         net = EqPropNetwork(without_kind(self.graph, kind), self.config)
         net.set_parameters(self.weights[self.graph.kinds != kind], self.biases)
-        net._particles, net._seen = self._particles.copy(), self._seen.copy()
+        net._particles, net._test_particles = self._particles.copy(), self._test_particles.copy()
         net._beta_rng.bit_generator.state = self._beta_rng.bit_generator.state
         net.n_batches_trained = self.n_batches_trained
         return net
@@ -367,6 +455,7 @@ class EqPropNetwork:
         steps = np.zeros((n_chunks, width), dtype=np.int64)
         solver = kernels.EULER if self.config.solver == "euler" else kernels.COORDINATE
         tol = -1.0 if self.config.tol is None else float(self.config.tol)
+        nudge = kernels.AFTER_STEP if self.config.nudge == "after-step" else kernels.GRADIENT
         # One thread pool: BLAS runs single-threaded inside numba's parallel chunks.
         with _THREADPOOLS.limit(limits=1, user_api="blas"):
             kernels.relax(
@@ -378,6 +467,7 @@ class EqPropNetwork:
                 solver,
                 self.config.eps,
                 kbeta,
+                nudge,
                 n_steps,
                 tol,
                 n_valid,
@@ -433,16 +523,8 @@ class EqPropNetwork:
         if idx.shape != (n_batch,) or idx.dtype.kind not in "iu" or (n_batch and idx.min() < 0):
             raise ValueError(f"indices must be {n_batch} non-negative integers, got {indices!r}")
         idx = idx.astype(np.int64)
-        need = int(idx.max()) + 1
-        if need > self._seen.shape[0]:
-            grow = max(need, 2 * self._seen.shape[0])
-            particles = np.zeros((grow, self._particles.shape[1]), dtype=self._dtype)
-            particles[: self._particles.shape[0]] = self._particles
-            seen = np.zeros(grow, dtype=bool)
-            seen[: self._seen.shape[0]] = self._seen
-            self._particles, self._seen = particles, seen
         start = np.zeros((n_batch, self.graph.n_neurons), dtype=self._dtype)
-        start[:, self._n_in :] = np.where(self._seen[idx, None], self._particles[idx], 0)
+        start[:, self._n_in :] = self._particles.start(idx)
         return start, idx
 
     def _diverged(self, what: str) -> DivergenceError:
@@ -468,7 +550,8 @@ class EqPropNetwork:
             pair (sum of squared corrections of the pair's existing edges over
             ``N_l N_(l+1)``), ``rms_edges`` the same over the number of existing
             edges, ``rms_intra`` and ``rms_skip`` (over those edges; NaN if none),
-            ``free_steps`` (most steps any example used), ``beta`` (signed beta used).
+            ``free_steps`` (most steps any example used), ``beta`` (signed beta used),
+            ``size`` (examples in the batch).
         """
         x, y = self._check_xy(x, y)
         n_batch, n_in = x.shape[0], self._n_in
@@ -506,8 +589,7 @@ class EqPropNetwork:
         if not (np.isfinite(self.weights).all() and np.isfinite(self.biases).all()):
             raise self._diverged("weights or biases")
         if idx is not None:
-            self._particles[idx] = s0[:, n_in:]
-            self._seen[idx] = True
+            self._particles.store(idx, s0[:, n_in:])
         self.n_batches_trained += 1
 
         counts = self._group_count
@@ -527,6 +609,7 @@ class EqPropNetwork:
             "rms_skip": float(extra[1]),
             "free_steps": int(steps.max()),
             "beta": beta,
+            "size": n_batch,
         }
 
     def train_epoch(
@@ -542,12 +625,13 @@ class EqPropNetwork:
         Parameters
         ----------
         dataset : datasets.Dataset
-            Anything with ``batches(batch_size, shuffle_seed=...)`` yielding
-            ``(indices, x, y)`` and ``n_batches(batch_size)``.
+            Anything with ``batches(batch_size, shuffle_seed=..., fixed_groups=...)``
+            yielding ``(indices, x, y)`` and ``n_batches(batch_size, fixed_groups=...)``.
         progress : bool
             Show a tqdm bar (``leave=False``) with the running online error.
         shuffle_seed : int or Generator, optional
-            Passed to ``dataset.batches`` (``None``: stored order).
+            Passed to ``dataset.batches`` (``None``: stored order). With
+            ``batch_order="fixed"`` pass the same seed every epoch.
         max_batches : int, optional
             Stop after this many batches.
 
@@ -555,18 +639,19 @@ class EqPropNetwork:
         -------
         dict of ndarray
             Per-batch ``error``, ``cost``, ``rms`` and ``rms_edges`` (n_batches,
-            n_pairs), ``rms_intra``, ``rms_skip``, ``free_steps``, ``beta``.
+            n_pairs), ``rms_intra``, ``rms_skip``, ``free_steps``, ``beta``, ``size``.
         """
         from tqdm.auto import tqdm
 
         bs = self.config.batch_size
-        total = dataset.n_batches(bs)
+        fixed = self.config.batch_order == "fixed"
+        total = dataset.n_batches(bs, fixed_groups=fixed)
         if max_batches is not None:
             total = min(total, _positive_int("max_batches", max_batches))
         records: list[dict[str, Any]] = []
         errors = 0.0
         with tqdm(total=total, leave=False, disable=not progress, desc="train", unit="batch") as bar:
-            for indices, x, y in dataset.batches(bs, shuffle_seed=shuffle_seed):
+            for indices, x, y in dataset.batches(bs, shuffle_seed=shuffle_seed, fixed_groups=fixed):
                 if len(records) == total:
                     break
                 rec = self.train_batch(x, y, indices)
@@ -581,26 +666,48 @@ class EqPropNetwork:
         """Class labels (argmax of the free-phase output), shape (batch,)."""
         return self.free_phase(x)[:, -self._n_out :].argmax(axis=1)
 
-    def evaluate(self, X: Any, Y: Any, batch_size: int | None = None) -> float:
+    def evaluate(self, X: Any, Y: Any, batch_size: int | None = None, *, particles: bool = False) -> float:
         """Error rate in [0, 1] of the free-phase predictions on ``X`` against ``Y``'s argmax.
 
         ``batch_size`` (default 1000) only changes how many examples relax together.
+        With ``particles`` (the authors' test evaluation, ``config.test_particles``)
+        each example's free phase starts from its test particle, its last free state
+        of an earlier call (zeros at first; rows of ``X`` are the keys, so pass the
+        same ``X`` every time), and updates it; only the whole groups of
+        ``config.batch_size`` rows are evaluated, as the authors' code evaluates
+        whole batches only.
         """
         X, Y = self._check_xy(X, Y)
         bs = _EVAL_BATCH if batch_size is None else _positive_int("batch_size", batch_size)
+        n = X.shape[0]
+        if particles:
+            n -= n % self.config.batch_size
+            if n == 0:
+                raise ValueError(
+                    f"particles=True evaluates whole groups of batch_size={self.config.batch_size} rows, got {X.shape[0]} rows"
+                )
         self._refresh()
+        n_in = self._n_in
         wrong = 0
-        for a in range(0, X.shape[0], bs):
-            s, _ = self._relax(X[a : a + bs], None, None, 0.0, self.config.n_free)
-            wrong += int(np.sum(s[:, -self._n_out :].argmax(axis=1) != Y[a : a + bs].argmax(axis=1)))
-        return wrong / X.shape[0]
+        for a in range(0, n, bs):
+            b = min(a + bs, n)
+            start = None
+            if particles:
+                idx = np.arange(a, b, dtype=np.int64)
+                start = np.zeros((b - a, self.graph.n_neurons), dtype=self._dtype)
+                start[:, n_in:] = self._test_particles.start(idx)
+            s, _ = self._relax(X[a:b], None, start, 0.0, self.config.n_free)
+            if particles:
+                self._test_particles.store(idx, s[:, n_in:])
+            wrong += int(np.sum(s[:, -self._n_out :].argmax(axis=1) != Y[a:b].argmax(axis=1)))
+        return wrong / n
 
     # --- persistence ---------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Save to an ``.npz`` file (numpy appends ``.npz`` when missing).
 
         Holds the weights, biases, config (JSON), graph (layer sizes, edges, history
-        JSON), persistent particles and the beta-sign generator state.
+        JSON), persistent training and test particles and the beta-sign generator state.
         """
         np.savez(
             path,
@@ -610,8 +717,10 @@ class EqPropNetwork:
             layer_sizes=np.asarray(self.graph.layer_sizes, dtype=np.int64),
             edges=self.graph.edges,
             history=np.array(json.dumps(list(self.graph.history))),
-            particles=self._particles,
-            particles_seen=self._seen,
+            particles=self._particles.states,
+            particles_seen=self._particles.seen,
+            test_particles=self._test_particles.states,
+            test_particles_seen=self._test_particles.seen,
             beta_rng=np.array(json.dumps(self._beta_rng.bit_generator.state)),
             n_batches_trained=np.array(self.n_batches_trained),
         )
@@ -625,8 +734,10 @@ class EqPropNetwork:
             net = cls(graph, config)
             net.weights = np.array(f["weights"], dtype=net._dtype)
             net.biases = np.array(f["biases"], dtype=net._dtype)
-            net._particles = np.array(f["particles"], dtype=net._dtype)
-            net._seen = np.array(f["particles_seen"], dtype=bool)
+            for name, store in (("particles", net._particles), ("test_particles", net._test_particles)):
+                if name in f:  # checkpoints before test particles existed have none
+                    store.states = np.array(f[name], dtype=net._dtype)
+                    store.seen = np.array(f[f"{name}_seen"], dtype=bool)
             net._beta_rng.bit_generator.state = json.loads(str(f["beta_rng"]))
             net.n_batches_trained = int(f["n_batches_trained"])
         return net

@@ -33,8 +33,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, datasets, metrics, spread, topology
+from . import __version__, datasets, metrics, results, spread, topology
 from .eqprop import DivergenceError, EqPropConfig, EqPropNetwork
+
+#: Settings added after version 0.1, with their defaults (see ``TrialSpec.config_hash``).
+LATER_DEFAULTS = {
+    "spec": {"reuse_removed": False},
+    "config": {
+        "nudge": "gradient",
+        "bias_learning_rate": None,
+        "batch_order": "reshuffle",
+        "test_particles": False,
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,9 @@ class TrialSpec:
         Replacement count or per-edge probability for :func:`topology.rewire`; at
         most one. Neither (or ``n=0``) leaves the graph as built.
     mode : {"replace", "add"}
+    reuse_removed : bool
+        Removed edges become candidates for later replacements (the authors' code;
+        see :func:`topology.rewire`).
     seed : int
         Seeds the rewiring, the initial weights and the shuffling.
     dataset, n_train, n_test, data_dir
@@ -72,6 +86,7 @@ class TrialSpec:
     n: int | None = None
     p: float | None = None
     mode: str = "replace"
+    reuse_removed: bool = False
     seed: int = 0
     dataset: str = "digits"
     n_train: int | None = None
@@ -118,11 +133,20 @@ class TrialSpec:
 
     @property
     def config_hash(self) -> str:
-        """Hash of everything that defines the trial except the seed and data folder."""
+        """Hash of everything that defines the trial except the seed and data folder.
+
+        A setting added after version 0.1 enters the hash only when it differs from
+        its default (:data:`LATER_DEFAULTS`), so trials recorded before it existed
+        keep their ids and a resumed sweep still finds them.
+        """
         d = self.to_dict()
         for key in ("seed", "data_dir"):
             d.pop(key)
         d["config"].pop("seed", None)
+        for where, defaults in ((d, LATER_DEFAULTS["spec"]), (d["config"], LATER_DEFAULTS["config"])):
+            for key, default in defaults.items():
+                if where[key] == default:
+                    del where[key]
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha1(blob).hexdigest()[:12]
 
@@ -140,8 +164,16 @@ _GRAPH, _INIT, _SHUFFLE = 0, 1, 2
 
 
 def shuffle_seed(spec: TrialSpec, epoch: int) -> int:
-    """Seed of the example order of ``epoch`` (1-based) of a trial."""
+    """Seed of the example order of ``epoch`` (1-based) of a trial; with
+    ``batch_order="fixed"`` the order of the fixed batches, the same every epoch."""
+    if spec.config.batch_order == "fixed":
+        return derived_seed(spec.seed, _SHUFFLE)
     return derived_seed(spec.seed, _SHUFFLE + epoch - 1)
+
+
+def test_error(net: EqPropNetwork, data: datasets.Dataset) -> float:
+    """The test error, from the test particles when the configuration asks for them."""
+    return net.evaluate(data.x_test, data.y_test, particles=net.config.test_particles)
 
 
 def new_network(spec: TrialSpec, graph: topology.Graph) -> EqPropNetwork:
@@ -155,7 +187,14 @@ def build_graph(spec: TrialSpec) -> topology.Graph:
     if spec.intra:
         g = topology.connect_within_layers(g)
     if spec.n or spec.p:
-        g = topology.rewire(g, n=spec.n, p=spec.p, mode=spec.mode, seed=derived_seed(spec.seed, _GRAPH))
+        g = topology.rewire(
+            g,
+            n=spec.n,
+            p=spec.p,
+            mode=spec.mode,
+            reuse_removed=spec.reuse_removed,
+            seed=derived_seed(spec.seed, _GRAPH),
+        )
     return g
 
 
@@ -187,14 +226,9 @@ def _config_columns(config: EqPropConfig) -> dict:
     return d
 
 
-def batch_sizes(n_examples: int, batch_size: int) -> np.ndarray:
-    """Sizes of the fixed batches of an epoch; the last one may be smaller."""
-    return np.minimum(batch_size, n_examples - np.arange(0, n_examples, batch_size)).astype(float)
-
-
-def weighted_error(errors: np.ndarray, sizes: np.ndarray) -> float:
-    """Error rate over an epoch from per-batch error rates and batch sizes."""
-    return float(np.sum(errors * sizes) / np.sum(sizes))
+def weighted_error(record: dict) -> float:
+    """Error rate over an epoch from its per-batch error rates and batch sizes."""
+    return float(np.sum(record["error"] * record["size"]) / np.sum(record["size"]))
 
 
 def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.DataFrame]:
@@ -219,6 +253,7 @@ def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.Data
         "layers": "-".join(map(str, spec.layers)),
         "intra": spec.intra,
         "mode": spec.mode,
+        "reuse_removed": spec.reuse_removed,
         "requested": spec.requested,
         **_config_columns(spec.config),
         "version": __version__,
@@ -238,19 +273,19 @@ def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.Data
                 f"{data.n_features} inputs and {data.n_classes} outputs"
             )
         net = new_network(spec, graph)
+        if spec.config.test_particles:
+            test_error(net, data)  # the authors' code evaluates first: it starts the test particles
         records = [
             net.train_epoch(data, progress=progress, shuffle_seed=shuffle_seed(spec, epoch))
             for epoch in range(1, spec.epochs + 1)
         ]
-        row["online_error_epoch1"] = weighted_error(
-            records[0]["error"], batch_sizes(data.n_train, spec.config.batch_size)
-        )
+        row["online_error_epoch1"] = weighted_error(records[0])
         all_rms = np.concatenate([r["rms"] for r in records])
         row.update(spread.summarise(all_rms, spec.rate_every))
         row["free_steps"] = float(np.mean(np.concatenate([r["free_steps"] for r in records])))
         n_eval = data.n_train if spec.train_eval_n is None else min(spec.train_eval_n, data.n_train)
         row["train_error"] = net.evaluate(data.x_train[:n_eval], data.y_train[:n_eval])
-        row["test_error"] = net.evaluate(data.x_test, data.y_test)
+        row["test_error"] = test_error(net, data)
         rates = long_rates(spec.trial_id, records)
     except DivergenceError as exc:
         row["status"], row["error_message"] = "diverged", _one_line(exc)
@@ -267,18 +302,25 @@ def _one_line(exc: BaseException) -> str:
 
 
 def long_rates(trial_id: str, records: list[dict], first_epoch: int = 1) -> pd.DataFrame:
-    """Per-batch RMS of every layer pair in long format (:data:`results.RATES_COLUMNS`)."""
+    """Per-batch RMS of every layer pair in long format (:data:`results.RATES_COLUMNS`),
+    then of the ``intra`` and ``skip`` edges where the graph has them."""
     frames = []
     for epoch, rec in enumerate(records, start=first_epoch):
-        rms = np.asarray(rec["rms"])
+        rms = np.asarray(rec["rms"], dtype=float)
         n_batches, n_pairs = rms.shape
+        names = [str(p) for p in range(n_pairs)]
+        for kind in results.KIND_PAIRS:
+            extra = np.asarray(rec[f"rms_{kind}"], dtype=float)
+            if not np.isnan(extra).all():
+                rms = np.column_stack([rms, extra])
+                names.append(kind)
         frames.append(
             pd.DataFrame(
                 {
                     "trial_id": trial_id,
                     "epoch": epoch,
-                    "batch": np.repeat(np.arange(1, n_batches + 1), n_pairs),
-                    "pair": np.tile(np.arange(n_pairs), n_batches),
+                    "batch": np.repeat(np.arange(1, n_batches + 1), len(names)),
+                    "pair": np.tile(names, n_batches),
                     "rms": rms.ravel(),
                 }
             )

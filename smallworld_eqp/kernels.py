@@ -43,6 +43,10 @@ from ._config import DENSE_MIN_DENSITY, JIT, JIT_PARALLEL
 from .topology import Graph
 
 EULER, COORDINATE = 0, 1
+# Forms of the weakly-clamped Euler step (EqPropConfig.nudge): the gradient of F at the
+# pre-step state (eq. 5, 9), or the authors' code's free step, then the nudge from the
+# post-step output, then the clip.
+GRADIENT, AFTER_STEP = 0, 1
 # Edges per task of the weight update (a constant, so sums never depend on threads).
 UPDATE_BLOCK = 8192
 # Neurons per block of the coordinate solver's Gauss-Seidel over a dense intra block.
@@ -349,6 +353,20 @@ def _euler_flat_nudged(s, net, drive, y, eps, kbeta):
 
 
 @numba.njit(**JIT)
+def _euler_flat_after_step(s, net, drive, y, eps, kbeta):
+    """The authors' clamped step on output neurons: the free step without clipping,
+    then ``u += eps kbeta (y - u)`` from that post-step ``u``, then the clip."""
+    e = s.dtype.type(eps)
+    kb = s.dtype.type(kbeta)
+    for q in range(s.shape[0]):
+        v = s[q]
+        u = v - e * (v - net[q] - drive[q])
+        u = u + e * kb * (y[q] - u)
+        u = s.dtype.type(0) if u < 0 else u
+        s[q] = s.dtype.type(1) if u > 1 else u
+
+
+@numba.njit(**JIT)
 def _start_active(active, steps, n_valid):
     """Mark the first ``n_valid`` examples of a chunk active (the rest is padding)."""
     for j in range(active.shape[0]):
@@ -372,7 +390,7 @@ def _retire_settled(active, dmax, steps, t, tol):
 
 
 @numba.njit(**JIT)
-def _euler_chunk(s, y, b, p, eps, kbeta, n_steps, tol, n_valid, steps):
+def _euler_chunk(s, y, b, p, eps, kbeta, nudge, n_steps, tol, n_valid, steps):
     """Euler steps of eq. 9 on one chunk; example ``j`` stops once max|ds| < tol."""
     n, cs = s.shape
     n0, o0 = p.off[1], p.off[p.off.shape[0] - 2]
@@ -390,7 +408,10 @@ def _euler_chunk(s, y, b, p, eps, kbeta, n_steps, tol, n_valid, steps):
             _net(s, net, tmp, p)
             sf, nf, df = s.reshape(-1), net.reshape(-1), drive.reshape(-1)
             _euler_flat(sf[n0 * cs : o0 * cs], nf[n0 * cs : o0 * cs], df[n0 * cs : o0 * cs], eps)
-            _euler_flat_nudged(sf[o0 * cs :], nf[o0 * cs :], df[o0 * cs :], y.reshape(-1), eps, kbeta)
+            if nudge == AFTER_STEP:
+                _euler_flat_after_step(sf[o0 * cs :], nf[o0 * cs :], df[o0 * cs :], y.reshape(-1), eps, kbeta)
+            else:
+                _euler_flat_nudged(sf[o0 * cs :], nf[o0 * cs :], df[o0 * cs :], y.reshape(-1), eps, kbeta)
         for j in range(n_valid):
             steps[j] = n_steps
         return
@@ -404,9 +425,13 @@ def _euler_chunk(s, y, b, p, eps, kbeta, n_steps, tol, n_valid, steps):
             for j in range(cs):
                 v = s[i, j]
                 g = v - net[i, j] - drive[i, j]
-                if i >= o0:
-                    g += kbeta * (v - y[i - o0, j])
-                nv = _clip01(v - eps * g)
+                if i >= o0 and nudge == AFTER_STEP:
+                    u = v - eps * g
+                    nv = _clip01(u + eps * kbeta * (y[i - o0, j] - u))
+                else:
+                    if i >= o0:
+                        g += kbeta * (v - y[i - o0, j])
+                    nv = _clip01(v - eps * g)
                 d = abs(nv - v)
                 dmax[j] = max(dmax[j], d)
                 s[i, j] = nv if active[j] else v
@@ -528,7 +553,7 @@ def _coord_chunk(s, y, b, p, cp, kbeta, n_sweeps, tol, n_valid, steps):
 
 
 @numba.njit(**JIT_PARALLEL)
-def relax(S, Y, b, p, cp, solver, eps, kbeta, n_steps, tol, n_valid, steps):
+def relax(S, Y, b, p, cp, solver, eps, kbeta, nudge, n_steps, tol, n_valid, steps):
     """Relax every chunk ``S[c]`` (neurons, examples) in place, one parallel task each.
 
     Parameters
@@ -538,13 +563,14 @@ def relax(S, Y, b, p, cp, solver, eps, kbeta, n_steps, tol, n_valid, steps):
     b : (N,) biases. p, cp : :class:`Plan`, :class:`CoordPlan`.
     solver : EULER or COORDINATE. eps : step size (Euler).
     kbeta : nudge_factor * beta (0 in the free phase).
+    nudge : GRADIENT or AFTER_STEP, the form of the clamped Euler step (COORDINATE: GRADIENT).
     n_steps : step (sweep) budget. tol : stop an example once max|ds| < tol (< 0: never).
     n_valid : (chunks,) real examples per chunk (the rest is padding, left untouched).
     steps : (chunks, cs) output, steps used per example.
     """
     for c in prange(S.shape[0]):
         if solver == EULER:
-            _euler_chunk(S[c], Y[c], b, p, eps, kbeta, n_steps, tol, n_valid[c], steps[c])
+            _euler_chunk(S[c], Y[c], b, p, eps, kbeta, nudge, n_steps, tol, n_valid[c], steps[c])
         else:
             _coord_chunk(S[c], Y[c], b, p, cp, kbeta, n_steps, tol, n_valid[c], steps[c])
 

@@ -61,6 +61,10 @@ MAX_POINTS = 2000  # per plotted line; longer smoothed traces are thinned
 # ----------------------------------------------------------------- helpers
 
 
+#: How Fig. 3 draws the per-edge RMS of the intra-layer and layer-skipping edges.
+KIND_STYLES = {"intra": {"color": "0.55", "linestyle": ":"}, "skip": {"color": "black", "linestyle": "--"}}
+
+
 def pair_labels(n_pairs: int) -> list[str]:
     """Names of the adjacent layer pairs, input pair first: ``Input-H1`` ... ``H3-Output``."""
     names = ["Input"] + [f"H{k}" for k in range(1, n_pairs)] + ["Output"]
@@ -296,7 +300,7 @@ def _rates_panels(sources: Sources, runs: Sequence[str] | None) -> list[tuple[st
     return panels
 
 
-def _wide_rates(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _wide_rates(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Rates as (n_batches, n_pairs), batches in order, and their x position in epochs.
 
     Batch ``b`` of epoch ``e`` sits at ``e - 1 + b / B`` (``B`` batches per epoch),
@@ -308,7 +312,7 @@ def _wide_rates(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     first = batch.min()
     per_epoch = batch.max() - first + 1
     x = epoch - 1 + (batch - first + 1) / per_epoch
-    return wide.to_numpy(dtype=float), x
+    return wide, x
 
 
 def fig3(
@@ -323,7 +327,9 @@ def fig3(
 
     One panel per run (trial), up to 4 in a row, sharing a log y axis: the RMS
     correction of eq. 20, averaged over ``2 * window + 1`` batches by eq. 21,
-    against the epoch.
+    against the epoch. Where a run has intra-layer or layer-skipping edges, their
+    RMS correction per edge is drawn too (dashed), to show how much of the
+    correction the skip edges carry beside the deep pairs.
 
     Parameters
     ----------
@@ -350,15 +356,23 @@ def fig3(
     axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
     for ax in axes[len(panels) :]:
         ax.set_axis_off()
-    n_pairs = {int(df["pair"].max()) + 1 for _, df in panels}
-    for ax, (name, df) in zip(axes, panels):
-        rates, x = _wide_rates(df)
-        smooth = spread.moving_average(rates, int(window))
+    drawn = [
+        (name, _wide_rates(df), results.pivot_rates(df, ["epoch", "batch"], kinds=True))
+        for name, df in panels
+    ]
+    n_pairs = {wide.shape[1] for _, (wide, _), _ in drawn}
+    for ax, (name, (wide, x), kinds) in zip(axes, drawn):
+        smooth = spread.moving_average(wide.to_numpy(dtype=float), int(window))
         smooth[smooth <= 0] = np.nan  # nothing to show on a log axis
         step = max(1, smooth.shape[0] // MAX_POINTS)
-        labels = pair_labels(rates.shape[1])
-        for pair, color in enumerate(_pair_colors(rates.shape[1])):
+        labels = pair_labels(smooth.shape[1])
+        for pair, color in enumerate(_pair_colors(smooth.shape[1])):
             ax.plot(x[::step], smooth[::step, pair], color=color, linewidth=1.2, label=labels[pair])
+        for kind in kinds.columns:
+            extra = spread.moving_average(kinds[kind].reindex(wide.index).to_numpy(dtype=float), int(window))
+            extra[extra <= 0] = np.nan
+            style = KIND_STYLES[kind]
+            ax.plot(x[::step], extra[::step], linewidth=1.0, label=f"{kind} edges", **style)
         ax.set_yscale("log")
         ax.set_title(name, fontsize="medium")
         ax.set_xlabel("epoch")
@@ -368,8 +382,13 @@ def fig3(
     for ax in axes[::ncols]:
         ax.set_ylabel(rf"training rate $\Delta\hat w^l(b)$, $n={window}$")
     if len(n_pairs) == 1:
-        handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize="small")
+        legend = {}
+        for ax in axes:  # the kinds' lines may be in some panels only
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                legend.setdefault(label, handle)
+        fig.legend(
+            legend.values(), legend.keys(), loc="outside lower center", ncol=len(legend), fontsize="small"
+        )
     fig.suptitle(title or "RMS correction per adjacent layer pair (eq. 20), moving average (eq. 21)")
     return save_figure(fig, out)
 

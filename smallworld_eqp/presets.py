@@ -9,10 +9,16 @@ Sources
   (784-500-500-500-10, eps 0.5, beta 1, 500/8 steps, batch 20, 50,000 / 10,000
   MNIST examples; lr 0.02, or .128/.032/.008/.002 input->output; small-world: hidden
   layers intra-connected and ~8% of edges replaced).
-- ``authors-code*``: the authors' released code for their sweep: 784-100x5-10, no
-  intra-layer edges, per-edge p, skip init "mean-glorot", lr 0.015, 1000/12 steps,
-  nudge factor 2, random beta sign, persistent particles, batch 20, all 60,000
-  training examples.
+- ``authors-code*``: the authors' released code (github.com/jgammell/
+  equilibrium_propagation, ``trials/run_trials.py`` and ``run_trials_sweep.py``): no
+  intra-layer edges, each edge rewired with probability p with the removed edges
+  reused as candidates, skip weights U[-a, a] with the code's literal ``bypass mag``
+  (the mean Glorot bound rounded), the after-step clamped nudge with factor 2, a
+  random beta sign, persistent particles, fixed batches of 20 in a once-shuffled
+  order, test evaluation from persistent test particles, all 60,000 training
+  examples. 784-100x5-10 (their sweep and ``mnist_5layer_*``): lr 0.015, 1000/12
+  steps; 784-500x3-10 (``mnist_3layer_*``): lr 0.02 or .128/.032/.008/.002 with the
+  biases at rate 1 (the code's slicing bug), 500/8 steps. Epoch counts as the code's.
 - ``quick``: ours; a deep narrow network on scikit-learn's 8x8 digits that runs
   offline in a few minutes on 2 cores and already shows the effect.
 """
@@ -38,19 +44,37 @@ PAPER_SW_REPLACEMENTS = round(0.08 * _PAPER_EDGES)
 
 _PAPER_CONFIG = {"eps": 0.5, "beta": 1.0, "n_free": 500, "n_clamped": 8, "batch_size": 20}
 _PAPER_DATA = {"dataset": "mnist", "n_train": 50_000, "n_test": 10_000}
-_AUTHORS_CONFIG = {
+# What every run of the authors' code shares (eqp.py: step_weakly_clamped, train_batch;
+# datasets.py: the batch list; run_trials.py: calculate_test_error every epoch).
+_AUTHORS_DYNAMICS = {
     "eps": 0.5,
     "beta": 1.0,
-    "n_free": 1000,
-    "n_clamped": 12,
     "batch_size": 20,
-    "learning_rate": 0.015,
-    "skip_init": "mean-glorot",
+    "nudge": "after-step",
     "nudge_factor": 2.0,
     "random_beta_sign": True,
     "persistent_particles": True,
+    "batch_order": "fixed",
+    "test_particles": True,
+}
+# 784-100x5-10 (mnist_5layer_mlff / _swni and the sweep): bypass mag .168.
+_AUTHORS_CONFIG = {
+    **_AUTHORS_DYNAMICS,
+    "n_free": 1000,
+    "n_clamped": 12,
+    "learning_rate": 0.015,
+    "skip_init": 0.168,
+}
+# 784-500x3-10 (mnist_3layer_mlff / _mlffpl / _swni): bypass mag .0829.
+_AUTHORS_500X3_CONFIG = {
+    **_AUTHORS_DYNAMICS,
+    "n_free": 500,
+    "n_clamped": 8,
+    "learning_rate": 0.02,
+    "skip_init": 0.0829,
 }
 _AUTHORS_DATA = {"dataset": "mnist", "n_train": 60_000, "n_test": 10_000}
+_AUTHORS_GRAPH = {"intra": False, "reuse_removed": True}
 
 SWEEP_PRESETS: dict[str, dict] = {
     "quick": {
@@ -82,8 +106,8 @@ SWEEP_PRESETS: dict[str, dict] = {
     },
     "authors-code": {
         **_AUTHORS_DATA,
+        **_AUTHORS_GRAPH,
         "layers": AUTHORS_LAYERS,
-        "intra": False,
         "p": (0.0, *np.logspace(-4, 0, 30).tolist()),
         "seeds": (0,),
         "epochs": 1,
@@ -116,17 +140,43 @@ TRAIN_PRESETS: dict[str, dict] = {
     },
     "authors-code-mlff": {
         **_AUTHORS_DATA,
+        **_AUTHORS_GRAPH,
         "layers": AUTHORS_LAYERS,
-        "intra": False,
-        "epochs": 10,
+        "epochs": 100,
         "config": dict(_AUTHORS_CONFIG),
     },
     "authors-code-sw": {
         **_AUTHORS_DATA,
+        **_AUTHORS_GRAPH,
         "layers": AUTHORS_LAYERS,
-        "intra": False,
         "p": 0.1,
-        "epochs": 10,
+        "epochs": 100,
         "config": dict(_AUTHORS_CONFIG),
+    },
+    "authors-code-500x3-mlff": {
+        **_AUTHORS_DATA,
+        **_AUTHORS_GRAPH,
+        "layers": PAPER_LAYERS,
+        "epochs": 100,
+        "config": dict(_AUTHORS_500X3_CONFIG),
+    },
+    "authors-code-500x3-per-layer": {
+        **_AUTHORS_DATA,
+        **_AUTHORS_GRAPH,
+        "layers": PAPER_LAYERS,
+        "epochs": 100,
+        "config": {
+            **_AUTHORS_500X3_CONFIG,
+            "learning_rate": (0.128, 0.032, 0.008, 0.002),
+            "bias_learning_rate": 1.0,
+        },
+    },
+    "authors-code-500x3-sw": {
+        **_AUTHORS_DATA,
+        **_AUTHORS_GRAPH,
+        "layers": PAPER_LAYERS,
+        "p": 0.1,
+        "epochs": 200,
+        "config": dict(_AUTHORS_500X3_CONFIG),
     },
 }

@@ -14,7 +14,9 @@ rates CSV (``sweep_rates.csv``, ``runs/<name>/rates.csv``)
     Long format, :data:`RATES_COLUMNS`: one row per (trial, epoch, batch, pair)
     holding the correction RMS of eq. 20. ``epoch`` and ``batch`` (within the
     epoch) are 1-based, like the batch numbers of eq. 22; pair 0 joins the input
-    and the first hidden layer.
+    and the first hidden layer. Pairs ``intra`` and ``skip`` (:data:`KIND_PAIRS`),
+    where the graph has such edges, hold the RMS correction over all its
+    intra-layer or layer-skipping edges (sum of squares over their number).
 epochs CSV (``runs/<name>/epochs.csv``)
     One row per epoch of a long training run, :data:`EPOCHS_COLUMNS`;
     ``online_error`` is the mean error over the epoch's training batches, seen
@@ -41,7 +43,7 @@ PathLike = str | os.PathLike
 STATUSES = ("ok", "failed", "diverged")
 
 #: The trial's setting apart from the EqProp configuration and the rewiring amount.
-_SETTING = ["preset", "dataset", "n_train", "n_test", "epochs", "layers", "intra", "mode"]
+_SETTING = ["preset", "dataset", "n_train", "n_test", "epochs", "layers", "intra", "mode", "reuse_removed"]
 #: Sweep columns before the per-layer hop counts.
 _SWEEP_HEAD = [
     "trial_id",
@@ -75,6 +77,10 @@ CONFIG_COLUMNS = [
     "random_beta_sign",
     "persistent_particles",
     "nudge_factor",
+    "nudge",
+    "bias_learning_rate",
+    "batch_order",
+    "test_particles",
     "solver",
     "tol",
     "dtype",
@@ -122,6 +128,8 @@ SWEEP_STRING_COLUMNS = [
     "mode",
     "requested",
     "learning_rate",
+    "nudge",
+    "batch_order",
     "solver",
     "dtype",
     "version",
@@ -130,6 +138,8 @@ SWEEP_STRING_COLUMNS = [
     "finished",
 ]
 RATES_COLUMNS = ["trial_id", "epoch", "batch", "pair", "rms"]
+#: Named pairs of the rates CSV beside the adjacent layer pairs 0, 1, ...
+KIND_PAIRS = ("intra", "skip")
 EPOCHS_COLUMNS = ["epoch", "online_error", "train_error", "test_error", "seconds", "n_edges", "n_skip"]
 
 
@@ -291,7 +301,8 @@ def load_rates(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
 
     A directory stands for the ``rates.csv`` inside it (a run directory of the
     train CLI), or ``rates.csv.xz`` when only that exists (:func:`run_file`); a
-    compressed file is read decompressed. Rows keep their file order.
+    compressed file is read decompressed. Rows keep their file order; ``pair`` is
+    read as text (``"0"``, ``"1"``, ..., ``"intra"``, ``"skip"``).
 
     Raises
     ------
@@ -299,7 +310,7 @@ def load_rates(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
         As :func:`load_sweep`, for a missing file or one lacking a rates column.
     """
     frames = [
-        _read(run_file(p, "rates.csv"), RATES_COLUMNS, "a rates", {"trial_id": "str"})
+        _read(run_file(p, "rates.csv"), RATES_COLUMNS, "a rates", {"trial_id": "str", "pair": "str"})
         for p in _as_paths(paths)
     ]
     return pd.concat(frames, ignore_index=True, sort=False)
@@ -328,10 +339,18 @@ def run_spec(path: PathLike) -> dict:
     return spec
 
 
-def pivot_rates(rates: pd.DataFrame, index: str | list[str] = "batch") -> pd.DataFrame:
+def pivot_rates(
+    rates: pd.DataFrame, index: str | list[str] = "batch", *, kinds: bool = False
+) -> pd.DataFrame:
     """Long rates (:data:`RATES_COLUMNS`) as one row per ``index`` value, sorted, and
-    one column per layer pair, holding the mean ``rms`` of eq. 20 over repeated rows."""
-    return rates.pivot_table(index=index, columns="pair", values="rms", aggfunc="mean").sort_index()
+    one column per adjacent layer pair (int, input pair first), holding the mean
+    ``rms`` of eq. 20 over repeated rows; with ``kinds``, the :data:`KIND_PAIRS`
+    columns instead (those present)."""
+    pair = rates["pair"].astype(str)
+    named = pair.isin(KIND_PAIRS)
+    part = rates[named] if kinds else rates[~named].assign(pair=pair[~named].astype(int))
+    wide = part.pivot_table(index=index, columns="pair", values="rms", aggfunc="mean")
+    return wide.sort_index().sort_index(axis=1)
 
 
 def run_name(path: PathLike) -> str:

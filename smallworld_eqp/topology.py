@@ -406,6 +406,43 @@ def _sample_new_skip_edges(graph: Graph, k: int, rng: np.random.Generator) -> np
     return _skip_pairs(graph, index)
 
 
+def _sample_reusing_removed(
+    graph: Graph, removed: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
+    """The new edges of the authors' code's rewiring, and how many of them restore a
+    removed edge.
+
+    The removed edges are visited in the code's order (lower triangle, row by row:
+    by higher endpoint, then lower). Each is replaced by a pair drawn uniformly from a
+    pool that starts as the unconnected layer-skipping pairs; a pair drawn leaves the
+    pool, and the removed edge joins it after its own draw, so a later draw may
+    restore it. The pool is a virtual array with swap-removal: O(1) per draw.
+    """
+    edges = graph.edges[removed].astype(np.int64)
+    order = np.lexsort((edges[:, 0], edges[:, 1]))
+    n_free = n_skip_candidates(graph)
+    moved: dict[int, int] = {}  # virtual array of free-candidate ranks: position -> rank
+    back: list[int] = []  # removed edges in the pool (rows of `edges`)
+    ranks, restored = [], []
+    for k in order:
+        pick = int(rng.integers(n_free + len(back)))
+        if pick < n_free:
+            ranks.append(moved.get(pick, pick))
+            n_free -= 1
+            moved[pick] = moved.get(n_free, n_free)
+        else:
+            slot = pick - n_free
+            restored.append(back[slot])
+            back[slot] = back[-1]
+            back.pop()
+        back.append(int(k))
+    taken = np.sort(_skip_index(graph, graph.edges[graph.kinds == SKIP]))
+    r = np.asarray(ranks, dtype=np.int64)
+    shifted = taken - np.arange(taken.shape[0], dtype=np.int64)
+    new = _skip_pairs(graph, r + np.searchsorted(shifted, r, side="right"))
+    return np.concatenate([new, edges[restored].reshape(-1, 2)]), len(restored)
+
+
 def _as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
@@ -418,6 +455,7 @@ def rewire(
     n: int | None = None,
     p: float | None = None,
     mode: str = "replace",
+    reuse_removed: bool = False,
     seed: int | np.random.Generator | None = None,
 ) -> Graph:
     """Watts-Strogatz-style rewiring with layer-skipping edges (paper 2.3, 4.3).
@@ -431,7 +469,10 @@ def rewire(
 
     A candidate pair joins two neurons whose layers differ by at least 2 and that
     share no edge in ``graph``: so never a pair inside the input or the output
-    layer, never a self-loop, never a duplicate.
+    layer, never a self-loop, never a duplicate. With ``reuse_removed`` (the
+    authors' code) the removed edges are replaced one at a time, in the code's order,
+    and each removed edge becomes a candidate for the later replacements, so some
+    replacements restore a removed (e.g. adjacent-layer) edge.
 
     Parameters
     ----------
@@ -441,6 +482,8 @@ def rewire(
     p : float, optional
         Per-edge probability in [0, 1].
     mode : {"replace", "add"}
+    reuse_removed : bool
+        Removed edges join the candidates (``mode="replace"`` only).
     seed : int, numpy.random.Generator or None
         The same seed gives the same graph.
 
@@ -449,7 +492,8 @@ def rewire(
     Graph
         A new graph whose ``history`` ends with
         ``{"op": "rewire", "n": ..., "p": ..., "mode": ..., "seed": ...}``; ``n`` is
-        the number of edges actually replaced (or added).
+        the number of edges actually replaced (or added); with ``reuse_removed`` also
+        ``"restored"``, how many replacements restored a removed edge.
 
     Examples
     --------
@@ -461,6 +505,10 @@ def rewire(
         raise ValueError(f"give exactly one of n and p, got n={n!r} and p={p!r}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if not isinstance(reuse_removed, (bool, np.bool_)):
+        raise ValueError(f"reuse_removed must be True or False, got {reuse_removed!r}")
+    if reuse_removed and mode != "replace":
+        raise ValueError(f"reuse_removed=True needs mode='replace' (edges to reuse), got mode={mode!r}")
     rng = _as_rng(seed)
     n_edges, n_candidates = graph.n_edges, n_skip_candidates(graph)
     remove = None
@@ -483,11 +531,15 @@ def rewire(
             n = int(remove.shape[0])
         else:
             n = int(rng.binomial(n_edges, p))
-    if n > n_candidates:
+    restored = 0
+    if reuse_removed:
+        new, restored = _sample_reusing_removed(graph, remove, rng)
+    elif n > n_candidates:
         raise ValueError(
             f"{n} new layer-skipping edges requested but only {n_candidates} unconnected candidate pairs exist"
         )
-    new = _sample_new_skip_edges(graph, n, rng)
+    else:
+        new = _sample_new_skip_edges(graph, n, rng)
     keep = None
     if remove is not None:
         keep = np.ones(n_edges, dtype=bool)
@@ -501,6 +553,8 @@ def rewire(
         "mode": mode,
         "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
     }
+    if reuse_removed:
+        record["restored"] = restored
     return _combine(graph, new, keep, record)
 
 

@@ -19,11 +19,11 @@ from . import datasets
 from .eqprop import EqPropNetwork
 from .experiment import (
     TrialSpec,
-    batch_sizes,
     build_graph,
     long_rates,
     new_network,
     shuffle_seed,
+    test_error,
     weighted_error,
 )
 from .results import EPOCHS_COLUMNS, RATES_COLUMNS
@@ -90,37 +90,52 @@ def run_training(
     epochs_log = ResultLog(out / "epochs.csv", EPOCHS_COLUMNS)
     rates_log = ResultLog(out / "rates.csv", RATES_COLUMNS)
     done = 0
-    if resume and ckpt.exists() and ckpt_meta.exists():
+    have_ckpt = resume and ckpt.exists() and ckpt_meta.exists()
+    if have_ckpt:
         done = int(json.loads(ckpt_meta.read_text())["epoch"])
         net = EqPropNetwork.load(ckpt)
     else:
         net = new_network(spec, build_graph(spec))
     # Rows written after the last checkpoint belong to an epoch that will be redone.
-    epochs_log.keep_only("epoch", {str(e) for e in range(1, done + 1)})
+    epochs_log.keep_only("epoch", {str(e) for e in range(0 if have_ckpt else 1, done + 1)})
     rates_log.keep_only("epoch", {str(e) for e in range(1, done + 1)})
 
-    sizes = batch_sizes(data.n_train, spec.config.batch_size)
     n_eval = data.n_train if spec.train_eval_n is None else min(spec.train_eval_n, data.n_train)
+    if spec.config.test_particles and not have_ckpt:
+        # The authors' code evaluates before training: it starts the test particles.
+        t0 = time.perf_counter()
+        error0 = test_error(net, data)
+        epochs_log.append([_epoch_row(net, 0, float("nan"), float("nan"), error0, t0)])
+        _checkpoint(net, out, 0)
     for epoch in tqdm(
         range(done + 1, spec.epochs + 1), desc="epochs", disable=not progress, initial=done, total=spec.epochs
     ):
         t0 = time.perf_counter()
         rec = net.train_epoch(data, progress=progress, shuffle_seed=shuffle_seed(spec, epoch))
-        row = {
-            "epoch": epoch,
-            "online_error": weighted_error(rec["error"], sizes),
-            "train_error": net.evaluate(data.x_train[:n_eval], data.y_train[:n_eval]),
-            "test_error": net.evaluate(data.x_test, data.y_test),
-            "seconds": round(time.perf_counter() - t0, 3),
-            "n_edges": net.graph.n_edges,
-            "n_skip": net.graph.kind_counts()["skip"],
-        }
+        train_error = net.evaluate(data.x_train[:n_eval], data.y_train[:n_eval])
+        row = _epoch_row(net, epoch, weighted_error(rec), train_error, test_error(net, data), t0)
         rates_log.append(long_rates(out.name, [rec], first_epoch=epoch))
         epochs_log.append([row])
         if remove_skip_after is not None and epoch == remove_skip_after:
             net = net.without_kind("skip")
-        tmp = out / "checkpoint.tmp.npz"
-        net.save(tmp)
-        os.replace(tmp, ckpt)
-        _atomic_json(ckpt_meta, {"epoch": epoch})
+        _checkpoint(net, out, epoch)
     return epochs_log.read()
+
+
+def _epoch_row(net: EqPropNetwork, epoch: int, online: float, train: float, test: float, t0: float) -> dict:
+    return {
+        "epoch": epoch,
+        "online_error": online,
+        "train_error": train,
+        "test_error": test,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "n_edges": net.graph.n_edges,
+        "n_skip": net.graph.kind_counts()["skip"],
+    }
+
+
+def _checkpoint(net: EqPropNetwork, out: Path, epoch: int) -> None:
+    tmp = out / "checkpoint.tmp.npz"
+    net.save(tmp)
+    os.replace(tmp, out / "checkpoint.npz")
+    _atomic_json(out / "checkpoint.json", {"epoch": epoch})

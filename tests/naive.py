@@ -120,3 +120,169 @@ def random_graph(rng, *, max_layers=5, max_size=7):
     if n_max > 0:
         g = topology.rewire(g, n=int(rng.integers(0, n_max + 1)), mode=mode, seed=rng)
     return g
+
+
+# --- The authors' released code, transcribed literally -----------------------------
+# github.com/jgammell/equilibrium_propagation, framework/eqp.py (class Network) and
+# framework/datasets.py (class Dataset), step by step and in the same order, in NumPy
+# instead of PyTorch: one dense symmetric (N, N) matrix ``W`` over all neurons with a
+# 0/1 ``mask`` of the existing edges, states ``s`` of shape (batch, N), the biases ``B``
+# of every neuron (input biases 0). Random draws (batch order, beta flips) are taken as
+# arguments, so the engine's own draws can be fed in.
+
+
+def authors_step_free(s, W, B, eps, n_in):
+    """``Network.step_free``: s += eps (rho(s) W + B - rho(s)) off the inputs, then clamp."""
+    Rs = rho(s) @ W
+    dEds = eps * (Rs + B - rho(s))
+    dEds[:, :n_in] = 0
+    s = s + dEds
+    return np.clip(s, 0, 1)
+
+
+def authors_step_weakly_clamped(s, W, B, eps, beta, y, n_in):
+    """``Network.step_weakly_clamped``: the free step without the clamp, then the
+    outputs nudged from their post-step value by 2 eps beta (y - s_y), then clamp."""
+    n_out = y.shape[1]
+    Rs = rho(s) @ W
+    dEds = eps * (Rs + B - rho(s))
+    dEds[:, :n_in] = 0
+    s = s + dEds
+    dCds = eps * beta * (y - s[:, -n_out:])
+    s[:, -n_out:] += 2 * dCds
+    return np.clip(s, 0, 1)
+
+
+def authors_update(W, mask, B, s_free, s_clamped, beta, lr, layer_sizes, n_in):
+    """``calculate_weight_update``, ``calculate_bias_update`` and the update in
+    ``train_batch``: dW = mean_b (rho rho^T clamped - free) / beta on existing edges,
+    dB = mean_b (rho clamped - rho free) / beta with input biases 0. One rate: W += lr
+    dW, B += lr dB. Per-pair rates (a list): only the adjacent-pair blocks of dW are
+    scaled (other edges keep rate 1), and the biases keep rate 1: the code scales
+    ``dBlr[i:j]`` of a (1, N) tensor, an empty slice (the slicing bug)."""
+    term1 = np.einsum("bi,bj->bij", rho(s_clamped), rho(s_clamped))
+    term2 = np.einsum("bi,bj->bij", rho(s_free), rho(s_free))
+    dW = (1 / beta) * (term1 - term2)
+    dW = dW * mask
+    dW = dW.mean(axis=0)
+    dB = (1 / beta) * (rho(s_clamped) - rho(s_free))
+    dB[:, :n_in] = 0
+    dB = dB.mean(axis=0)
+    if np.isscalar(lr):
+        return W + lr * dW, B + lr * dB, dW
+    idx = np.cumsum([0, *layer_sizes])
+    dWlr = dW.copy()
+    for rate, i, j, k in zip(lr, idx[:-2], idx[1:-1], idx[2:]):
+        conn = np.zeros_like(dW, dtype=bool)
+        conn[j:k, i:j] = True
+        conn[i:j, j:k] = True
+        dWlr[conn] *= rate
+    dWlr = np.tril(dWlr, -1) + np.tril(dWlr, -1).T
+    return W + dWlr, B + dB, dW
+
+
+def authors_train_batch(W, mask, B, particle, x, y, eps, beta, flip, n_free, n_clamped, lr, layer_sizes):
+    """``Network.train_batch`` on one batch: load the particle, set the inputs, free
+    phase, keep the free state as the new particle, the online error and cost from it,
+    flip beta's sign if ``flip`` (the code's ``np.random.randint(0, 2)``), clamped phase
+    from the free state, update. Returns (W, B, particle, beta, n_correct, cost, dW)."""
+    n_in = layer_sizes[0]
+    s = np.zeros((x.shape[0], W.shape[0]))
+    s[:, n_in:] = particle
+    s[:, :n_in] = x
+    for _ in range(n_free):
+        s = authors_step_free(s, W, B, eps, n_in)
+    s_free = s.copy()
+    particle = s[:, n_in:].copy()
+    n_out = y.shape[1]
+    n_correct = int(np.sum(s[:, -n_out:].argmax(axis=1) == y.argmax(axis=1)))
+    cost = float(np.mean(0.5 * np.sum((s[:, -n_out:] - y) ** 2, axis=1)))
+    if flip:
+        beta *= -1
+    for _ in range(n_clamped):
+        s = authors_step_weakly_clamped(s, W, B, eps, beta, y, n_in)
+    W, B, dW = authors_update(W, mask, B, s_free, s, beta, lr, layer_sizes, n_in)
+    return W, B, particle, beta, n_correct, cost, dW
+
+
+def authors_test_error(W, B, particles, x_batches, y_batches, eps, n_free, n_in, n_trainb):
+    """``Network.calculate_test_error``: every test batch in turn loads its particle
+    (``next_test_batch`` returns the index n_trainb + (k + 1) mod n_testb for batch k),
+    relaxes, stores the free state back and counts the correct predictions."""
+    n_testb = len(x_batches)
+    correct = 0
+    for k, (x, y) in enumerate(zip(x_batches, y_batches)):
+        index = n_trainb + (k + 1) % n_testb
+        s = np.zeros((x.shape[0], W.shape[0]))
+        s[:, :n_in] = x
+        s[:, n_in:] = particles[index]
+        for _ in range(n_free):
+            s = authors_step_free(s, W, B, eps, n_in)
+        particles[index] = s[:, n_in:].copy()
+        correct += int(np.sum(s[:, -y.shape[1] :].argmax(axis=1) == y.argmax(axis=1)))
+    return 1 - correct / (n_testb * x_batches[0].shape[0])
+
+
+def authors_run(W, mask, B, train, test, flips, *, epochs, eps, beta, n_free, n_clamped, lr, layer_sizes):
+    """The trial loop of ``trials/run_trials.py``: one test evaluation before training,
+    then per epoch ``train_epoch`` (every training batch in the stored list order, batch
+    k using particle (k + 1) mod n_trainb; ``training_error`` the online error) and
+    ``calculate_test_error``. ``train``/``test``: lists of (x, y) batches in the code's
+    (once-shuffled) order; ``flips``: one bool per training batch, in order.
+    Returns (W, B, online errors, test errors (epoch 0 first), betas used)."""
+    n_in = layer_sizes[0]
+    n_trainb, n_testb = len(train), len(test)
+    width = W.shape[0] - n_in
+    bs = train[0][0].shape[0]
+    particles = [np.zeros((bs, width)) for _ in range(n_trainb + n_testb)]
+    tx, ty = [x for x, _ in test], [y for _, y in test]
+    test_errors = [authors_test_error(W, B, particles, tx, ty, eps, n_free, n_in, n_trainb)]
+    online, betas = [], []
+    flips = iter(flips)
+    for _ in range(epochs):
+        wrong = 0
+        for k, (x, y) in enumerate(train):
+            index = (k + 1) % n_trainb
+            W, B, particles[index], beta, n_correct, _, _ = authors_train_batch(
+                W, mask, B, particles[index], x, y, eps, beta, next(flips), n_free, n_clamped, lr, layer_sizes
+            )
+            betas.append(beta)
+            wrong += bs - n_correct
+        online.append(wrong / (n_trainb * bs))
+        test_errors.append(authors_test_error(W, B, particles, tx, ty, eps, n_free, n_in, n_trainb))
+    return W, B, online, test_errors, betas
+
+
+def dense_mask(graph):
+    """0/1 (N, N) matrix of the existing edges (``W_mask`` of the code)."""
+    return (dense_weights(graph, np.ones(graph.n_edges)) != 0).astype(float)
+
+
+def authors_rewire(layer_sizes, p, rng):
+    """``Network.initialize_weight_matrices`` for the 'SW_no_intra' topology, the mask
+    part: adjacent layers connected; the candidates are all pairs at least two layers
+    apart (listed layer by layer); each existing edge, lower triangle row by row, is
+    with probability p removed and replaced by a candidate drawn uniformly, the removed
+    edge then joining the candidates. ``rng`` is a numpy RandomState (the code's).
+    Returns the set of edges (i < j)."""
+    idx = np.cumsum([0, *layer_sizes])
+    n = idx[-1]
+    mask = np.zeros((n, n), dtype=np.int32)
+    for i, j, k in zip(idx[:-2], idx[1:-1], idx[2:]):
+        mask[j:k, i:j] = 1
+        mask[i:j, j:k] = 1
+    potential = []
+    for i in range(2, len(idx) - 1):
+        for row in range(idx[i], idx[-1]):
+            for col in range(idx[i - 2], idx[i - 1]):
+                potential.append([row, col])
+    existing = [[row, col] for row in range(1, n) for col in range(row) if mask[row, col] != 0]
+    for conn in existing:
+        if rng.uniform(0, 1) < p:
+            k = rng.randint(len(potential))
+            new = potential[k]
+            mask[conn[0], conn[1]] = mask[conn[1], conn[0]] = 0
+            mask[new[0], new[1]] = mask[new[1], new[0]] = 1
+            potential.append(conn)
+            del potential[k]
+    return {(int(min(r, c)), int(max(r, c))) for r, c in zip(*np.nonzero(np.tril(mask, -1)))}

@@ -130,10 +130,12 @@ class _Arrays:
     def __init__(self, x, y):
         self.x, self.y = x, y
 
-    def n_batches(self, batch_size):
+    def n_batches(self, batch_size, *, fixed_groups=False):
+        assert not fixed_groups
         return -(-self.x.shape[0] // batch_size)
 
-    def batches(self, batch_size, *, shuffle_seed=None):
+    def batches(self, batch_size, *, shuffle_seed=None, fixed_groups=False):
+        assert not fixed_groups
         order = np.arange(self.x.shape[0])
         if shuffle_seed is not None:
             order = np.random.default_rng(shuffle_seed).permutation(order)

@@ -74,7 +74,7 @@ def test_wide_rates_positions_in_epochs():
     assert rates.shape == (8, 2)
     np.testing.assert_allclose(x, [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0])
     first = df[(df["epoch"] == 1) & (df["batch"] == 1)].sort_values("pair")["rms"]
-    np.testing.assert_allclose(rates[0], first)
+    np.testing.assert_allclose(rates.to_numpy()[0], first)
     zero_based = df.assign(batch=df["batch"] - 1)
     np.testing.assert_allclose(plots._wide_rates(zero_based)[1], x)
 

@@ -265,7 +265,7 @@ def test_compressed_rates_stand_in_for_the_plain_file(tmp_path):
     frame.to_csv(run / "rates.csv.xz", index=False)
     assert results.run_file(run, "rates.csv") == run / "rates.csv.xz"
     assert results.run_name(run / "rates.csv.xz") == "ours"
-    pd.testing.assert_frame_equal(results.load_rates(run), frame)
+    pd.testing.assert_frame_equal(results.load_rates(run), frame.astype({"pair": "str"}))
     frame.head(4).to_csv(run / "rates.csv", index=False)  # the plain file, when present, wins
     assert len(results.load_rates(run)) == 4
 

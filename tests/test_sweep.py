@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -57,7 +58,8 @@ def test_trial_row_has_every_column_and_is_reproducible():
     assert row["n_replaced"] == 30 and row["n_skip"] == 30
     assert 0.0 <= row["online_error_epoch1"] <= 1.0 and 0.0 <= row["test_error"] <= 1.0
     assert list(rates.columns) == ["trial_id", "epoch", "batch", "pair", "rms"]
-    assert len(rates) == 6 * 4  # 120 / 20 batches x 4 layer pairs
+    assert len(rates) == 6 * 5  # 120 / 20 batches x (4 layer pairs + the skip edges)
+    assert list(rates["pair"][:5]) == ["0", "1", "2", "3", "skip"]
     again, rates2 = run_trial(spec)
     for key in set(row) - set(TIMING):
         assert row[key] == again[key] or (row[key] != row[key] and again[key] != again[key]), key
@@ -166,3 +168,17 @@ def test_quick_cli_writes_csv_and_figure(tmp_path):
     assert len(frame) == 2 and (frame["status"] == "ok").all()
     png = Path(out).with_suffix(".png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_trial_ids_survive_settings_added_later():
+    # analysis/results/quick/quick_sweep.csv was written by version 0.1, before the
+    # nudge form, bias rate, batch order, test particles and reuse_removed existed: at
+    # their defaults they leave the trial ids as they were, so resuming finds the rows.
+    from smallworld_eqp import sweep
+
+    csv = Path(__file__).resolve().parents[1] / "analysis" / "results" / "quick" / "quick_sweep.csv"
+    recorded = set(pd.read_csv(csv, dtype=str)["trial_id"])
+    specs = sweep.specs_from_args(sweep.build_parser().parse_args([]))
+    assert {s.trial_id for s in specs} == recorded
+    changed = dataclasses.replace(specs[0], config=dataclasses.replace(specs[0].config, nudge="after-step"))
+    assert changed.trial_id not in recorded

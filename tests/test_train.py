@@ -40,17 +40,27 @@ def test_run_writes_epochs_rates_and_checkpoint(tmp_path):
     assert frame[["online_error", "train_error", "test_error"]].apply(lambda c: c.between(0, 1)).all().all()
     rates = pd.read_csv(tmp_path / "r" / "rates.csv")
     assert list(rates.columns) == RATES_COLUMNS
-    assert len(rates) == 3 * 5 * 3  # epochs x batches x pairs
+    assert len(rates) == 3 * 5 * 4  # epochs x batches x (3 pairs + the skip edges)
     assert json.loads((tmp_path / "r" / "checkpoint.json").read_text()) == {"epoch": 3}
 
 
-def test_resume_equals_uninterrupted_run(tmp_path):
-    full = run_training(SPEC, tmp_path / "full", progress=False)
-    run_training(dataclasses.replace(SPEC, epochs=1), tmp_path / "cut", progress=False)
+AUTHORS_SPEC = dataclasses.replace(
+    SPEC,
+    reuse_removed=True,
+    config=dataclasses.replace(
+        SPEC.config, nudge="after-step", nudge_factor=2.0, batch_order="fixed", test_particles=True
+    ),
+)
+
+
+@pytest.mark.parametrize("spec", [SPEC, AUTHORS_SPEC], ids=["ours", "authors"])
+def test_resume_equals_uninterrupted_run(tmp_path, spec):
+    full = run_training(spec, tmp_path / "full", progress=False)
+    run_training(dataclasses.replace(spec, epochs=1), tmp_path / "cut", progress=False)
     # A crash after writing epoch 2's row but before its checkpoint: the row is redone.
     with open(tmp_path / "cut" / "epochs.csv", "a") as f:
         f.write("2,0.5,0.5,0.5,1.0,1,1\n")
-    resumed = run_training(SPEC, tmp_path / "cut", resume=True, progress=False)
+    resumed = run_training(spec, tmp_path / "cut", resume=True, progress=False)
     pd.testing.assert_frame_equal(without_timing(full), without_timing(resumed))
     a = pd.read_csv(tmp_path / "full" / "rates.csv").drop(columns="trial_id")
     b = pd.read_csv(tmp_path / "cut" / "rates.csv").drop(columns="trial_id")
@@ -118,3 +128,14 @@ def test_without_kind_keeps_every_other_parameter_and_state():
     twin = net.without_kind("skip")
     a, b = cut.train_batch(x, y, indices=ix), twin.train_batch(x, y, indices=ix)
     assert a["beta"] == b["beta"] and (cut.weights == twin.weights).all()
+
+
+def test_test_particles_add_an_evaluation_before_training(tmp_path):
+    # The authors' code evaluates the test split once before the first epoch (it
+    # starts the test particles); the run records it as epoch 0.
+    frame = run_training(AUTHORS_SPEC, tmp_path / "r", progress=False)
+    assert frame["epoch"].tolist() == [0, 1, 2, 3]
+    first = frame.iloc[0]
+    assert pd.isna(first["online_error"]) and pd.isna(first["train_error"]) and 0 <= first["test_error"] <= 1
+    # 50 test examples in groups of 20: the 10 left over are not evaluated.
+    assert (frame["test_error"] * 40).round(9).apply(float.is_integer).all()
