@@ -35,19 +35,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from . import kernels
-from ._config import BATCH_CHUNKS, CHUNK_ALIGN
+from .plan import compile_plan
 from .topology import ADJACENT, INTRA, KIND_NAMES, Graph, without_kind
 
-SOLVERS = ("euler", "coordinate")
+SOLVERS = tuple(kernels.SOLVERS)
 DTYPES = ("float32", "float64")
-NUDGES = ("gradient", "after-step")
+NUDGES = tuple(kernels.NUDGES)
 BATCH_ORDERS = ("reshuffle", "fixed")
 _EVAL_BATCH = 1000
-# Built once (it scans the loaded libraries); kernels imports the BLAS numba uses first.
-_THREADPOOLS = ThreadpoolController()
 
 
 class DivergenceError(FloatingPointError):
@@ -237,9 +234,10 @@ class EqPropConfig:
             )
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
-        if self.nudge == "after-step" and self.solver != "euler":
+        if self.nudge not in kernels.SOLVERS[self.solver].nudges:
+            able = [name for name, solver in kernels.SOLVERS.items() if self.nudge in solver.nudges]
             raise ValueError(
-                f"nudge='after-step' is a form of the Euler step; it needs solver='euler', got solver={self.solver!r}"
+                f"nudge={self.nudge!r} is a form of the {' or '.join(able)} step; it needs solver={able[0]!r}, got solver={self.solver!r}"
             )
         if self.tol is not None:
             _positive_number("tol", self.tol)
@@ -337,12 +335,9 @@ class EqPropNetwork:
         ).astype(np.int64)
         self._group_count = np.bincount(self._group, minlength=n_pairs + 2)
         self._pair_size = (sizes[:-1] * sizes[1:]).astype(np.float64)
-        self._plan = kernels.compile_plan(graph, self._dtype)
-        if config.solver == "coordinate":
-            self._cplan = kernels.compile_coord_plan(graph, self._dtype)
-            self._coord_pos = np.arange(self._cplan.eid.shape[0], dtype=np.int64)
-        else:
-            self._cplan = kernels.empty_coord_plan(self._dtype)
+        self._solver = kernels.SOLVERS[config.solver]
+        self._plan = compile_plan(graph, self._dtype)
+        self._extra = None if self._solver.compile is None else self._solver.compile(graph, self._dtype)
         self._edges = np.ascontiguousarray(graph.edges)
         width = graph.n_neurons - graph.layer_sizes[0]
         self._particles = Particles(width, self._dtype)
@@ -427,54 +422,18 @@ class EqPropNetwork:
             raise ValueError(
                 f"weights and biases must have shapes ({self.graph.n_edges},) and ({self.graph.n_neurons},), got {self.weights.shape} and {self.biases.shape}"
             )
-        kernels.gather(self.weights, self._plan.eid, self._plan.pos, self._plan.vals)
-        if self.config.solver == "coordinate":
-            kernels.gather(self.weights, self._cplan.eid, self._coord_pos, self._cplan.vals)
+        kernels.gather(self.weights, self._plan)
+        if self._extra is not None:
+            kernels.gather(self.weights, self._extra)
 
     def _relax(
         self, x: np.ndarray, y: np.ndarray | None, start: np.ndarray | None, kbeta: float, n_steps: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Relax a batch; returns states (batch, N) and steps used per example."""
-        n_batch, n = x.shape[0], self.graph.n_neurons
-        n_in, n_out = self._n_in, self._n_out
-        n_chunks = min(n_batch, BATCH_CHUNKS)
-        cs = -(-n_batch // n_chunks)
-        n_chunks = -(-n_batch // cs)
-        # Each chunk is padded to a multiple of CHUNK_ALIGN examples (vector width).
-        width = -(-cs // CHUNK_ALIGN) * CHUNK_ALIGN
-        S = np.zeros((n_chunks, n, width), dtype=self._dtype)
-        Y = np.zeros((n_chunks, n_out, width), dtype=self._dtype)
-        n_valid = np.minimum(cs, n_batch - cs * np.arange(n_chunks)).astype(np.int64)
-        for c in range(n_chunks):
-            lo, hi = c * cs, c * cs + n_valid[c]
-            S[c, :n_in, : n_valid[c]] = x[lo:hi].T
-            if start is not None:
-                S[c, n_in:, : n_valid[c]] = start[lo:hi, n_in:].T
-            if y is not None:
-                Y[c, :, : n_valid[c]] = y[lo:hi].T
-        steps = np.zeros((n_chunks, width), dtype=np.int64)
-        solver = kernels.EULER if self.config.solver == "euler" else kernels.COORDINATE
-        tol = -1.0 if self.config.tol is None else float(self.config.tol)
-        nudge = kernels.AFTER_STEP if self.config.nudge == "after-step" else kernels.GRADIENT
-        # One thread pool: BLAS runs single-threaded inside numba's parallel chunks.
-        with _THREADPOOLS.limit(limits=1, user_api="blas"):
-            kernels.relax(
-                S,
-                Y,
-                self.biases,
-                self._plan,
-                self._cplan,
-                solver,
-                self.config.eps,
-                kbeta,
-                nudge,
-                n_steps,
-                tol,
-                n_valid,
-                steps,
-            )
-        states = np.concatenate([S[c, :, : n_valid[c]].T for c in range(n_chunks)])
-        return states, np.concatenate([steps[c, : n_valid[c]] for c in range(n_chunks)])
+        """Relax a batch (:func:`kernels.relax`); returns states (batch, N) and steps used."""
+        cfg = self.config
+        tol = -1.0 if cfg.tol is None else float(cfg.tol)
+        phase = kernels.Phase(cfg.eps, kbeta, kernels.NUDGES[cfg.nudge], n_steps, tol)
+        return kernels.relax(self._solver, self._plan, self._extra, self.biases, x, start, y, phase)
 
     def free_phase(self, x: Any) -> np.ndarray:
         """Free phase (eq. 9 on E, ``n_free`` steps from zeros).

@@ -1,34 +1,25 @@
 """Numba kernels of equilibrium propagation: relaxation (eq. 9) and updates (eq. 7-8).
 
-The graph stays an edge list (:class:`~smallworld_eqp.topology.Graph`). For the
-relaxation :func:`compile_plan` turns it into an execution plan, a named tuple of
-plain arrays that every kernel reads:
-
-- the edges between two layers (adjacent pair, intra-layer, or a layer-skipping
-  pair) that are dense enough (``_config.DENSE_MIN_DENSITY``) become a dense matrix
-  (zeros where an edge is missing) multiplied with BLAS. The dense blocks feeding one
-  layer are laid side by side over consecutive layers, so e.g. the net input of a
-  layer with intra edges is one GEMM ``[W_(l-1,l)^T | W_(l,l) | W_(l,l+1)] @
-  s[layers l-1..l+1]``;
-- the remaining edges (sparse skip edges, sparse blocks) form a CSR matrix whose
-  inner loop runs over the examples of a chunk;
-- the input layer is clamped, so its drive (input->first-hidden block, skip edges
-  leaving the input) and the biases are summed once per phase into ``drive``.
-
-All plan values live in one flat buffer ``vals``; :func:`gather` refreshes it from
-the per-edge weights (one scatter per batch, ``vals[pos] = weights[eid]``).
+The kernels read an execution plan (:mod:`smallworld_eqp.plan`): dense blocks
+multiplied with BLAS, a CSR for the rest, the clamped input's drive summed once per
+phase. :func:`relax` is the one public entry of the relaxation: it lays a batch out in
+chunks, limits BLAS to one thread and runs a solver's parallel driver. A solver is
+one entry of :data:`SOLVERS`: what it compiles beyond the shared plan, its driver,
+and the forms of the clamped step it implements.
 
 States are kept per chunk of examples as (neurons, examples) arrays, so a neuron's
 values for the examples of a chunk are contiguous; chunks are padded to a multiple
 of ``_config.CHUNK_ALIGN`` examples. A batch is cut into ``_config.BATCH_CHUNKS``
 chunks by its size alone, and one parallel task relaxes one chunk for all steps (one
 parallel region per phase, never one per step), with single-threaded BLAS inside
-(the caller limits BLAS threads; two thread pools on two cores fight). Each
-example's arithmetic does not depend on the thread count, so neither do results.
+(two thread pools on two cores fight). Each example's arithmetic does not depend on
+the thread count, so neither do results.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numba
@@ -39,212 +30,32 @@ import numpy as np
 import scipy.linalg.cython_blas  # noqa: F401
 from numba import prange
 
-from ._config import DENSE_MIN_DENSITY, JIT, JIT_PARALLEL
-from .topology import Graph
+from ._config import BATCH_CHUNKS, CHUNK_ALIGN, JIT, JIT_PARALLEL
+from .plan import Plan, compile_coord_plan
 
-EULER, COORDINATE = 0, 1
 # Forms of the weakly-clamped Euler step (EqPropConfig.nudge): the gradient of F at the
 # pre-step state (eq. 5, 9), or the authors' code's free step, then the nudge from the
 # post-step output, then the clip.
 GRADIENT, AFTER_STEP = 0, 1
+NUDGES = {"gradient": GRADIENT, "after-step": AFTER_STEP}
 # Edges per task of the weight update (a constant, so sums never depend on threads).
 UPDATE_BLOCK = 8192
 # Neurons per block of the coordinate solver's Gauss-Seidel over a dense intra block.
 COORD_BLOCK = 16
 
 
-class Plan(NamedTuple):
-    """Execution plan of the relaxation; see the module docstring.
-
-    ``runs`` are the dense GEMMs: run ``r`` adds ``vals[run_ptr[r]:...]`` reshaped
-    to ``(n_l, run_c1[r] - run_c0[r])`` times ``s[run_c0[r]:run_c1[r]]`` to the net
-    input of layer ``run_layer[r]``; ``run_first[r]`` marks the first run of a layer
-    (it overwrites instead of adding). ``in_ptr`` is where the dense input block
-    ``(n_1, n_0)`` starts in ``vals`` (-1: the input edges are in the static CSR).
-    ``d_*`` is the CSR over non-input neurons used every step, ``s_*`` the static
-    CSR from input neurons (both: rows of all neurons, values at ``vals[*_ptr:]``).
-    ``pos``/``eid`` scatter per-edge weights into ``vals``.
-    """
-
-    off: np.ndarray
-    vals: np.ndarray
-    run_layer: np.ndarray
-    run_c0: np.ndarray
-    run_c1: np.ndarray
-    run_ptr: np.ndarray
-    run_first: np.ndarray
-    layer_has_run: np.ndarray
-    in_ptr: int
-    d_indptr: np.ndarray
-    d_cols: np.ndarray
-    d_ptr: int
-    s_indptr: np.ndarray
-    s_cols: np.ndarray
-    s_ptr: int
-    pos: np.ndarray
-    eid: np.ndarray
-    max_layer: int
-
-
-class CoordPlan(NamedTuple):
-    """What the coordinate solver adds to a :class:`Plan`: ``intra[l]`` tells whether
-    layer ``l`` has intra-layer edges (its neurons then update one by one, through
-    this symmetric CSR over non-input neighbours, values gathered from ``eid``);
-    other layers update as a block through the plan's GEMMs."""
-
-    intra: np.ndarray
-    indptr: np.ndarray
-    cols: np.ndarray
-    eid: np.ndarray
-    vals: np.ndarray
-
-
-def _sub_csr(graph: Graph, keep) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The entries of ``graph.csr`` for which ``keep(row, col, edge_id)`` holds, as a
-    CSR over all rows: ``(indptr, cols, edge_id)``, int64."""
-    indptr, cols, eid = graph.csr
-    rows = np.repeat(np.arange(graph.n_neurons, dtype=np.int64), np.diff(indptr))
-    mask = keep(rows, cols, eid)
-    new_indptr = np.zeros(graph.n_neurons + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows[mask], minlength=graph.n_neurons), out=new_indptr[1:])
-    return new_indptr, cols[mask].astype(np.int64), eid[mask].astype(np.int64)
-
-
-def compile_plan(graph: Graph, dtype: np.dtype | str = np.float32) -> Plan:
-    """Compile ``graph`` into a relaxation :class:`Plan` (values zero until :func:`gather`).
-
-    Parameters
-    ----------
-    graph : Graph
-    dtype : numpy dtype of the values (the model's float type)
-    """
-    sizes = graph.layer_sizes
-    n_layers = graph.n_layers
-    off = graph.offsets.astype(np.int64)
-    edges = graph.edges.astype(np.int64)
-    la, lb = graph.edge_layers[:, 0].astype(np.int64), graph.edge_layers[:, 1].astype(np.int64)
-    e_ids = np.arange(graph.n_edges, dtype=np.int64)
-
-    # Which blocks of edges between layers (l, m) are dense enough for BLAS.
-    sz = np.asarray(sizes, dtype=np.int64)
-    count = np.zeros((n_layers, n_layers), dtype=np.int64)
-    np.add.at(count, (la, lb), 1)
-    count = count + np.triu(count, 1).T
-    possible = np.outer(sz, sz) - np.diag(sz * (sz + 1) // 2)
-    dense = (count > 0) & (count >= DENSE_MIN_DENSITY * possible)
-
-    # Dense column segments feeding each non-input layer, merged into runs over
-    # consecutive layers (one GEMM each).
-    runs = []  # (layer, c0, c1, ptr)
-    ptr = 0
-    seg_start = {}  # (layer l, source layer m) -> (run ptr, run c0, run width)
-    for lay in range(1, n_layers):
-        segs = [m for m in range(1, n_layers) if dense[lay, m]]
-        groups = []
-        for m in segs:
-            if groups and groups[-1][-1] == m - 1:
-                groups[-1].append(m)
-            else:
-                groups.append([m])
-        for grp in groups:
-            c0, c1 = int(off[grp[0]]), int(off[grp[-1] + 1])
-            runs.append((lay, c0, c1, ptr))
-            for m in grp:
-                seg_start[(lay, m)] = (ptr, c0, c1 - c0)
-            ptr += int(sz[lay]) * (c1 - c0)
-    in_ptr = -1
-    if dense[0, 1]:
-        in_ptr = ptr
-        ptr += int(sz[1] * sz[0])
-
-    # Dense positions of each edge: (row neuron, column neuron) in its block.
-    pos_list, eid_list = [], []
-    dense_edge = np.zeros(graph.n_edges, dtype=bool)
-    for (lay, m), (rptr, c0, width) in seg_start.items():
-        # Edges with an endpoint in layer `lay` (row) and the other in layer `m` (column).
-        for row_end, col_end in ((0, 1), (1, 0)):
-            rl = la if row_end == 0 else lb
-            cl = lb if row_end == 0 else la
-            sel = (rl == lay) & (cl == m)
-            if not np.any(sel):
-                continue
-            r = edges[sel, row_end] - off[lay]
-            c = edges[sel, col_end] - c0
-            pos_list.append(rptr + r * width + c)
-            eid_list.append(e_ids[sel])
-            dense_edge |= sel
-    if in_ptr >= 0:
-        sel = (la == 0) & (lb == 1)
-        pos_list.append(in_ptr + (edges[sel, 1] - off[1]) * sz[0] + edges[sel, 0])
-        eid_list.append(e_ids[sel])
-        dense_edge |= sel
-
-    # Everything else goes to the CSRs (subsets of the graph's symmetric CSR): rows of
-    # state neurons, columns from the input (static) or of state neurons (every step).
-    n_in = int(sizes[0])
-    sparse = ~dense_edge
-    s_indptr, s_cols, s_ids = _sub_csr(graph, lambda r, c, e: (r >= n_in) & (c < n_in) & sparse[e])
-    d_indptr, d_cols, d_ids = _sub_csr(graph, lambda r, c, e: (r >= n_in) & (c >= n_in) & sparse[e])
-    d_ptr = ptr
-    ptr += d_ids.shape[0]
-    s_ptr = ptr
-    ptr += s_ids.shape[0]
-    pos_list += [d_ptr + np.arange(d_ids.shape[0]), s_ptr + np.arange(s_ids.shape[0])]
-    eid_list += [d_ids, s_ids]
-
-    pos = np.concatenate(pos_list).astype(np.int64)
-    eid = np.concatenate(eid_list).astype(np.int64)
-    order = np.argsort(pos, kind="stable")
-    layer_has_run = np.zeros(n_layers, dtype=np.bool_)
-    run_first = np.zeros(len(runs), dtype=np.bool_)
-    for r, (lay, _, _, _) in enumerate(runs):
-        run_first[r] = not layer_has_run[lay]
-        layer_has_run[lay] = True
-    run_arr = np.array(runs, dtype=np.int64).reshape(-1, 4)
-    return Plan(
-        off=off,
-        vals=np.zeros(ptr, dtype=dtype),
-        run_layer=run_arr[:, 0].copy(),
-        run_c0=run_arr[:, 1].copy(),
-        run_c1=run_arr[:, 2].copy(),
-        run_ptr=run_arr[:, 3].copy(),
-        run_first=run_first,
-        layer_has_run=layer_has_run,
-        in_ptr=in_ptr,
-        d_indptr=d_indptr,
-        d_cols=d_cols,
-        d_ptr=d_ptr,
-        s_indptr=s_indptr,
-        s_cols=s_cols,
-        s_ptr=s_ptr,
-        pos=pos[order],
-        eid=eid[order],
-        max_layer=int(sz.max()),
-    )
-
-
-def compile_coord_plan(graph: Graph, dtype: np.dtype | str = np.float32) -> CoordPlan:
-    """The coordinate solver's extra plan for ``graph`` (values zero until gathered)."""
-    n_in = graph.layer_sizes[0]
-    indptr, cols, eid = _sub_csr(graph, lambda r, c, e: (r >= n_in) & (c >= n_in))
-    intra = np.zeros(graph.n_layers, dtype=np.bool_)
-    intra[graph.edge_layers[graph.edge_layers[:, 0] == graph.edge_layers[:, 1], 0]] = True
-    return CoordPlan(
-        intra=intra, indptr=indptr, cols=cols, eid=eid, vals=np.zeros(cols.shape[0], dtype=dtype)
-    )
-
-
-def empty_coord_plan(dtype: np.dtype | str = np.float32) -> CoordPlan:
-    """A placeholder :class:`CoordPlan` for the Euler solver (same numba type)."""
-    z = np.zeros(1, dtype=np.int64)
-    return CoordPlan(np.zeros(1, dtype=np.bool_), z, z, z, np.zeros(1, dtype=dtype))
-
-
 @numba.njit(**JIT_PARALLEL)
-def gather(weights: np.ndarray, eid: np.ndarray, pos: np.ndarray, vals: np.ndarray) -> None:
-    """``vals[pos] = weights[eid]``: refresh plan values from per-edge weights."""
+def _gather(weights, eid, pos, vals):
     for k in prange(pos.shape[0]):
         vals[pos[k]] = weights[eid[k]]
+
+
+def gather(weights: np.ndarray, plan: NamedTuple) -> None:
+    """Refresh a plan's values from the per-edge weights: ``vals[pos] = weights[eid]``.
+
+    ``plan`` is a :class:`~smallworld_eqp.plan.Plan` or a solver's own part of it.
+    """
+    _gather(weights, plan.eid, plan.pos, plan.vals)
 
 
 @numba.njit(**JIT)
@@ -552,27 +363,127 @@ def _coord_chunk(s, y, b, p, cp, kbeta, n_sweeps, tol, n_valid, steps):
         n_active = _retire_settled(active, dmax, steps, t, tol)
 
 
+class Phase(NamedTuple):
+    """One relaxation phase, as the drivers read it.
+
+    ``eps``: Euler step size. ``kbeta``: nudge factor times the signed beta (0 in the
+    free phase). ``nudge``: :data:`GRADIENT` or :data:`AFTER_STEP`. ``n_steps``: step
+    (sweep) budget. ``tol``: stop an example once max |ds| < tol (< 0: never).
+    """
+
+    eps: float
+    kbeta: float
+    nudge: int
+    n_steps: int
+    tol: float
+
+
 @numba.njit(**JIT_PARALLEL)
-def relax(S, Y, b, p, cp, solver, eps, kbeta, nudge, n_steps, tol, n_valid, steps):
-    """Relax every chunk ``S[c]`` (neurons, examples) in place, one parallel task each.
+def _run_euler(S, Y, b, p, extra, phase, n_valid, steps):
+    for c in prange(S.shape[0]):
+        _euler_chunk(
+            S[c],
+            Y[c],
+            b,
+            p,
+            phase.eps,
+            phase.kbeta,
+            phase.nudge,
+            phase.n_steps,
+            phase.tol,
+            n_valid[c],
+            steps[c],
+        )
+
+
+@numba.njit(**JIT_PARALLEL)
+def _run_coordinate(S, Y, b, p, cp, phase, n_valid, steps):
+    for c in prange(S.shape[0]):
+        _coord_chunk(S[c], Y[c], b, p, cp, phase.kbeta, phase.n_steps, phase.tol, n_valid[c], steps[c])
+
+
+class Solver(NamedTuple):
+    """A relaxation solver, one entry of :data:`SOLVERS`.
+
+    ``compile(graph, dtype)`` builds what the solver reads beyond the shared
+    :class:`~smallworld_eqp.plan.Plan` (None: nothing; its values are refreshed by
+    :func:`gather` like the plan's). ``run(S, Y, b, plan, extra, phase, n_valid,
+    steps)`` is its parallel njit driver over the chunks. ``nudges``: the forms of
+    the clamped step it implements (keys of :data:`NUDGES`).
+    """
+
+    compile: Callable | None
+    run: Callable
+    nudges: tuple[str, ...]
+
+
+SOLVERS = {
+    "euler": Solver(None, _run_euler, ("gradient", "after-step")),
+    "coordinate": Solver(compile_coord_plan, _run_coordinate, ("gradient",)),
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _threadpools():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()  # scans the loaded libraries: once, on first use
+
+
+def relax(
+    solver: Solver,
+    plan: Plan,
+    extra: NamedTuple | None,
+    biases: np.ndarray,
+    x: np.ndarray,
+    start: np.ndarray | None,
+    y: np.ndarray | None,
+    phase: Phase,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Relax a batch: inputs clamped to ``x``, from ``start`` (None: zeros).
 
     Parameters
     ----------
-    S : (chunks, N, cs) states; input rows hold the clamped inputs.
-    Y : (chunks, n_out, cs) targets (read only when ``kbeta != 0``).
-    b : (N,) biases. p, cp : :class:`Plan`, :class:`CoordPlan`.
-    solver : EULER or COORDINATE. eps : step size (Euler).
-    kbeta : nudge_factor * beta (0 in the free phase).
-    nudge : GRADIENT or AFTER_STEP, the form of the clamped Euler step (COORDINATE: GRADIENT).
-    n_steps : step (sweep) budget. tol : stop an example once max|ds| < tol (< 0: never).
-    n_valid : (chunks,) real examples per chunk (the rest is padding, left untouched).
-    steps : (chunks, cs) output, steps used per example.
+    solver : Solver
+        An entry of :data:`SOLVERS`; ``extra`` its compiled part (or None).
+    plan : Plan
+        The graph's plan, values gathered from the current weights.
+    biases : ndarray (N,), the plan's dtype
+    x : ndarray (batch, n_in); start : ndarray (batch, N) or None
+        Input rows and start states (their input columns are ignored).
+    y : ndarray (batch, n_out) or None
+        Targets, read when ``phase.kbeta != 0``.
+    phase : Phase
+
+    Returns
+    -------
+    states : ndarray (batch, N)
+    steps : ndarray of int64 (batch,), steps (sweeps) each example used.
     """
-    for c in prange(S.shape[0]):
-        if solver == EULER:
-            _euler_chunk(S[c], Y[c], b, p, eps, kbeta, nudge, n_steps, tol, n_valid[c], steps[c])
-        else:
-            _coord_chunk(S[c], Y[c], b, p, cp, kbeta, n_steps, tol, n_valid[c], steps[c])
+    n_batch, n = x.shape[0], int(plan.off[-1])
+    n_in, n_out = int(plan.off[1]), int(plan.off[-1] - plan.off[-2])
+    dtype = plan.vals.dtype
+    n_chunks = min(n_batch, BATCH_CHUNKS)
+    cs = -(-n_batch // n_chunks)
+    n_chunks = -(-n_batch // cs)
+    # Each chunk is padded to a multiple of CHUNK_ALIGN examples (vector width).
+    width = -(-cs // CHUNK_ALIGN) * CHUNK_ALIGN
+    S = np.zeros((n_chunks, n, width), dtype=dtype)
+    Y = np.zeros((n_chunks, n_out, width), dtype=dtype)
+    n_valid = np.minimum(cs, n_batch - cs * np.arange(n_chunks)).astype(np.int64)
+    for c in range(n_chunks):
+        lo, hi = c * cs, c * cs + n_valid[c]
+        S[c, :n_in, : n_valid[c]] = x[lo:hi].T
+        if start is not None:
+            S[c, n_in:, : n_valid[c]] = start[lo:hi, n_in:].T
+        if y is not None:
+            Y[c, :, : n_valid[c]] = y[lo:hi].T
+    steps = np.zeros((n_chunks, width), dtype=np.int64)
+    # One thread pool: BLAS runs single-threaded inside numba's parallel chunks.
+    with _threadpools().limit(limits=1, user_api="blas"):
+        solver.run(S, Y, biases, plan, extra, phase, n_valid, steps)
+    states = np.concatenate([S[c, :, : n_valid[c]].T for c in range(n_chunks)])
+    return states, np.concatenate([steps[c, : n_valid[c]] for c in range(n_chunks)])
 
 
 @numba.njit(**JIT_PARALLEL)

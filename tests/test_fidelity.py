@@ -196,7 +196,7 @@ def test_two_epochs_match_the_authors_trial_loop():
 
 
 def test_after_step_nudge_needs_the_euler_solver():
-    with pytest.raises(ValueError, match="nudge='after-step' is a form of the Euler step"):
+    with pytest.raises(ValueError, match="nudge='after-step' is a form of the euler step; it needs solver='euler'"):
         EqPropConfig(nudge="after-step", solver="coordinate")
     with pytest.raises(ValueError, match="nudge must be one of gradient, after-step, got 'late'"):
         EqPropConfig(nudge="late")

@@ -8,7 +8,7 @@ import naive
 import numpy as np
 import pytest
 
-from smallworld_eqp import kernels, topology
+from smallworld_eqp import kernels, plan, topology
 from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
 
 SEEDS = range(12)
@@ -75,7 +75,7 @@ def test_coordinate_blocked_gauss_seidel_on_wide_layers(mode):
 @pytest.mark.parametrize("seed", range(4))
 def test_dense_and_csr_paths_agree(monkeypatch, density, seed):
     # All blocks dense (threshold 0) or all edges in the CSR (threshold > 1).
-    monkeypatch.setattr(kernels, "DENSE_MIN_DENSITY", density)
+    monkeypatch.setattr(plan, "DENSE_MIN_DENSITY", density)
     rng = np.random.default_rng(100 + seed)
     g = naive.random_graph(rng)
     net = _network(g, rng)
