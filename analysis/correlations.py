@@ -36,7 +36,7 @@ from scipy import stats
 
 from analysis import DEFAULT_OUT, each_study, markdown_table
 from smallworld_eqp import results
-from smallworld_eqp.cli import OneLineParser
+from smallworld_eqp.cli import OneLineParser, run_main
 from smallworld_eqp.plots import new_figure, save_figure
 
 OUTCOMES = {
@@ -193,17 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _correlations(args: argparse.Namespace) -> None:
+    _, files = write(results.load_sweep(args.csvs), Path(args.out), args.csvs)
+    print("\n".join(map(str, files)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (bad input exits 2 with one line on stderr)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        df = results.load_sweep(args.csvs)
-        _, files = write(df, Path(args.out), args.csvs)
-    except (ValueError, OSError) as exc:
-        parser.error(str(exc))
-    print("\n".join(map(str, files)))
-    return 0
+    return run_main(build_parser(), _correlations, argv)
 
 
 if __name__ == "__main__":

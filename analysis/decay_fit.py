@@ -32,7 +32,7 @@ from scipy import optimize
 
 from analysis import DEFAULT_OUT, each_study, markdown_table
 from smallworld_eqp import results
-from smallworld_eqp.cli import OneLineParser
+from smallworld_eqp.cli import OneLineParser, run_main
 from smallworld_eqp.plots import X_CHOICES, X_LABELS, new_figure, save_figure, zero_log_axes
 
 MIN_POINTS, MIN_DISTINCT_X = 4, 3
@@ -231,18 +231,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (bad input exits 2 with one line on stderr)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        df = results.load_sweep(args.csvs)
-        text, files = write(df, Path(args.out), x=args.x, y=args.y, sources=args.csvs)
-    except (ValueError, OSError, RuntimeError) as exc:  # RuntimeError: curve_fit did not converge
-        parser.error(str(exc))
+def _fit(args: argparse.Namespace) -> None:
+    text, files = write(results.load_sweep(args.csvs), Path(args.out), x=args.x, y=args.y, sources=args.csvs)
     print(text, end="")
     print("\n".join(map(str, files)))
-    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (bad input exits 2 with one line on stderr)."""
+    # RuntimeError: curve_fit did not converge.
+    return run_main(build_parser(), _fit, argv, bad_input=(ValueError, TypeError, OSError, RuntimeError))
 
 
 if __name__ == "__main__":

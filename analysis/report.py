@@ -38,7 +38,7 @@ import pandas as pd
 
 from analysis import correlations, decay_fit, each_group, markdown_table
 from smallworld_eqp import plots, results, spread
-from smallworld_eqp.cli import OneLineParser
+from smallworld_eqp.cli import OneLineParser, run_main
 
 
 def find_results(folder: Path) -> dict[str, list[Path]]:
@@ -258,16 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _report(args: argparse.Namespace) -> None:
+    print(make_report(Path(args.results), Path(args.figures)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (bad input exits 2 with one line on stderr)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        report = make_report(Path(args.results), Path(args.figures))
-    except (ValueError, OSError) as exc:
-        parser.error(str(exc))
-    print(report)
-    return 0
+    return run_main(build_parser(), _report, argv)
 
 
 if __name__ == "__main__":

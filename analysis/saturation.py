@@ -25,7 +25,6 @@ reads the run's last checkpoint and ``run.json`` (for the data set) and writes
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,8 +34,8 @@ import pandas as pd
 
 from analysis import markdown_table
 from smallworld_eqp import datasets, results
-from smallworld_eqp.cli import OneLineParser, positive_int
-from smallworld_eqp.eqprop import EqPropNetwork
+from smallworld_eqp.cli import OneLineParser, positive_int, run_main
+from smallworld_eqp.runs import RunStateError, load_checkpoint
 
 COLUMNS = [
     "epoch",
@@ -98,14 +97,13 @@ def run_saturation(run_dir: Path, n: int = 1000, data_dir: str | None = None) ->
     """:func:`layer_saturation` of a run folder's last checkpoint on its first ``n``
     training examples; writes and returns ``saturation.csv``."""
     run_dir = Path(run_dir)
-    ckpt, meta, run = run_dir / "checkpoint.npz", run_dir / "checkpoint.json", run_dir / "run.json"
-    for f in (run, ckpt, meta):
+    for f in (run_dir / "run.json", run_dir / "checkpoint.npz"):
         if not f.is_file():
             raise FileNotFoundError(f"{run_dir}: not a run folder with a checkpoint (missing {f.name})")
     data = datasets.load(results.run_spec(run_dir)["dataset"], data_dir=data_dir, n_train=n, n_test=1)
-    net = EqPropNetwork.load(ckpt)
+    net, epoch = load_checkpoint(run_dir)
     table = layer_saturation(net.free_phase(data.x_train), net.graph.offsets)
-    table.insert(0, "epoch", int(json.loads(meta.read_text())["epoch"]))
+    table.insert(0, "epoch", epoch)
     table["n"] = data.n_train
     table = table[COLUMNS]
     table.to_csv(run_dir / "saturation.csv", index=False)
@@ -127,16 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _saturation(args: argparse.Namespace) -> None:
+    print(markdown_table(run_saturation(Path(args.run), args.n, args.data_dir)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (bad input exits 2 with one line on stderr)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        table = run_saturation(Path(args.run), args.n, args.data_dir)
-    except (ValueError, OSError) as exc:
-        parser.error(" ".join(str(exc).split()))
-    print(markdown_table(table))
-    return 0
+    return run_main(
+        build_parser(), _saturation, argv, bad_input=(ValueError, TypeError, OSError, RunStateError)
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ Examples
 >>> net = EqPropNetwork(g, EqPropConfig(n_free=20, n_clamped=4, batch_size=2))
 >>> x = np.array([[0.0, 1.0, 0.5, 0.2], [1.0, 0.0, 0.3, 0.9]])
 >>> y = np.array([[1.0, 0.0], [0.0, 1.0]])
->>> sorted(net.train_batch(x, y))
-['beta', 'cost', 'error', 'free_steps', 'rms', 'rms_edges', 'rms_intra', 'rms_skip', 'size']
+>>> net.train_batch(x, y).rms.shape
+(2,)
 >>> net.predict(x).shape
 (2,)
 """
@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import numbers
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +36,9 @@ import numpy as np
 
 from . import kernels
 from .plan import compile_plan
+from .settings import parse_floats, parse_number_or, parse_optional_float, setting
 from .topology import ADJACENT, INTRA, KIND_NAMES, Graph, without_kind
+from .validate import check_bool, check_choice, check_int, check_real
 
 SOLVERS = tuple(kernels.SOLVERS)
 DTYPES = ("float32", "float64")
@@ -49,6 +49,45 @@ _EVAL_BATCH = 1000
 
 class DivergenceError(FloatingPointError):
     """States, weights or biases became NaN or infinite during training."""
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """What training measured on one batch, or on many stacked (:meth:`stack`: every
+    field then an array whose first axis is the batch).
+
+    Attributes
+    ----------
+    error : online error, free-phase argmax against target argmax, before the update.
+    cost : mean C (eq. 4) at the free state.
+    rms : eq. 20 per adjacent pair (sum of squared corrections of the pair's existing
+        edges over ``N_l N_(l+1)``), shape (n_pairs,).
+    rms_edges : the same over the number of existing edges, (n_pairs,).
+    rms_intra, rms_skip : over the intra-layer / layer-skipping edges (NaN if none).
+    free_steps : most free-phase steps any example used.
+    beta : the signed beta used.
+    size : examples in the batch.
+    """
+
+    error: float | np.ndarray
+    cost: float | np.ndarray
+    rms: np.ndarray
+    rms_edges: np.ndarray
+    rms_intra: float | np.ndarray
+    rms_skip: float | np.ndarray
+    free_steps: int | np.ndarray
+    beta: float | np.ndarray
+    size: int | np.ndarray
+
+    @classmethod
+    def stack(cls, batches: list[BatchStats]) -> BatchStats:
+        """The batches' measurements as arrays, one row per batch."""
+        return cls(
+            **{f.name: np.asarray([getattr(b, f.name) for b in batches]) for f in dataclasses.fields(cls)}
+        )
+
+    def __len__(self) -> int:
+        return int(np.shape(self.error)[0]) if np.ndim(self.error) else 1
 
 
 class Particles:
@@ -93,25 +132,12 @@ class Particles:
         return out
 
 
-def _positive_number(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        allowed = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {allowed}, got {value!r}")
-    return v
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 @dataclass(frozen=True)
 class EqPropConfig:
     """Hyper-parameters of equilibrium propagation (defaults: paper Table 1, section 4.3).
+
+    Every field but ``seed`` is a setting (:mod:`smallworld_eqp.settings`): a flag of
+    the sweep and train commands, a column of the results and part of the trial hash.
 
     Parameters
     ----------
@@ -131,8 +157,7 @@ class EqPropConfig:
         :class:`EqPropNetwork` for which rate an intra-layer or skip edge uses.
     skip_init : float or "mean-glorot"
         Half-width ``a`` of U[-a, a] for intra-layer and layer-skipping weights
-        (paper 4.3: 0.05), or the mean Glorot bound (eq. 19) over adjacent pairs as
-        in the authors' code.
+        (paper 4.3: 0.05), or the mean Glorot bound (eq. 19) over adjacent pairs.
     random_beta_sign : bool
         Draw beta's sign per batch (seeded), as the authors' code does.
     persistent_particles : bool
@@ -165,86 +190,91 @@ class EqPropConfig:
         particle (its last test free state) and updating it; a run then evaluates
         once before the first epoch, which initialises them.
     solver : {"euler", "coordinate"}
-        Euler steps of eq. 9, or sweeps of exact per-neuron minimisation of F.
+        Euler steps of eq. 9, or sweeps of exact per-neuron minimisation of F
+        (:data:`kernels.SOLVERS`).
     tol : float or None
         Stop an example's relaxation once max |ds| of a step is below ``tol``
         (never beyond the step budget); ``None`` runs every step.
     dtype : {"float32", "float64"}
     seed : int
-        Seeds the weight initialisation and the beta signs.
+        Seeds the weight initialisation and the beta signs (a trial derives it
+        from its own seed).
     """
 
-    eps: float = 0.5
-    beta: float = 1.0
-    n_free: int = 500
-    n_clamped: int = 8
-    batch_size: int = 20
-    learning_rate: float | tuple[float, ...] = 0.02
-    skip_init: float | str = 0.05
-    random_beta_sign: bool = False
-    persistent_particles: bool = False
-    nudge_factor: float = 1.0
-    nudge: str = "gradient"
-    bias_learning_rate: float | None = None
-    batch_order: str = "reshuffle"
-    test_particles: bool = False
-    solver: str = "euler"
-    tol: float | None = None
-    dtype: str = "float32"
+    eps: float = setting(0.5, "Euler step size eps (eq. 9)")
+    beta: float = setting(1.0, "clamping factor beta (eq. 5)")
+    n_free: int = setting(500, "free-phase steps")
+    n_clamped: int = setting(8, "weakly-clamped-phase steps")
+    batch_size: int = setting(20, "examples per batch")
+    learning_rate: float | tuple[float, ...] = setting(
+        0.02, "one rate, or one per adjacent layer pair input->output", parse=parse_floats
+    )
+    skip_init: float | str = setting(
+        0.05,
+        "half-width of U[-a, a] for intra and skip weights, or mean-glorot",
+        parse=parse_number_or("mean-glorot"),
+    )
+    random_beta_sign: bool = setting(False, "flip the sign of beta at random every batch")
+    persistent_particles: bool = setting(False, "start each example's free phase from its last free state")
+    nudge_factor: float = setting(1.0, "factor on the cost's pull (1: eq. 5; 2: the authors' code)")
+    nudge: str = setting(
+        "gradient", "clamped step: gradient (eq. 5, 9) or after-step (the authors' code)", since="0.2"
+    )
+    bias_learning_rate: float | None = setting(
+        None,
+        "one rate for every bias (default: its input weights' rate)",
+        parse=parse_optional_float,
+        since="0.2",
+    )
+    batch_order: str = setting(
+        "reshuffle", "reshuffle (new order every epoch) or fixed (the authors' code)", since="0.2"
+    )
+    test_particles: bool = setting(
+        False, "evaluate the test split from its own persistent particles (the authors' code)", since="0.2"
+    )
+    solver: str = setting("euler", "relaxation: euler (eq. 9) or coordinate")
+    tol: float | None = setting(None, "stop a phase early when max|ds| < TOL", parse=parse_optional_float)
+    dtype: str = setting("float32", "float32 or float64")
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _positive_number("eps", self.eps)
-        if (
-            isinstance(self.beta, bool)
-            or not isinstance(self.beta, numbers.Real)
-            or not math.isfinite(self.beta)
-        ):
-            raise ValueError(f"beta must be a finite real number, got {self.beta!r}")
-        if self.beta == 0:
+        check_real("eps", self.eps, "(0, inf)")
+        if check_real("beta", self.beta) == 0:
             raise ValueError("beta must be non-zero, got 0")
         for name in ("n_free", "n_clamped", "batch_size"):
-            _positive_int(name, getattr(self, name))
+            check_int(name, getattr(self, name), low=1)
         lr = self.learning_rate
         if isinstance(lr, (list, tuple, np.ndarray)):
             if len(lr) == 0:
                 raise ValueError(
                     "learning_rate must be a positive number or a non-empty sequence of them, got []"
                 )
-            lr = tuple(_positive_number(f"learning_rate[{i}]", v) for i, v in enumerate(lr))
+            lr = tuple(check_real(f"learning_rate[{i}]", v, "(0, inf)") for i, v in enumerate(lr))
             object.__setattr__(self, "learning_rate", lr)
         else:
-            _positive_number("learning_rate", lr)
+            check_real("learning_rate", lr, "(0, inf)")
         if isinstance(self.skip_init, str):
             if self.skip_init != "mean-glorot":
                 raise ValueError(f"skip_init must be a number >= 0 or 'mean-glorot', got {self.skip_init!r}")
         else:
-            _positive_number("skip_init", self.skip_init, allow_zero=True)
+            check_real("skip_init", self.skip_init, "[0, inf)")
         for name in ("random_beta_sign", "persistent_particles", "test_particles"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        _positive_number("nudge_factor", self.nudge_factor)
-        if self.nudge not in NUDGES:
-            raise ValueError(f"nudge must be one of {', '.join(NUDGES)}, got {self.nudge!r}")
+            check_bool(name, getattr(self, name))
+        check_real("nudge_factor", self.nudge_factor, "(0, inf)")
+        check_choice("nudge", self.nudge, NUDGES)
         if self.bias_learning_rate is not None:
-            _positive_number("bias_learning_rate", self.bias_learning_rate)
-        if self.batch_order not in BATCH_ORDERS:
-            raise ValueError(
-                f"batch_order must be one of {', '.join(BATCH_ORDERS)}, got {self.batch_order!r}"
-            )
-        if self.solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
+            check_real("bias_learning_rate", self.bias_learning_rate, "(0, inf)")
+        check_choice("batch_order", self.batch_order, BATCH_ORDERS)
+        check_choice("solver", self.solver, SOLVERS)
         if self.nudge not in kernels.SOLVERS[self.solver].nudges:
             able = [name for name, solver in kernels.SOLVERS.items() if self.nudge in solver.nudges]
             raise ValueError(
                 f"nudge={self.nudge!r} is a form of the {' or '.join(able)} step; it needs solver={able[0]!r}, got solver={self.solver!r}"
             )
         if self.tol is not None:
-            _positive_number("tol", self.tol)
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+            check_real("tol", self.tol, "(0, inf)")
+        check_choice("dtype", self.dtype, DTYPES)
+        check_int("seed", self.seed, low=0)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict of the fields (tuples become lists)."""
@@ -491,7 +521,7 @@ class EqPropNetwork:
             f"batch {self.n_batches_trained}: {what} became non-finite (NaN or inf); lower eps or the learning rate"
         )
 
-    def train_batch(self, x: Any, y: Any, indices: Any = None) -> dict[str, Any]:
+    def train_batch(self, x: Any, y: Any, indices: Any = None) -> BatchStats:
         """One EqProp step on a batch: free phase, clamped phase, updates (eq. 7-8).
 
         Parameters
@@ -503,14 +533,7 @@ class EqPropNetwork:
 
         Returns
         -------
-        dict
-            ``error`` online error (free-phase argmax vs target argmax, before the
-            update), ``cost`` mean C (eq. 4) at ``s0``, ``rms`` eq. 20 per adjacent
-            pair (sum of squared corrections of the pair's existing edges over
-            ``N_l N_(l+1)``), ``rms_edges`` the same over the number of existing
-            edges, ``rms_intra`` and ``rms_skip`` (over those edges; NaN if none),
-            ``free_steps`` (most steps any example used), ``beta`` (signed beta used),
-            ``size`` (examples in the batch).
+        BatchStats
         """
         x, y = self._check_xy(x, y)
         n_batch, n_in = x.shape[0], self._n_in
@@ -559,17 +582,17 @@ class EqPropNetwork:
             extra = np.where(
                 counts[self.n_pairs :] > 0, np.sqrt(sums[self.n_pairs :] / counts[self.n_pairs :]), np.nan
             )
-        return {
-            "error": error,
-            "cost": cost,
-            "rms": np.sqrt(sums[: self.n_pairs] / self._pair_size),
-            "rms_edges": rms_edges,
-            "rms_intra": float(extra[0]),
-            "rms_skip": float(extra[1]),
-            "free_steps": int(steps.max()),
-            "beta": beta,
-            "size": n_batch,
-        }
+        return BatchStats(
+            error=error,
+            cost=cost,
+            rms=np.sqrt(sums[: self.n_pairs] / self._pair_size),
+            rms_edges=rms_edges,
+            rms_intra=float(extra[0]),
+            rms_skip=float(extra[1]),
+            free_steps=int(steps.max()),
+            beta=beta,
+            size=n_batch,
+        )
 
     def train_epoch(
         self,
@@ -578,7 +601,7 @@ class EqPropNetwork:
         progress: bool = True,
         shuffle_seed: int | np.random.Generator | None = None,
         max_batches: int | None = None,
-    ) -> dict[str, np.ndarray]:
+    ) -> BatchStats:
         """Train on every batch of ``dataset``'s training split once.
 
         Parameters
@@ -596,9 +619,8 @@ class EqPropNetwork:
 
         Returns
         -------
-        dict of ndarray
-            Per-batch ``error``, ``cost``, ``rms`` and ``rms_edges`` (n_batches,
-            n_pairs), ``rms_intra``, ``rms_skip``, ``free_steps``, ``beta``, ``size``.
+        BatchStats
+            Stacked: one row per batch (:meth:`BatchStats.stack`).
         """
         from tqdm.auto import tqdm
 
@@ -606,8 +628,8 @@ class EqPropNetwork:
         fixed = self.config.batch_order == "fixed"
         total = dataset.n_batches(bs, fixed_groups=fixed)
         if max_batches is not None:
-            total = min(total, _positive_int("max_batches", max_batches))
-        records: list[dict[str, Any]] = []
+            total = min(total, check_int("max_batches", max_batches, low=1))
+        records: list[BatchStats] = []
         errors = 0.0
         with tqdm(total=total, leave=False, disable=not progress, desc="train", unit="batch") as bar:
             for indices, x, y in dataset.batches(bs, shuffle_seed=shuffle_seed, fixed_groups=fixed):
@@ -615,10 +637,12 @@ class EqPropNetwork:
                     break
                 rec = self.train_batch(x, y, indices)
                 records.append(rec)
-                errors += rec["error"]
+                errors += rec.error
                 bar.update(1)
                 bar.set_postfix(error=f"{errors / len(records):.4f}", refresh=False)
-        return {key: np.asarray([r[key] for r in records]) for key in records[0]} if records else {}
+        if not records:
+            raise ValueError(f"{dataset!r} has no whole batch of {bs} training examples")
+        return BatchStats.stack(records)
 
     # --- inference -----------------------------------------------------------
     def predict(self, x: Any) -> np.ndarray:
@@ -637,7 +661,7 @@ class EqPropNetwork:
         whole batches only.
         """
         X, Y = self._check_xy(X, Y)
-        bs = _EVAL_BATCH if batch_size is None else _positive_int("batch_size", batch_size)
+        bs = _EVAL_BATCH if batch_size is None else check_int("batch_size", batch_size, low=1)
         n = X.shape[0]
         if particles:
             n -= n % self.config.batch_size
@@ -662,14 +686,16 @@ class EqPropNetwork:
         return wrong / n
 
     # --- persistence ---------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, **extra: Any) -> None:
         """Save to an ``.npz`` file (numpy appends ``.npz`` when missing).
 
         Holds the weights, biases, config (JSON), graph (layer sizes, edges, history
-        JSON), persistent training and test particles and the beta-sign generator state.
+        JSON), persistent training and test particles and the beta-sign generator
+        state, plus any ``extra`` arrays (a run's epoch count, say) in the same file.
         """
         np.savez(
             path,
+            **extra,
             weights=self.weights,
             biases=self.biases,
             config=np.array(json.dumps(self.config.to_dict())),

@@ -1,17 +1,14 @@
-"""One trial of the replacement-count study: build a graph, measure it, train, record.
+"""One trial of a study: build the graph, measure it, train, record one results row.
 
-A trial is described by a :class:`TrialSpec`, a frozen, JSON-able value. Its result
-depends only on the spec (the trial seed seeds the rewiring, the initial weights and
-the shuffling, through independent streams), never on which process runs it or on
-how many threads that process has, so a sweep gives the same rows whether it runs
-serially, in worker processes or on a Dask cluster.
+What a trial is (:class:`~smallworld_eqp.spec.TrialSpec`), its random streams and its
+columns are owned by :mod:`smallworld_eqp.spec`; this module runs it. A trial's row
+holds exactly the columns of :func:`smallworld_eqp.results.sweep_columns`.
 
 Examples
 --------
->>> from smallworld_eqp.experiment import TrialSpec, run_trial
->>> from smallworld_eqp.eqprop import EqPropConfig
->>> spec = TrialSpec(layers=(64, 16, 16, 10), n=20, seed=0, dataset="digits",
-...                  config=EqPropConfig(n_free=20, n_clamped=4))
+>>> from smallworld_eqp.experiment import run_trial
+>>> from smallworld_eqp.spec import TrialSpec
+>>> spec = TrialSpec(layers=(64, 16, 16, 10), n=20, seed=0, n_free=20, n_clamped=4)
 >>> row, rates = run_trial(spec)                                    # doctest: +SKIP
 >>> row["status"], row["online_error_epoch1"]                       # doctest: +SKIP
 ('ok', 0.41)
@@ -19,14 +16,10 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
-import hashlib
-import json
 import subprocess
 import time
 import traceback
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,168 +27,8 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, datasets, metrics, results, spread, topology
-from .eqprop import DivergenceError, EqPropConfig, EqPropNetwork
-
-#: Settings added after version 0.1, with their defaults (see ``TrialSpec.config_hash``).
-LATER_DEFAULTS = {
-    "spec": {"reuse_removed": False},
-    "config": {
-        "nudge": "gradient",
-        "bias_learning_rate": None,
-        "batch_order": "reshuffle",
-        "test_particles": False,
-    },
-}
-
-
-@dataclass(frozen=True)
-class TrialSpec:
-    """Everything that defines one trial.
-
-    Parameters
-    ----------
-    layers : tuple of int
-        Layer sizes, input first.
-    intra : bool
-        Connect every pair of neurons inside each hidden layer first (paper 4.3).
-    n, p : int or float, optional
-        Replacement count or per-edge probability for :func:`topology.rewire`; at
-        most one. Neither (or ``n=0``) leaves the graph as built.
-    mode : {"replace", "add"}
-    reuse_removed : bool
-        Removed edges become candidates for later replacements (the authors' code;
-        see :func:`topology.rewire`).
-    seed : int
-        Seeds the rewiring, the initial weights and the shuffling.
-    dataset, n_train, n_test, data_dir
-        Passed to :func:`datasets.load`; ``data_dir`` does not enter the trial id.
-    epochs : int
-    config : EqPropConfig
-        Its ``seed`` is replaced by one derived from ``seed``.
-    preset : str
-        A label recorded in the row.
-    rate_every : int
-        ``n`` of eq. 22: the per-pair totals sum every ``rate_every``-th batch.
-    train_eval_n : int or None
-        Training error after the epochs is measured on the first ``train_eval_n``
-        training examples (None: all).
-    """
-
-    layers: tuple[int, ...]
-    intra: bool = False
-    n: int | None = None
-    p: float | None = None
-    mode: str = "replace"
-    reuse_removed: bool = False
-    seed: int = 0
-    dataset: str = "digits"
-    n_train: int | None = None
-    n_test: int | None = None
-    epochs: int = 1
-    config: EqPropConfig = field(default_factory=EqPropConfig)
-    preset: str = ""
-    rate_every: int = 1
-    train_eval_n: int | None = 10_000
-    data_dir: str | None = field(default=None, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "layers", tuple(int(s) for s in self.layers))
-        if self.n is not None and self.p is not None:
-            raise ValueError(f"give at most one of n and p, got n={self.n} and p={self.p}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        lr = self.config.learning_rate
-        if isinstance(lr, tuple) and len(lr) != len(self.layers) - 1:
-            raise ValueError(
-                f"learning_rate has {len(lr)} rates but the {'-'.join(map(str, self.layers))} network "
-                f"has {len(self.layers) - 1} layer pairs"
-            )
-        if self.rate_every < 1:
-            raise ValueError(f"rate_every must be >= 1, got {self.rate_every}")
-
-    @property
-    def requested(self) -> str:
-        """How the rewiring was asked for: ``"p"`` or ``"n"``."""
-        return "p" if self.p is not None else "n"
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["layers"] = list(self.layers)
-        d["config"] = self.config.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrialSpec:
-        d = dict(d)
-        d["config"] = EqPropConfig.from_dict(d["config"])
-        d["layers"] = tuple(d["layers"])
-        return cls(**d)
-
-    @property
-    def config_hash(self) -> str:
-        """Hash of everything that defines the trial except the seed and data folder.
-
-        A setting added after version 0.1 enters the hash only when it differs from
-        its default (:data:`LATER_DEFAULTS`), so trials recorded before it existed
-        keep their ids and a resumed sweep still finds them.
-        """
-        d = self.to_dict()
-        for key in ("seed", "data_dir"):
-            d.pop(key)
-        d["config"].pop("seed", None)
-        for where, defaults in ((d, LATER_DEFAULTS["spec"]), (d["config"], LATER_DEFAULTS["config"])):
-            for key, default in defaults.items():
-                if where[key] == default:
-                    del where[key]
-        blob = json.dumps(d, sort_keys=True, default=str).encode()
-        return hashlib.sha1(blob).hexdigest()[:12]
-
-    @property
-    def trial_id(self) -> str:
-        return f"{self.config_hash}-s{self.seed}"
-
-
-def derived_seed(seed: int, stream: int) -> int:
-    """An independent 32-bit seed for one purpose (stream) of a trial seed."""
-    return int(np.random.SeedSequence([int(seed), int(stream)]).generate_state(1)[0])
-
-
-_GRAPH, _INIT, _SHUFFLE = 0, 1, 2
-
-
-def shuffle_seed(spec: TrialSpec, epoch: int) -> int:
-    """Seed of the example order of ``epoch`` (1-based) of a trial; with
-    ``batch_order="fixed"`` the order of the fixed batches, the same every epoch."""
-    if spec.config.batch_order == "fixed":
-        return derived_seed(spec.seed, _SHUFFLE)
-    return derived_seed(spec.seed, _SHUFFLE + epoch - 1)
-
-
-def test_error(net: EqPropNetwork, data: datasets.Dataset) -> float:
-    """The test error, from the test particles when the configuration asks for them."""
-    return net.evaluate(data.x_test, data.y_test, particles=net.config.test_particles)
-
-
-def new_network(spec: TrialSpec, graph: topology.Graph) -> EqPropNetwork:
-    """The trial's network on ``graph``, initialised from the trial seed."""
-    return EqPropNetwork(graph, dataclasses.replace(spec.config, seed=derived_seed(spec.seed, _INIT)))
-
-
-def build_graph(spec: TrialSpec) -> topology.Graph:
-    """The trial's graph: layered, optionally intra-connected, then rewired."""
-    g = topology.layered(spec.layers)
-    if spec.intra:
-        g = topology.connect_within_layers(g)
-    if spec.n or spec.p:
-        g = topology.rewire(
-            g,
-            n=spec.n,
-            p=spec.p,
-            mode=spec.mode,
-            reuse_removed=spec.reuse_removed,
-            seed=derived_seed(spec.seed, _GRAPH),
-        )
-    return g
+from .eqprop import BatchStats, DivergenceError, EqPropNetwork
+from .spec import TrialSpec, build_graph, load_data, new_network, shuffle_seed
 
 
 @lru_cache(maxsize=1)
@@ -218,99 +51,115 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _config_columns(config: EqPropConfig) -> dict:
-    d = config.to_dict()
-    d.pop("seed", None)
-    lr = d["learning_rate"]
-    d["learning_rate"] = ",".join(map(str, lr)) if isinstance(lr, (list, tuple)) else lr
-    return d
+def evaluate_test(net: EqPropNetwork, data: datasets.Dataset) -> float:
+    """The test error, from the test particles when the configuration asks for them."""
+    return net.evaluate(data.x_test, data.y_test, particles=net.config.test_particles)
 
 
-def weighted_error(record: dict) -> float:
+def evaluate_train(net: EqPropNetwork, data: datasets.Dataset, spec: TrialSpec) -> float:
+    """The training error on the first ``spec.train_eval_n`` training examples, from zero."""
+    n = data.n_train if spec.train_eval_n is None else min(spec.train_eval_n, data.n_train)
+    return net.evaluate(data.x_train[:n], data.y_train[:n])
+
+
+def check_fits(spec: TrialSpec, data: datasets.Dataset) -> None:
+    """Raise when the network's first and last layers do not fit the data set."""
+    if data.n_features != spec.layers[0] or data.n_classes != spec.layers[-1]:
+        layers = ",".join(map(str, spec.layers))
+        raise ValueError(
+            f"--layers {layers} does not fit {spec.dataset}: the first layer must have "
+            f"{data.n_features} neurons and the last {data.n_classes}"
+        )
+
+
+def weighted_error(stats: BatchStats) -> float:
     """Error rate over an epoch from its per-batch error rates and batch sizes."""
-    return float(np.sum(record["error"] * record["size"]) / np.sum(record["size"]))
+    return float(np.sum(stats.error * stats.size) / np.sum(stats.size))
+
+
+def _row(spec: TrialSpec, status: str = "ok", message: str = "") -> dict:
+    """What a trial's row says before it runs."""
+    return {
+        "trial_id": spec.trial_id,
+        "status": status,
+        "error_message": message,
+        "config_hash": spec.config_hash,
+        "seed": spec.seed,
+        **spec.columns(),
+        "requested": spec.requested,
+        "version": __version__,
+        "git_rev": git_revision(),
+        "started": _now(),
+    }
+
+
+def _complete(row: dict, spec: TrialSpec) -> dict:
+    """The row with every column of the schema, in order; the unfilled ones empty."""
+    columns = results.sweep_columns(len(spec.layers))
+    unknown = sorted(set(row) - set(columns))
+    if unknown:  # a measure added without its column: never write a row that drops it
+        raise RuntimeError(f"run_trial made columns {unknown} that results.sweep_columns does not declare")
+    row.setdefault("finished", _now())
+    return {c: row.get(c) for c in columns}
+
+
+def failed_trial(spec: TrialSpec, message: str) -> tuple[dict, pd.DataFrame]:
+    """The row of a trial that failed outside :func:`run_trial` (e.g. its worker died)."""
+    return _complete(_row(spec, "failed", message), spec), pd.DataFrame(columns=results.RATES_COLUMNS)
 
 
 def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.DataFrame]:
-    """Run one trial and return its CSV row and its long-format per-batch rates.
+    """Run one trial and return its results row and its long-format per-batch rates.
 
     Never raises for a failing or diverging trial: the row's ``status`` is
     ``"failed"`` or ``"diverged"`` and ``error_message`` says why, so a sweep keeps
-    going. Columns are those of :func:`smallworld_eqp.results.sweep_columns`.
+    going; the columns it could not fill are empty.
     """
-    started, t0 = _now(), time.perf_counter()
-    row: dict = {
-        "trial_id": spec.trial_id,
-        "status": "ok",
-        "error_message": "",
-        "config_hash": spec.config_hash,
-        "seed": spec.seed,
-        "preset": spec.preset,
-        "dataset": spec.dataset,
-        "n_train": spec.n_train,
-        "n_test": spec.n_test,
-        "epochs": spec.epochs,
-        "layers": "-".join(map(str, spec.layers)),
-        "intra": spec.intra,
-        "mode": spec.mode,
-        "reuse_removed": spec.reuse_removed,
-        "requested": spec.requested,
-        **_config_columns(spec.config),
-        "version": __version__,
-        "git_rev": git_revision(),
-    }
-    rates = pd.DataFrame(columns=["trial_id", "epoch", "batch", "pair", "rms"])
+    t0 = time.perf_counter()
+    row = _row(spec)
+    rates = pd.DataFrame(columns=results.RATES_COLUMNS)
     try:
         graph = build_graph(spec)
-        rewired = [h for h in graph.history if h["op"] == "rewire"]
-        row["n_replaced"] = rewired[-1]["n"] if rewired else 0
-        row["p"] = rewired[-1]["p"] if rewired else 0.0
+        row.update(topology.rewiring(graph))
         row.update(metrics.small_world_summary(graph))
-        data = datasets.load(spec.dataset, data_dir=spec.data_dir, n_train=spec.n_train, n_test=spec.n_test)
-        if data.n_features != spec.layers[0] or data.n_classes != spec.layers[-1]:
-            raise ValueError(
-                f"layers {row['layers']} do not fit {spec.dataset}: it needs "
-                f"{data.n_features} inputs and {data.n_classes} outputs"
-            )
+        data = load_data(spec)
+        check_fits(spec, data)
         net = new_network(spec, graph)
         if spec.config.test_particles:
-            test_error(net, data)  # the authors' code evaluates first: it starts the test particles
-        records = [
+            evaluate_test(net, data)  # the authors' code evaluates first: it starts the test particles
+        epochs = [
             net.train_epoch(data, progress=progress, shuffle_seed=shuffle_seed(spec, epoch))
             for epoch in range(1, spec.epochs + 1)
         ]
-        row["online_error_epoch1"] = weighted_error(records[0])
-        all_rms = np.concatenate([r["rms"] for r in records])
-        row.update(spread.summarise(all_rms, spec.rate_every))
-        row["free_steps"] = float(np.mean(np.concatenate([r["free_steps"] for r in records])))
-        n_eval = data.n_train if spec.train_eval_n is None else min(spec.train_eval_n, data.n_train)
-        row["train_error"] = net.evaluate(data.x_train[:n_eval], data.y_train[:n_eval])
-        row["test_error"] = test_error(net, data)
-        rates = long_rates(spec.trial_id, records)
+        row["online_error_epoch1"] = weighted_error(epochs[0])
+        row["train_error"] = evaluate_train(net, data, spec)
+        row["test_error"] = evaluate_test(net, data)
+        row.update(spread.summarise(np.concatenate([e.rms for e in epochs]), spec.rate_every))
+        row["free_steps"] = float(np.mean(np.concatenate([e.free_steps for e in epochs])))
+        rates = long_rates(spec.trial_id, epochs)
     except DivergenceError as exc:
         row["status"], row["error_message"] = "diverged", _one_line(exc)
     except Exception as exc:  # a failing trial is recorded, never fatal to the sweep
         row["status"] = "failed"
         row["error_message"] = _one_line(exc) or traceback.format_exc(limit=1).strip().splitlines()[-1]
     row["seconds"] = round(time.perf_counter() - t0, 3)
-    row["started"], row["finished"] = started, _now()
-    return row, rates
+    return _complete(row, spec), rates
 
 
 def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
-def long_rates(trial_id: str, records: list[dict], first_epoch: int = 1) -> pd.DataFrame:
+def long_rates(trial_id: str, epochs: list[BatchStats], first_epoch: int = 1) -> pd.DataFrame:
     """Per-batch RMS of every layer pair in long format (:data:`results.RATES_COLUMNS`),
     then of the ``intra`` and ``skip`` edges where the graph has them."""
     frames = []
-    for epoch, rec in enumerate(records, start=first_epoch):
-        rms = np.asarray(rec["rms"], dtype=float)
+    for epoch, stats in enumerate(epochs, start=first_epoch):
+        rms = np.asarray(stats.rms, dtype=float)
         n_batches, n_pairs = rms.shape
         names = [str(p) for p in range(n_pairs)]
         for kind in results.KIND_PAIRS:
-            extra = np.asarray(rec[f"rms_{kind}"], dtype=float)
+            extra = np.asarray(getattr(stats, f"rms_{kind}"), dtype=float)
             if not np.isnan(extra).all():
                 rms = np.column_stack([rms, extra])
                 names.append(kind)

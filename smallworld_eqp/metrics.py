@@ -339,12 +339,32 @@ def hops_to_output(graph: Graph) -> np.ndarray:
     return np.bincount(graph.layer_of, weights=dist, minlength=graph.n_layers) / np.asarray(graph.layer_sizes)
 
 
+#: The graph measures of a results row, each a function of the graph: name -> number.
+SUMMARY = {
+    "n_neurons": lambda g: g.n_neurons,
+    "n_edges": lambda g: g.n_edges,
+    "n_adjacent": lambda g: g.kind_counts()["adjacent"],
+    "n_intra": lambda g: g.kind_counts()["intra"],
+    "n_skip": lambda g: g.kind_counts()["skip"],
+    "path_length": lambda g: characteristic_path_length(g),
+    "clustering": lambda g: clustering_coefficient(g),
+}
+#: Measures with one value per layer (input first): columns ``<name>_<layer>``.
+PER_LAYER = {"hops_to_output": lambda g: hops_to_output(g)}
+
+
+def summary_columns(n_layers: int) -> list[str]:
+    """The columns of :func:`small_world_summary` for a network of ``n_layers`` layers."""
+    return list(SUMMARY) + [f"{name}_{lay}" for name in PER_LAYER for lay in range(n_layers)]
+
+
 def small_world_summary(graph: Graph) -> dict[str, float | int]:
     """Graph size and small-world metrics as a flat dict, one CSV row's worth.
 
-    Keys: ``n_neurons``, ``n_edges``, ``n_adjacent``, ``n_intra``, ``n_skip``,
-    ``path_length`` (eq. 15), ``clustering`` (eq. 16) and ``hops_to_output_0`` ...
-    ``hops_to_output_{L-1}`` (one per layer, input first).
+    One entry per measure of :data:`SUMMARY` (``n_neurons``, ``n_edges``, the edges
+    of each kind, ``path_length`` (eq. 15), ``clustering`` (eq. 16)) and per layer of
+    :data:`PER_LAYER` (``hops_to_output_0`` ... ``hops_to_output_{L-1}``, input
+    first): add a measure there and it becomes a column of every results row.
 
     Raises
     ------
@@ -357,10 +377,10 @@ def small_world_summary(graph: Graph) -> dict[str, float | int]:
     >>> row = small_world_summary(topology.layered([2, 3, 2]))
     >>> row["n_edges"], row["hops_to_output_0"]
     (12, 2.0)
+    >>> list(row) == summary_columns(3)
+    True
     """
-    row: dict[str, float | int] = {"n_neurons": graph.n_neurons, "n_edges": graph.n_edges}
-    row.update({f"n_{kind}": count for kind, count in graph.kind_counts().items()})
-    row["path_length"] = characteristic_path_length(graph)
-    row["clustering"] = clustering_coefficient(graph)
-    row.update({f"hops_to_output_{lay}": float(h) for lay, h in enumerate(hops_to_output(graph))})
+    row: dict[str, float | int] = {name: measure(graph) for name, measure in SUMMARY.items()}
+    for name, measure in PER_LAYER.items():
+        row.update({f"{name}_{lay}": float(v) for lay, v in enumerate(measure(graph))})
     return row

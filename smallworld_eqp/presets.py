@@ -1,7 +1,9 @@
 """Named configurations for the sweep and train CLIs, each with its source.
 
-A preset is a plain dict of CLI-level settings; explicit flags override it. The
-``config`` entry holds :class:`~smallworld_eqp.eqprop.EqPropConfig` fields.
+A preset is a mapping of settings (:data:`smallworld_eqp.spec.SETTING_NAMES`: the
+trial's and the EqProp configuration's, one namespace), the shape
+:func:`smallworld_eqp.spec.expand` takes; flags given on the command line override
+it. In a sweep preset ``n`` (or ``p``) and ``seed`` hold the values swept.
 
 Sources
 -------
@@ -43,6 +45,7 @@ _PAPER_EDGES = intra_edge_count(PAPER_LAYERS, intra=True)
 PAPER_SW_REPLACEMENTS = round(0.08 * _PAPER_EDGES)
 
 _PAPER_CONFIG = {"eps": 0.5, "beta": 1.0, "n_free": 500, "n_clamped": 8, "batch_size": 20}
+_PAPER_NET = {"layers": PAPER_LAYERS, "learning_rate": 0.02, **_PAPER_CONFIG}
 _PAPER_DATA = {"dataset": "mnist", "n_train": 50_000, "n_test": 10_000}
 # What every run of the authors' code shares (eqp.py: step_weakly_clamped, train_batch;
 # datasets.py: the batch list; run_trials.py: calculate_test_error every epoch).
@@ -79,104 +82,90 @@ _AUTHORS_GRAPH = {"intra": False, "reuse_removed": True}
 SWEEP_PRESETS: dict[str, dict] = {
     "quick": {
         "dataset": "digits",
-        "n_train": None,
-        "n_test": None,
         "layers": (64, 32, 32, 32, 32, 10),
         "intra": False,
-        "replacements": (0, 30, 100, 300, 1_000, 2_000, 3_000, 5_000),
-        "seeds": (0, 1, 2),
+        "n": (0, 30, 100, 300, 1_000, 2_000, 3_000, 5_000),
+        "seed": (0, 1, 2),
         "epochs": 2,
-        "config": {
-            "eps": 0.5,
-            "beta": 1.0,
-            "n_free": 60,
-            "n_clamped": 8,
-            "batch_size": 20,
-            "learning_rate": 0.1,
-        },
+        "eps": 0.5,
+        "beta": 1.0,
+        "n_free": 60,
+        "n_clamped": 8,
+        "batch_size": 20,
+        "learning_rate": 0.1,
     },
     "paper": {
         **_PAPER_DATA,
-        "layers": PAPER_LAYERS,
+        **_PAPER_NET,
         "intra": True,
-        "replacements": (0, 1_000, 3_000, 10_000, 30_000, PAPER_SW_REPLACEMENTS),
-        "seeds": (0,),
+        "n": (0, 1_000, 3_000, 10_000, 30_000, PAPER_SW_REPLACEMENTS),
+        "seed": (0,),
         "epochs": 1,
-        "config": {**_PAPER_CONFIG, "learning_rate": 0.02},
     },
     "authors-code": {
         **_AUTHORS_DATA,
         **_AUTHORS_GRAPH,
+        **_AUTHORS_CONFIG,
         "layers": AUTHORS_LAYERS,
         "p": (0.0, *np.logspace(-4, 0, 30).tolist()),
-        "seeds": (0,),
+        "seed": (0,),
         "epochs": 1,
-        "config": dict(_AUTHORS_CONFIG),
     },
 }
 
 TRAIN_PRESETS: dict[str, dict] = {
-    "paper-basic": {
-        **_PAPER_DATA,
-        "layers": PAPER_LAYERS,
-        "intra": False,
-        "epochs": 250,
-        "config": {**_PAPER_CONFIG, "learning_rate": 0.02},
-    },
+    "paper-basic": {**_PAPER_DATA, **_PAPER_NET, "intra": False, "epochs": 250},
     "paper-per-layer": {
         **_PAPER_DATA,
-        "layers": PAPER_LAYERS,
+        **_PAPER_NET,
         "intra": False,
         "epochs": 250,
-        "config": {**_PAPER_CONFIG, "learning_rate": (0.128, 0.032, 0.008, 0.002)},
+        "learning_rate": (0.128, 0.032, 0.008, 0.002),
     },
     "paper-smallworld": {
         **_PAPER_DATA,
-        "layers": PAPER_LAYERS,
+        **_PAPER_NET,
         "intra": True,
         "n": PAPER_SW_REPLACEMENTS,
         "epochs": 250,
-        "config": {**_PAPER_CONFIG, "learning_rate": 0.02},
     },
     "authors-code-mlff": {
         **_AUTHORS_DATA,
         **_AUTHORS_GRAPH,
+        **_AUTHORS_CONFIG,
         "layers": AUTHORS_LAYERS,
         "epochs": 100,
-        "config": dict(_AUTHORS_CONFIG),
     },
     "authors-code-sw": {
         **_AUTHORS_DATA,
         **_AUTHORS_GRAPH,
+        **_AUTHORS_CONFIG,
         "layers": AUTHORS_LAYERS,
         "p": 0.1,
         "epochs": 100,
-        "config": dict(_AUTHORS_CONFIG),
     },
     "authors-code-500x3-mlff": {
         **_AUTHORS_DATA,
         **_AUTHORS_GRAPH,
+        **_AUTHORS_500X3_CONFIG,
         "layers": PAPER_LAYERS,
         "epochs": 100,
-        "config": dict(_AUTHORS_500X3_CONFIG),
     },
     "authors-code-500x3-per-layer": {
         **_AUTHORS_DATA,
         **_AUTHORS_GRAPH,
+        **_AUTHORS_500X3_CONFIG,
         "layers": PAPER_LAYERS,
         "epochs": 100,
-        "config": {
-            **_AUTHORS_500X3_CONFIG,
-            "learning_rate": (0.128, 0.032, 0.008, 0.002),
-            "bias_learning_rate": 1.0,
-        },
+        "learning_rate": (0.128, 0.032, 0.008, 0.002),
+        "bias_learning_rate": 1.0,
     },
     "authors-code-500x3-sw": {
         **_AUTHORS_DATA,
         **_AUTHORS_GRAPH,
+        **_AUTHORS_500X3_CONFIG,
         "layers": PAPER_LAYERS,
         "p": 0.1,
         "epochs": 200,
-        "config": dict(_AUTHORS_500X3_CONFIG),
     },
 }

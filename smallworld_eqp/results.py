@@ -39,71 +39,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from .validate import check_int
+
 PathLike = str | os.PathLike
 STATUSES = ("ok", "failed", "diverged")
 
-#: The trial's setting apart from the EqProp configuration and the rewiring amount.
-_SETTING = ["preset", "dataset", "n_train", "n_test", "epochs", "layers", "intra", "mode", "reuse_removed"]
-#: Sweep columns before the per-layer hop counts.
-_SWEEP_HEAD = [
-    "trial_id",
-    "status",
-    "error_message",
-    "config_hash",
-    "seed",
-    *_SETTING,
-    "requested",
-    "n_replaced",
-    "p",
-    "n_neurons",
-    "n_edges",
-    "n_adjacent",
-    "n_intra",
-    "n_skip",
-    "path_length",
-    "clustering",
-]
-#: Between the hop counts and the per-pair totals.
-_SWEEP_MIDDLE = ["online_error_epoch1", "train_error", "test_error"]
-#: The EqProp configuration (:class:`smallworld_eqp.eqprop.EqPropConfig` fields, seed excluded).
-CONFIG_COLUMNS = [
-    "eps",
-    "beta",
-    "n_free",
-    "n_clamped",
-    "batch_size",
-    "learning_rate",
-    "skip_init",
-    "random_beta_sign",
-    "persistent_particles",
-    "nudge_factor",
-    "nudge",
-    "bias_learning_rate",
-    "batch_order",
-    "test_particles",
-    "solver",
-    "tol",
-    "dtype",
-]
-#: After the per-pair totals.
-_SWEEP_TAIL = [
-    "spread",
-    "log_spread",
-    "free_steps",
-    "seconds",
-    *CONFIG_COLUMNS,
-    "version",
-    "git_rev",
-    "started",
-    "finished",
-]
-
-#: What makes two trials the same study, so that their outcomes may be pooled or
-#: fitted together: everything but the rewiring amount and the seed.
-STUDY_COLUMNS = [*_SETTING, *CONFIG_COLUMNS]
-
-#: The sweep columns that do not depend on the depth of the network, in order.
-SWEEP_BASE_COLUMNS = _SWEEP_HEAD + _SWEEP_MIDDLE + _SWEEP_TAIL
+#: Sweep columns before the settings: the trial's identity and outcome status.
+_HEAD = ["trial_id", "status", "error_message", "config_hash", "seed"]
+#: After the settings: how the graph was rewired (what was asked, what was done).
+_REWIRED = ["requested", "n_replaced", "p"]
+#: After the graph measures: the training outcome.
+_ERRORS = ["online_error_epoch1", "train_error", "test_error"]
+#: After the rate summaries.
+_TAIL = ["free_steps", "seconds", "version", "git_rev", "started", "finished"]
 #: Columns a CSV must have for :func:`load_sweep` to accept it as a sweep CSV.
 SWEEP_REQUIRED_COLUMNS = [
     "trial_id",
@@ -116,45 +64,29 @@ SWEEP_REQUIRED_COLUMNS = [
     "train_error",
     "test_error",
 ]
-#: Sweep columns read as strings, whatever they look like (a hash may be all digits).
-SWEEP_STRING_COLUMNS = [
-    "trial_id",
-    "status",
-    "error_message",
-    "config_hash",
-    "preset",
-    "dataset",
-    "layers",
-    "mode",
-    "requested",
-    "learning_rate",
-    "nudge",
-    "batch_order",
-    "solver",
-    "dtype",
-    "version",
-    "git_rev",
-    "started",
-    "finished",
-]
 RATES_COLUMNS = ["trial_id", "epoch", "batch", "pair", "rms"]
 #: Named pairs of the rates CSV beside the adjacent layer pairs 0, 1, ...
 KIND_PAIRS = ("intra", "skip")
 EPOCHS_COLUMNS = ["epoch", "online_error", "train_error", "test_error", "seconds", "n_edges", "n_skip"]
 
 
-def hops_columns(n_layers: int) -> list[str]:
-    """``hops_to_output_0`` ... ``hops_to_output_{n_layers-1}``, input layer first."""
-    return [f"hops_to_output_{lay}" for lay in range(n_layers)]
+def study_columns() -> list[str]:
+    """What makes two trials the same study, so that their outcomes may be pooled or
+    fitted together: every setting but the rewiring amount and the seed
+    (:func:`smallworld_eqp.spec.setting_columns`)."""
+    from .spec import setting_columns  # the settings live with the engine's config (numba)
 
-
-def dw_columns(n_layers: int) -> list[str]:
-    """``dw_0`` ... ``dw_{n_layers-2}``, one per layer pair (eq. 22), input pair first."""
-    return [f"dw_{pair}" for pair in range(n_layers - 1)]
+    return setting_columns()
 
 
 def sweep_columns(n_layers: int) -> list[str]:
     """All sweep columns, in order, for networks of ``n_layers`` layers.
+
+    The trial's id and status, its settings (:func:`study_columns`), the rewiring
+    done, the graph measures (:func:`smallworld_eqp.metrics.summary_columns`), the
+    errors, the rate summaries (:func:`smallworld_eqp.spread.summary_columns`),
+    timings and provenance. Each part comes from its owner, so a new setting or
+    measure becomes a column without an edit here.
 
     Parameters
     ----------
@@ -170,9 +102,42 @@ def sweep_columns(n_layers: int) -> list[str]:
     >>> [c for c in cols if c.startswith("dw_")]
     ['dw_0', 'dw_1']
     """
-    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 3:
-        raise ValueError(f"n_layers must be an integer >= 3 (input, hidden, output), got {n_layers!r}")
-    return _SWEEP_HEAD + hops_columns(n_layers) + _SWEEP_MIDDLE + dw_columns(n_layers) + _SWEEP_TAIL
+    from . import metrics, spread
+
+    check_int("n_layers", n_layers, low=3)
+    return (
+        _HEAD
+        + study_columns()
+        + _REWIRED
+        + metrics.summary_columns(n_layers)
+        + _ERRORS
+        + spread.summary_columns(n_layers - 1)
+        + _TAIL
+    )
+
+
+def string_columns() -> list[str]:
+    """Sweep columns read as strings whatever they look like (a hash may be all digits;
+    layer sizes, per-pair rates and recipe steps are text)."""
+    from .spec import setting_field
+
+    text = [
+        c
+        for c in study_columns()
+        if isinstance(setting_field(c).default, (str, tuple)) or c == "learning_rate"
+    ]
+    return [
+        "trial_id",
+        "status",
+        "error_message",
+        "config_hash",
+        *text,
+        "requested",
+        "version",
+        "git_rev",
+        "started",
+        "finished",
+    ]
 
 
 def n_layers_of(layers: str) -> int:
@@ -230,8 +195,12 @@ def load_sweep(paths: PathLike | Iterable[PathLike], *, status: str | None = "ok
     """
     if status is not None and status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)} or None, got {status!r}")
-    dtype = dict.fromkeys(SWEEP_STRING_COLUMNS, "str")
+    from .spec import LATER_DEFAULT_CELLS
+
+    dtype = dict.fromkeys(string_columns(), "str")
     frames = [_read(p, SWEEP_REQUIRED_COLUMNS, "a sweep", dtype) for p in _as_paths(paths)]
+    # A file written before a setting existed ran every trial with its default.
+    frames = [f.assign(**{k: v for k, v in LATER_DEFAULT_CELLS.items() if k not in f}) for f in frames]
     df = pd.concat(frames, ignore_index=True, sort=False)
     df = df.drop_duplicates("trial_id", keep="last")
     # The schema of the deepest network read, filtered out or not, so the columns
@@ -245,7 +214,7 @@ def load_sweep(paths: PathLike | Iterable[PathLike], *, status: str | None = "ok
 
 
 def by_configuration(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """Sweep trials split into studies: equal :data:`STUDY_COLUMNS`, any rewiring and seed.
+    """Sweep trials split into studies: equal :func:`study_columns`, any rewiring and seed.
 
     Fits and correlations over replacement counts only make sense within one
     study; pooling, say, two network sizes would relate the size to the outcome.
@@ -270,7 +239,7 @@ def by_configuration(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """
     # As Python strings: NaN (no tol, say) is a value "nan", not a missing key, and
     # 0.5 equals "0.5" after a CSV round trip.
-    keys = df[[c for c in STUDY_COLUMNS if c in df]].map(str)
+    keys = df[[c for c in study_columns() if c in df]].map(str)
     varying = [c for c in keys if keys[c].nunique() > 1]
     if not varying:
         return [(str(df["layers"].iloc[0]) if len(df) else "", df)]

@@ -1,87 +1,31 @@
-"""Run many trials and keep every finished one: append-only CSVs, resume, scale-out.
+"""Run many trials and keep every finished one: resume, worker processes, Dask.
 
-Trials run serially, in local worker processes, or on a Dask cluster
-(``dask.distributed``) given a scheduler address; setting up the cluster is the
-user's business. Each finished trial's row is appended to the CSV in one write as
-soon as it arrives, so an interrupted sweep (Ctrl-C, ``kill -9``, a lost worker)
-keeps every finished row, and rerunning the same command skips them.
+Trials run serially, one worker process each (at most ``workers`` at once), or on a
+Dask cluster (``dask.distributed``) given a scheduler address; setting up the cluster
+is the user's business. Each finished trial's row is appended to the results CSV
+(:class:`~smallworld_eqp.resultlog.ResultLog`) as soon as it arrives, so an
+interrupted sweep (Ctrl-C, ``kill -9``, a lost worker) keeps every finished row and
+rerunning the same command skips them. A worker that dies is a failed trial,
+recorded; workers exit when the sweep's process dies.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from .experiment import TrialSpec, run_trial
-from .results import RATES_COLUMNS
-
-
-class ResultLog:
-    """An append-only CSV of rows with fixed columns, safe to resume.
-
-    Opening an existing file checks that its header matches ``columns`` (a CSV
-    written for another network depth or by another tool is refused) and drops a
-    partial last line left by a killed writer.
-    """
-
-    def __init__(self, path: str | os.PathLike, columns: Sequence[str]):
-        self.path = Path(path)
-        self.columns = list(columns)
-        if self.path.exists() and self.path.stat().st_size > 0:
-            self._repair()
-            header = pd.read_csv(self.path, nrows=0).columns.tolist()
-            if header != self.columns:
-                missing = [c for c in self.columns if c not in header]
-                extra = [c for c in header if c not in self.columns]
-                raise ValueError(
-                    f"{self.path} holds other results (columns differ: missing {missing[:5]}, "
-                    f"unexpected {extra[:5]}); choose another --out"
-                )
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._write(",".join(self.columns) + "\n")
-
-    def _repair(self) -> None:
-        with open(self.path, "rb+") as f:
-            data = f.read()
-            if not data.endswith(b"\n"):
-                f.truncate(data.rfind(b"\n") + 1)
-
-    def _write(self, text: str) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, text.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def read(self) -> pd.DataFrame:
-        return pd.read_csv(self.path)
-
-    def append(self, rows: pd.DataFrame | Iterable[dict]) -> None:
-        """Append rows in a single write (all or nothing on a crash)."""
-        frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
-        if frame.empty:
-            return
-        buf = io.StringIO()
-        frame.reindex(columns=self.columns).to_csv(buf, header=False, index=False, lineterminator="\n")
-        self._write(buf.getvalue())
-
-    def keep_only(self, column: str, allowed: set) -> None:
-        """Drop rows whose ``column`` is not in ``allowed`` (atomic rewrite)."""
-        frame = self.read()
-        keep = frame[column].astype(str).isin(allowed)
-        if keep.all():
-            return
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        frame[keep].to_csv(tmp, index=False, lineterminator="\n")
-        os.replace(tmp, self.path)
+from . import results
+from .experiment import failed_trial, run_trial
+from .resultlog import ResultLog
+from .spec import LATER_DEFAULT_CELLS, TrialSpec
 
 
 def rates_path(out: str | os.PathLike) -> Path:
@@ -90,28 +34,45 @@ def rates_path(out: str | os.PathLike) -> Path:
     return out.with_name(out.stem + "_rates" + out.suffix)
 
 
-def limit_threads(threads: int) -> None:
-    """Use ``threads`` numba threads and single-threaded BLAS in this process.
+@contextlib.contextmanager
+def limit_threads(threads: int | None) -> Iterator[None]:
+    """Use ``threads`` numba threads and single-threaded BLAS inside the block, then
+    restore the previous settings (None: change nothing).
 
     Results do not depend on it (the engine is deterministic across thread counts);
     it only keeps workers from oversubscribing the cores.
     """
+    if threads is None:
+        yield
+        return
     import numba
     from threadpoolctl import threadpool_limits
 
+    before = numba.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    threadpool_limits(limits=1, user_api="blas")
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        numba.set_num_threads(before)
 
 
-def _run_remote(spec_dict: dict, threads: int) -> tuple[dict, pd.DataFrame]:
-    limit_threads(threads)
-    return run_trial(TrialSpec.from_dict(spec_dict))
+def sweep_log(out: str | os.PathLike, specs: Sequence[TrialSpec]) -> ResultLog:
+    """The results log of a sweep: the columns of its deepest network, or of the file's
+    when that holds deeper ones (a CSV mixing depths keeps the deepest columns)."""
+    from .resultlog import read_header
+
+    depth = max(len(s.layers) for s in specs)
+    out = Path(out)
+    if out.is_file() and out.stat().st_size:
+        header = read_header(out) or []
+        depth = max(depth, sum(c.startswith("hops_to_output_") for c in header))
+    return ResultLog(out, results.sweep_columns(depth), fill=LATER_DEFAULT_CELLS)
 
 
 def run_sweep(
     specs: Sequence[TrialSpec],
     out: str | os.PathLike,
-    columns: Sequence[str],
     *,
     workers: int = 1,
     scheduler: str | None = None,
@@ -126,11 +87,10 @@ def run_sweep(
     ----------
     specs : sequence of TrialSpec
     out : path
-        The results CSV; per-batch rates go to :func:`rates_path` of it.
-    columns : sequence of str
-        The CSV's columns (:func:`smallworld_eqp.results.sweep_columns`).
+        The results CSV (:func:`sweep_log`); per-batch rates go to
+        :func:`rates_path` of it. Both are locked while the sweep runs.
     workers : int
-        Local worker processes (1: run in this process).
+        Trials running at once, each in its own process (1: in this process).
     scheduler : str, optional
         Address of a Dask scheduler (``tcp://host:port``); overrides ``workers``.
     threads : int, optional
@@ -149,65 +109,116 @@ def run_sweep(
     """
     from tqdm.auto import tqdm
 
-    log = ResultLog(out, columns)
-    rates_log = ResultLog(rates_path(out), RATES_COLUMNS)
-    done = log.read()
-    final = done["status"].isin(["ok", "diverged"]) if retry_failed else done["status"].notna()
-    finished = set(done.loc[final, "trial_id"].astype(str))
-    rates_log.keep_only("trial_id", set(done["trial_id"].astype(str)))
-    seen: set[str] = set()
-    todo = []
-    for s in specs:
-        if s.trial_id not in finished and s.trial_id not in seen:
-            todo.append(s)
-            seen.add(s.trial_id)
+    log = sweep_log(out, specs)
+    with log, ResultLog(rates_path(out), results.RATES_COLUMNS) as rates_log:
+        done = log.read()
+        final = (
+            done["status"].isin(["ok", "diverged"]) if retry_failed else done["status"].isin(results.STATUSES)
+        )
+        finished = set(done.loc[final, "trial_id"])
+        rates_log.keep_only("trial_id", set(done["trial_id"]))
+        todo = list({s.trial_id: s for s in specs if s.trial_id not in finished}.values())
 
-    def record(row: dict, rates: pd.DataFrame) -> None:
-        rates_log.append(rates)
-        log.append([row])
-        if on_row is not None:
-            on_row(row)
+        def record(row: dict, rates: pd.DataFrame) -> None:
+            rates_log.append(rates)
+            log.append([row])
+            bar.update()
+            if on_row is not None:
+                on_row(row)
 
-    n_cores = os.cpu_count() or 1
-    bar = tqdm(total=len(todo), desc="trials", unit="trial", disable=not progress or not todo)
+        bar = tqdm(total=len(todo), desc="trials", unit="trial", disable=not progress or not todo)
+        try:
+            if scheduler is not None:
+                _run_dask(todo, scheduler, threads or 1, record)
+            elif workers > 1 and len(todo) > 1:
+                _run_processes(todo, workers, threads or max(1, (os.cpu_count() or 1) // workers), record)
+            else:
+                with limit_threads(threads):
+                    for s in todo:
+                        record(*run_trial(s, progress=progress))
+        finally:
+            bar.close()
+    frame = results.load_sweep([out], status=None)
+    return frame[frame["trial_id"].isin({s.trial_id for s in specs})].reset_index(drop=True)
+
+
+# --- worker processes -----------------------------------------------------------------
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a worker: end this process as soon as the sweep's process is gone."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _worker(spec_dict: dict, threads: int, conn: multiprocessing.connection.Connection, parent: int) -> None:
+    _exit_with_parent(parent)
+    with limit_threads(threads):
+        conn.send(run_trial(TrialSpec.from_dict(spec_dict)))
+    conn.close()
+
+
+def _run_processes(todo: list[TrialSpec], workers: int, threads: int, record) -> None:
+    """Each trial in its own spawned process, at most ``workers`` at once; a process
+    that dies before sending its row is a failed trial. On any exit (Ctrl-C included)
+    the processes still running are killed at once: their trials are not finished."""
+    ctx = multiprocessing.get_context("spawn")
+    pending = list(todo)
+    running: dict = {}  # receiving end -> (process, spec)
     try:
-        if scheduler is not None:
-            _run_dask(todo, scheduler, threads or 1, record, bar)
-        elif workers > 1 and len(todo) > 1:
-            per = threads or max(1, n_cores // workers)
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(
-                workers, mp_context=ctx, initializer=limit_threads, initargs=(per,)
-            ) as ex:
-                futures = [ex.submit(run_trial, s) for s in todo]
-                for fut in as_completed(futures):
-                    record(*fut.result())
-                    bar.update()
-        else:
-            if threads is not None:
-                limit_threads(threads)
-            for s in todo:
-                record(*run_trial(s, progress=progress))
-                bar.update()
+        while pending or running:
+            while pending and len(running) < workers:
+                spec = pending.pop(0)
+                recv, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(
+                    target=_worker, args=(spec.to_dict(), threads, send, os.getpid()), daemon=True
+                )
+                proc.start()
+                send.close()
+                running[recv] = (proc, spec)
+            for conn in multiprocessing.connection.wait(list(running)):
+                proc, spec = running.pop(conn)
+                try:
+                    outcome = conn.recv()
+                except EOFError:
+                    proc.join()
+                    outcome = failed_trial(
+                        spec, f"WorkerDied: the worker process ended with exit code {proc.exitcode}"
+                    )
+                conn.close()
+                proc.join()
+                record(*outcome)
     finally:
-        bar.close()
-    frame = log.read()
-    frame = frame.drop_duplicates("trial_id", keep="last")
-    ids = [s.trial_id for s in specs]
-    return frame[frame["trial_id"].astype(str).isin(ids)].reset_index(drop=True)
+        for proc, _ in running.values():
+            proc.kill()
+        for proc, _ in running.values():
+            proc.join()
 
 
-def _run_dask(todo: list[TrialSpec], scheduler: str, threads: int, record, bar) -> None:
+def _run_remote(spec_dict: dict, threads: int) -> tuple[dict, pd.DataFrame]:
+    with limit_threads(threads):
+        return run_trial(TrialSpec.from_dict(spec_dict))
+
+
+def _run_dask(todo: list[TrialSpec], scheduler: str, threads: int, record) -> None:
     try:
         from distributed import Client
         from distributed import as_completed as dask_completed
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
         raise ValueError("--scheduler needs dask.distributed: pip install 'smallworld_eqp[dask]'") from exc
     with Client(scheduler, timeout="20s") as client:
-        futures = [
-            client.submit(_run_remote, s.to_dict(), threads, key=f"trial-{s.trial_id}", pure=False)
+        futures = {
+            client.submit(_run_remote, s.to_dict(), threads, key=f"trial-{s.trial_id}", pure=False): s
             for s in todo
-        ]
+        }
         for fut in dask_completed(futures):
-            record(*fut.result())
-            bar.update()
+            try:
+                outcome = fut.result()
+            except Exception as exc:  # a lost worker or task: a failed trial, recorded
+                outcome = failed_trial(futures[fut], f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+            record(*outcome)

@@ -208,14 +208,27 @@ def log_spread(rates: np.ndarray) -> float:
     return float(np.std(np.log10(means)))
 
 
+#: The scalar summaries of a trial's training rates in a results row, each a function
+#: of the per-batch rates (n_batches, n_pairs) and their per-pair totals (eq. 22).
+SUMMARY = {
+    "spread": lambda rates, totals: spread(totals),
+    "log_spread": lambda rates, totals: log_spread(rates),
+}
+
+
+def summary_columns(n_pairs: int) -> list[str]:
+    """The columns of :func:`summarise` for ``n_pairs`` layer pairs."""
+    return [f"dw_{pair}" for pair in range(n_pairs)] + list(SUMMARY)
+
+
 def summarise(rates: np.ndarray, every: int) -> dict[str, float]:
-    """Per-pair totals (eq. 22), Spread (eq. 23) and log-spread as one CSV row's worth.
+    """Per-pair totals (eq. 22) and every summary of :data:`SUMMARY` as one CSV row's worth.
 
     Returns
     -------
     dict
-        ``dw_0`` ... ``dw_{P-1}`` (totals, input pair first), ``spread`` and
-        ``log_spread``.
+        ``dw_0`` ... ``dw_{P-1}`` (totals, input pair first), then ``spread`` (eq. 23)
+        and ``log_spread``; add a summary to :data:`SUMMARY` and it becomes a column.
 
     Examples
     --------
@@ -225,6 +238,5 @@ def summarise(rates: np.ndarray, every: int) -> dict[str, float]:
     """
     t = totals(rates, every)
     row = {f"dw_{pair}": float(v) for pair, v in enumerate(t)}
-    row["spread"] = spread(t)
-    row["log_spread"] = log_spread(rates)
+    row.update({name: float(f(_as_rates(rates), t)) for name, f in SUMMARY.items()})
     return row

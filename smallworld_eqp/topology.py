@@ -3,6 +3,8 @@
 A :class:`Graph` holds every undirected edge once (``i < j``), its kind and the
 layer of every neuron. Builders (:func:`layered`, :func:`connect_within_layers`,
 :func:`rewire`, :func:`without_kind`) never modify a graph: they return a new one.
+They are the steps of graph recipes (:data:`GRAPH_STEPS`, :func:`build`): a recipe
+is a list of ``{"op": name, **arguments}``, the shape of ``Graph.history``.
 
 Neurons are numbered layer by layer, input layer first, so layer ``l`` holds the
 neurons ``offsets[l]:offsets[l + 1]``.
@@ -20,11 +22,14 @@ Examples
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from .validate import check_bool, check_choice, check_int, check_random_state, check_real
 
 ADJACENT, INTRA, SKIP = 0, 1, 2
 KIND_NAMES = ("adjacent", "intra", "skip")
@@ -36,16 +41,11 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _check_layer_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
-    try:
-        items = list(sizes)
-    except TypeError:
-        raise ValueError(f"layer sizes must be a sequence of positive integers, got {sizes!r}") from None
-    if any(
-        isinstance(s, bool) or not isinstance(s, (int, np.integer, float, np.floating)) for s in items
-    ) or any(float(s) != int(s) for s in items):
-        raise ValueError(f"layer sizes must be a sequence of positive integers, got {sizes!r}")
-    sizes = tuple(int(s) for s in items)
+def check_layer_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
+    """Layer sizes as a tuple of ints: at least 3 layers, all positive."""
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (Sequence, np.ndarray)):
+        raise TypeError(f"layer sizes must be a sequence of positive integers, got {sizes!r}")
+    sizes = tuple(check_int("a layer size", s) for s in sizes)
     if len(sizes) < 3:
         raise ValueError(
             f"layer sizes {list(sizes)} give {len(sizes)} layers; at least 3 (input, hidden, output) are needed"
@@ -93,9 +93,17 @@ class Graph:
         ``kinds`` is inferred from the layers when omitted; when given, it must agree
         with them.
         """
-        sizes = _check_layer_sizes(layer_sizes)
+        sizes = check_layer_sizes(layer_sizes)
         n = sum(sizes)
-        e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+        raw = np.asarray(edges)
+        if raw.dtype.kind not in "iuf" or (raw.size and raw.shape[-1] != 2):
+            raise ValueError(
+                f"edges must be an (E, 2) array of neuron indices, got dtype {raw.dtype} and shape {raw.shape}"
+            )
+        if raw.dtype.kind == "f" and not np.all(np.isfinite(raw) & (raw == np.round(raw))):
+            bad = raw[~(np.isfinite(raw) & (raw == np.round(raw)))].flat[0]
+            raise ValueError(f"edge endpoints must be integer neuron indices, got {bad}")
+        e = raw.astype(np.int64).reshape(-1, 2)
         if e.size and (e.min() < 0 or e.max() >= n):
             raise ValueError(f"edge endpoints must lie in [0, {n}), got range [{e.min()}, {e.max()}]")
         if np.any(e[:, 0] == e[:, 1]):
@@ -263,6 +271,90 @@ def _combine(graph: Graph, new_edges: np.ndarray, keep: np.ndarray | None, recor
     return Graph.from_edges(graph.layer_sizes, edges, history=graph.history + (record,))
 
 
+#: Builders usable as recipe steps, by name (:func:`graph_step`).
+GRAPH_STEPS: dict[str, Callable[..., Graph]] = {}
+# Argument checks of the steps that have one, by name: they raise on a bad value.
+_STEP_CHECKS: dict[str, Callable[..., Any]] = {}
+
+
+def graph_step(builder: Callable[..., Graph] | None = None, *, check: Callable[..., Any] | None = None):
+    """Register ``builder`` as a recipe step named after it (:func:`build`).
+
+    The first step of a recipe makes the graph (it takes no graph); every later one
+    takes the graph built so far as its first argument. A builder taking ``seed``
+    gets the recipe's random stream. ``check``, given the step's other arguments,
+    raises on a bad value before anything is built (:func:`check_recipe`).
+    """
+
+    def register(b: Callable[..., Graph]) -> Callable[..., Graph]:
+        GRAPH_STEPS[b.__name__] = b
+        if check is not None:
+            _STEP_CHECKS[b.__name__] = check
+        return b
+
+    return register if builder is None else register(builder)
+
+
+def check_recipe(recipe: Sequence[Mapping[str, Any]]) -> None:
+    """Raise on a recipe that :func:`build` could not follow: an unknown step or
+    argument, a step out of place, or a bad argument value (nothing is built)."""
+    if not recipe:
+        raise ValueError("a graph recipe needs at least one step (layered), got none")
+    for k, step in enumerate(recipe):
+        if not isinstance(step, Mapping):
+            raise TypeError(f"a recipe step must be a mapping like {{'op': 'rewire', 'n': 10}}, got {step!r}")
+        args = dict(step)
+        op = check_choice("recipe step op", args.pop("op", None), sorted(GRAPH_STEPS))
+        params = inspect.signature(GRAPH_STEPS[op]).parameters
+        allowed = [p for p in params if p not in ("graph", "seed")]
+        unknown = sorted(set(args) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"recipe step {op!r} takes no argument {unknown[0]!r}; allowed: {', '.join(allowed)}"
+            )
+        first = "graph" not in params
+        if first and k > 0:
+            raise ValueError(
+                f"recipe step {op!r} makes a graph: it can only be the first step, got it as step {k + 1}"
+            )
+        if not first and k == 0:
+            raise ValueError(
+                f"recipe step {op!r} changes a graph: it cannot be the first step (start with layered)"
+            )
+        if op in _STEP_CHECKS:
+            _STEP_CHECKS[op](**args)
+
+
+def build(recipe: Sequence[Mapping[str, Any]], seed: int | np.random.Generator | None = None) -> Graph:
+    """Build a graph from a recipe: a list of steps ``{"op": name, **arguments}``.
+
+    Parameters
+    ----------
+    recipe : sequence of mapping
+        Steps in order, each naming a builder of :data:`GRAPH_STEPS`; the first
+        one makes the graph (``layered``). Checked first (:func:`check_recipe`).
+    seed : int, numpy.random.Generator or None
+        One random stream, shared in order by the steps that take a ``seed``.
+
+    Examples
+    --------
+    >>> g = build([{"op": "layered", "sizes": [6, 5, 5, 2]}, {"op": "rewire", "n": 4}], seed=0)
+    >>> g.kind_counts()
+    {'adjacent': 61, 'intra': 0, 'skip': 4}
+    """
+    check_recipe(recipe)
+    rng = check_random_state(seed)
+    graph = None
+    for step in recipe:
+        args = dict(step)
+        builder = GRAPH_STEPS[args.pop("op")]
+        if "seed" in inspect.signature(builder).parameters:
+            args["seed"] = rng
+        graph = builder(**args) if graph is None else builder(graph, **args)
+    return graph
+
+
+@graph_step(check=check_layer_sizes)
 def layered(sizes: Sequence[int]) -> Graph:
     """The basic multilayer topology: adjacent layers fully connected (paper Fig. 1a).
 
@@ -280,7 +372,7 @@ def layered(sizes: Sequence[int]) -> Graph:
     >>> layered([784, 500, 10])
     Graph(layers=784-500-10, neurons=1294, edges=397000: adjacent=397000, intra=0, skip=0)
     """
-    sizes = _check_layer_sizes(sizes)
+    sizes = check_layer_sizes(sizes)
     offsets = np.cumsum((0,) + sizes)
     blocks = [_block_pairs(offsets[a], sizes[a], offsets[a + 1], sizes[a + 1]) for a in range(len(sizes) - 1)]
     edges = np.concatenate(blocks)
@@ -292,6 +384,7 @@ def layered(sizes: Sequence[int]) -> Graph:
     )
 
 
+@graph_step
 def connect_within_layers(graph: Graph) -> Graph:
     """Connect every pair of neurons inside each hidden layer (paper section 4.3).
 
@@ -325,10 +418,7 @@ def replacements_to_p(n: int, n_edges: int) -> float:
     >>> round(replacements_to_p(1000, 10_000), 4)
     0.0952
     """
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    if n_edges < 1:
-        raise ValueError(f"n_edges must be >= 1, got {n_edges}")
+    n, n_edges = check_int("n", n, low=0), check_int("n_edges", n_edges, low=1)
     return float(-np.expm1(n * np.log1p(-1.0 / n_edges))) if n_edges > 1 else float(n > 0)
 
 
@@ -342,10 +432,7 @@ def p_to_replacements(p: float, n_edges: int) -> int:
     >>> p_to_replacements(0.0952, 10_000)
     1000
     """
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"p must be in [0, 1) to convert to a finite replacement count, got {p}")
-    if n_edges < 2:
-        raise ValueError(f"n_edges must be >= 2, got {n_edges}")
+    p, n_edges = check_real("p", p, "[0, 1)"), check_int("n_edges", n_edges, low=2)
     return round(float(np.log1p(-p) / np.log1p(-1.0 / n_edges)))
 
 
@@ -443,12 +530,21 @@ def _sample_reusing_removed(
     return np.concatenate([new, edges[restored].reshape(-1, 2)]), len(restored)
 
 
-def _as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(seed)
+def _check_rewire(
+    n: int | None = None, p: float | None = None, mode: str = "replace", reuse_removed: bool = False
+) -> tuple[int | None, float | None]:
+    if (n is None) == (p is None):
+        raise ValueError(f"give exactly one of n and p, got n={n!r} and p={p!r}")
+    check_choice("mode", mode, MODES)
+    check_bool("reuse_removed", reuse_removed)
+    if reuse_removed and mode != "replace":
+        raise ValueError(f"reuse_removed=True needs mode='replace' (edges to reuse), got mode={mode!r}")
+    if n is not None:
+        return check_int("n", n, low=0), None
+    return None, check_real("p", p, "[0, 1]")
 
 
+@graph_step(check=_check_rewire)
 def rewire(
     graph: Graph,
     *,
@@ -501,31 +597,16 @@ def rewire(
     >>> g.kind_counts()["skip"], g.history[-1]["n"]
     (10, 10)
     """
-    if (n is None) == (p is None):
-        raise ValueError(f"give exactly one of n and p, got n={n!r} and p={p!r}")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if not isinstance(reuse_removed, (bool, np.bool_)):
-        raise ValueError(f"reuse_removed must be True or False, got {reuse_removed!r}")
-    if reuse_removed and mode != "replace":
-        raise ValueError(f"reuse_removed=True needs mode='replace' (edges to reuse), got mode={mode!r}")
-    rng = _as_rng(seed)
+    n, p = _check_rewire(n, p, mode, reuse_removed)
+    rng = check_random_state(seed)
     n_edges, n_candidates = graph.n_edges, n_skip_candidates(graph)
     remove = None
     if n is not None:
-        if isinstance(n, bool) or int(n) != n or n < 0:
-            raise ValueError(f"n must be a non-negative integer, got {n!r}")
-        n = int(n)
         if mode == "replace" and n > n_edges:
             raise ValueError(f"n={n} exceeds the {n_edges} edges of the graph that could be removed")
         if mode == "replace":
             remove = rng.choice(n_edges, size=n, replace=False)
     else:
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
-            raise ValueError(f"p must be a number in [0, 1], got {p!r}")
-        p = float(p)
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p must be in [0, 1], got {p}")
         if mode == "replace":
             remove = np.flatnonzero(rng.random(n_edges) < p)
             n = int(remove.shape[0])
@@ -558,6 +639,27 @@ def rewire(
     return _combine(graph, new, keep, record)
 
 
+def _check_kind(kind: int | str) -> int:
+    if isinstance(kind, str):
+        return KIND_NAMES.index(check_choice("kind", kind, KIND_NAMES))
+    return check_int("kind", kind, low=0, high=len(KIND_NAMES) - 1)
+
+
+def rewiring(graph: Graph) -> dict[str, int | float]:
+    """What the graph's last :func:`rewire` did (its history record): ``n_replaced``,
+    the edges replaced (or added), and ``p``, the per-edge probability asked for or
+    equivalent to that count (footnote 2); 0 and 0.0 for a graph never rewired.
+
+    Examples
+    --------
+    >>> rewiring(rewire(layered([4, 3, 3, 2]), n=5, seed=0))["n_replaced"]
+    5
+    """
+    done = [h for h in graph.history if h.get("op") == "rewire"]
+    return {"n_replaced": done[-1]["n"], "p": done[-1]["p"]} if done else {"n_replaced": 0, "p": 0.0}
+
+
+@graph_step(check=_check_kind)
 def without_kind(graph: Graph, kind: int | str) -> Graph:
     """A copy of ``graph`` with every edge of one kind removed.
 
@@ -570,10 +672,7 @@ def without_kind(graph: Graph, kind: int | str) -> Graph:
     >>> without_kind(g, "skip") == layered([6, 5, 5, 2])
     True
     """
-    if isinstance(kind, str):
-        if kind not in KIND_NAMES:
-            raise ValueError(f"kind must be one of {', '.join(KIND_NAMES)}, got {kind!r}")
-        kind = KIND_NAMES.index(kind)
+    kind = _check_kind(kind)
     keep = graph.kinds != kind
     return _combine(
         graph,

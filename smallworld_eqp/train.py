@@ -21,20 +21,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .cli import (
-    OneLineParser,
-    add_config_arguments,
-    add_data_arguments,
-    add_network_arguments,
-    fail,
-    positive_int,
-    run_main,
-    spec_fields,
-)
-from .eqprop import DivergenceError
-from .experiment import TrialSpec, build_graph
+from .cli import OneLineParser, add_spec_arguments, given_settings, nonneg_int, positive_int, run_main
 from .presets import TRAIN_PRESETS
-from .training import run_training
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,13 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--preset", choices=sorted(TRAIN_PRESETS), default="paper-smallworld", help="starting configuration"
     )
-    add_network_arguments(parser)
     rewiring = parser.add_argument_group("rewiring (one of)").add_mutually_exclusive_group()
-    rewiring.add_argument("--replacements", type=int, help="number of edges to replace (or add)")
+    rewiring.add_argument("--replacements", type=nonneg_int, help="number of edges to replace (or add)")
     rewiring.add_argument("--p", type=float, help="per-edge replacement probability in [0, 1]")
-    parser.add_argument("--seed", type=int, default=0, help="seeds rewiring, init and shuffling")
-    add_data_arguments(parser)
-    add_config_arguments(parser)
+    parser.add_argument("--seed", type=nonneg_int, default=0, help="seeds rewiring, init and shuffling")
+    add_spec_arguments(parser)
     run = parser.add_argument_group("running")
     run.add_argument("--out", help="run folder (default data/runs/PRESET)")
     run.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
@@ -62,69 +48,53 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop the layer-skipping edges after epoch E and keep training",
     )
     run.add_argument("--threads", type=positive_int, help="numba threads")
-    run.add_argument(
-        "--train-eval-n",
-        type=positive_int,
-        default=10_000,
-        help="measure training error on the first N training examples",
-    )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
-def spec_from_args(args: argparse.Namespace) -> TrialSpec:
-    preset = TRAIN_PRESETS[args.preset]
-    rewiring = {}
-    if args.replacements is not None:
-        if args.replacements < 0:
-            raise ValueError(f"--replacements must be >= 0, got {args.replacements}")
-        rewiring = {"n": args.replacements}
-    elif args.p is not None:
-        if not 0.0 <= args.p <= 1.0:
-            raise ValueError(f"--p must lie in [0, 1], got {args.p}")
-        rewiring = {"p": args.p}
-    elif "n" in preset or "p" in preset:
-        rewiring = {k: preset[k] for k in ("n", "p") if k in preset}
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
-    return TrialSpec(
-        **spec_fields(args, preset, args.preset),
-        seed=args.seed,
-        train_eval_n=args.train_eval_n,
-        **rewiring,
-    )
+def spec_from_args(args: argparse.Namespace):
+    """The one trial the command trains."""
+    from .spec import TrialSpec
+
+    settings = {
+        **TRAIN_PRESETS[args.preset],
+        **given_settings(args),
+        "preset": args.preset,
+        "seed": args.seed,
+    }
+    if args.replacements is not None or args.p is not None:
+        settings = {k: v for k, v in settings.items() if k not in ("n", "p")}
+        settings |= {"n": args.replacements} if args.replacements is not None else {"p": args.p}
+    return TrialSpec.from_settings(settings, data_dir=args.data_dir)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _train(args: argparse.Namespace) -> int:
+    from .eqprop import DivergenceError
+    from .runner import limit_threads
+    from .runs import RunStateError, run_training
+    from .spec import build_graph
+
+    spec = spec_from_args(args)
+    build_graph(spec)
+    if args.remove_skip_after is not None and args.remove_skip_after >= spec.epochs:
+        raise ValueError(
+            f"--remove-skip-after {args.remove_skip_after} must be smaller than --epochs {spec.epochs}"
+        )
+    out = Path(args.out or f"data/runs/{args.preset}")
     try:
-        spec = spec_from_args(args)
-        build_graph(spec)
-        if args.remove_skip_after is not None and args.remove_skip_after >= spec.epochs:
-            raise ValueError(
-                f"--remove-skip-after {args.remove_skip_after} must be smaller than --epochs {spec.epochs}"
+        with limit_threads(args.threads):
+            frame = run_training(
+                spec,
+                out,
+                resume=args.resume,
+                remove_skip_after=args.remove_skip_after,
+                progress=not args.quiet,
             )
-        if args.threads is not None:
-            from .runner import limit_threads
-
-            limit_threads(args.threads)
-        out = Path(args.out or f"data/runs/{args.preset}")
-        frame = run_training(
-            spec,
-            out,
-            resume=args.resume,
-            remove_skip_after=args.remove_skip_after,
-            progress=not args.quiet,
-        )
-    except (ValueError, OSError) as exc:
-        fail(parser, exc)
-    except DivergenceError as exc:
+    except (DivergenceError, RunStateError) as exc:
         # Not bad input, a failed run: exit 1, and say what is kept.
-        print(
-            f"{parser.prog}: error: training diverged at {exc}; finished epochs are kept in {out}",
-            file=sys.stderr,
-        )
+        what = "training diverged at " if isinstance(exc, DivergenceError) else ""
+        message = " ".join(str(exc).split())
+        print(f"{args.prog}: error: {what}{message}; finished epochs are kept in {out}", file=sys.stderr)
         return 1
     if not args.quiet:
         print(frame.to_string(index=False))
@@ -132,5 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    parser.set_defaults(prog=parser.prog)
+    return run_main(parser, _train, argv)
+
+
 if __name__ == "__main__":
-    run_main(main)
+    sys.exit(main())

@@ -7,7 +7,9 @@ test data: each row's command is run and its stderr must contain the row's messa
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
+import os
 import re
 import shlex
 import subprocess
@@ -52,8 +54,9 @@ def _prepare(tmp_path: Path) -> dict:
 def _invoke(command: str, subs: dict) -> tuple[int, str]:
     argv = shlex.split(command.format(**subs))
     assert argv[:2] == ["python", "-m"], command
-    module = argv[2]
-    main = __import__(module, fromlist=["main"]).main
+    module = importlib.import_module(argv[2])
+    # A package runs its __main__ (python -m smallworld_eqp.plots).
+    main = getattr(module, "main", None) or importlib.import_module(f"{argv[2]}.__main__").main
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         try:
@@ -92,3 +95,50 @@ def test_no_traceback_from_a_real_process(tmp_path):
     )
     assert res.returncode == 2
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def _excerpt(line: str, tmp: str) -> str:
+    """The message of an error line, its temporary folder written ``{tmp}``, cut near 78
+    characters at a word boundary (what the README table shows)."""
+    message = line.split(": error: ", 1)[-1].replace(tmp, "{tmp}")
+    if len(message) <= 78:
+        return message
+    return message[:78].rsplit(" ", 1)[0]
+
+
+def update_readme() -> None:
+    """Rewrite the README table's messages from what each command prints now.
+
+    Run ``python tests/test_cli_errors.py`` after changing a message, then read the
+    diff: the table documents the errors, and the test above checks them.
+    """
+    import tempfile
+    from unittest import mock
+
+    import smallworld_eqp.datasets as ds
+
+    text = README.read_text()
+    head, rest = text.split("<!-- errors:start -->")
+    block, tail = rest.split("<!-- errors:end -->")
+    lines = ["", "| command | error (excerpt) |", "| --- | --- |"]
+    for command, _ in ROWS:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            mock.patch.object(ds, "_fetch", side_effect=OSError("offline")),
+        ):
+            with mock.patch.dict("os.environ", {"SMALLWORLD_EQP_DATA": f"{tmp}/empty"}):
+                cwd = Path.cwd()
+                os.chdir(tmp)
+                try:
+                    code, err = _invoke(command, _prepare(Path(tmp)))
+                finally:
+                    os.chdir(cwd)
+            first = (err.strip().splitlines() or [""])[0]
+            if code != 2:
+                print(f"exit {code} (not 2): {command}: {first}", file=sys.stderr)
+            lines.append(f"| `{command}` | `{_excerpt(first, tmp)}` |")
+    README.write_text(head + "<!-- errors:start -->" + "\n".join(lines) + "\n" + "<!-- errors:end -->" + tail)
+
+
+if __name__ == "__main__":
+    update_readme()

@@ -66,13 +66,13 @@ def test_train_batch_matches_reference(lr, nudge):
         np.testing.assert_allclose(net.biases, b_ref, rtol=0, atol=1e-10)
         assert net.biases[:6].tolist() == [0.0] * 6
         rms, rms_edges, intra, skip = _rms_reference(g, dw)
-        np.testing.assert_allclose(out["rms"], rms, rtol=1e-9)
-        np.testing.assert_allclose(out["rms_edges"], rms_edges, rtol=1e-9)
-        np.testing.assert_allclose([out["rms_intra"], out["rms_skip"]], [intra, skip], rtol=1e-9)
+        np.testing.assert_allclose(out.rms, rms, rtol=1e-9)
+        np.testing.assert_allclose(out.rms_edges, rms_edges, rtol=1e-9)
+        np.testing.assert_allclose([out.rms_intra, out.rms_skip], [intra, skip], rtol=1e-9)
         y0 = s0[:, -3:]
-        assert out["error"] == np.mean(y0.argmax(1) != y.argmax(1))
-        assert out["cost"] == pytest.approx(np.mean(naive.cost(s0, y)), rel=1e-12)
-        assert out["free_steps"] == 30 and out["beta"] == 0.7
+        assert out.error == np.mean(y0.argmax(1) != y.argmax(1))
+        assert out.cost == pytest.approx(np.mean(naive.cost(s0, y)), rel=1e-12)
+        assert out.free_steps == 30 and out.beta == 0.7
 
 
 def test_update_over_several_blocks_matches_reference():
@@ -89,8 +89,8 @@ def test_update_over_several_blocks_matches_reference():
     np.testing.assert_allclose(net.weights, w_ref, rtol=0, atol=1e-12)
     np.testing.assert_allclose(net.biases, b_ref, rtol=0, atol=1e-12)
     rms, rms_edges, intra, skip = _rms_reference(g, dw)
-    np.testing.assert_allclose(out["rms"], rms, rtol=1e-9)
-    np.testing.assert_allclose([out["rms_intra"], out["rms_skip"]], [intra, skip], rtol=1e-9)
+    np.testing.assert_allclose(out.rms, rms, rtol=1e-9)
+    np.testing.assert_allclose([out.rms_intra, out.rms_skip], [intra, skip], rtol=1e-9)
 
 
 def test_coordinate_training_matches_reference():
@@ -117,8 +117,8 @@ def test_tol_stops_early_and_is_reported():
     net = EqPropNetwork(g, EqPropConfig(n_free=5000, tol=1e-6, dtype="float64"))
     x, y = _data(rng, g, 6)
     out = net.train_batch(x, y)
-    assert 1 < out["free_steps"] < 5000
-    ref = EqPropNetwork(g, EqPropConfig(n_free=out["free_steps"] + 200, dtype="float64"))
+    assert 1 < out.free_steps < 5000
+    ref = EqPropNetwork(g, EqPropConfig(n_free=out.free_steps + 200, dtype="float64"))
     ref.weights[:] = net.weights
     ref.biases[:] = net.biases
     np.testing.assert_allclose(net.free_phase(x), ref.free_phase(x), atol=1e-5)
@@ -151,14 +151,14 @@ def test_train_epoch_evaluate_predict():
     cfg = EqPropConfig(n_free=10, n_clamped=3, batch_size=5, persistent_particles=True)
     net, twin = EqPropNetwork(g, cfg), EqPropNetwork(g, cfg)
     rec = net.train_epoch(_Arrays(x, y), progress=False, shuffle_seed=1)
-    assert rec["rms"].shape == (5, 4) and rec["rms_edges"].shape == (5, 4)
+    assert rec.rms.shape == (5, 4) and rec.rms_edges.shape == (5, 4)
     for key in ("error", "cost", "rms_intra", "rms_skip", "free_steps", "beta"):
-        assert rec[key].shape == (5,)
+        assert getattr(rec, key).shape == (5,)
     # The same batches through train_batch give the same weights and records.
     for k, (idx, xb, yb) in enumerate(_Arrays(x, y).batches(5, shuffle_seed=1)):
-        assert twin.train_batch(xb, yb, idx)["error"] == rec["error"][k]
+        assert twin.train_batch(xb, yb, idx).error == rec.error[k]
     assert np.array_equal(net.weights, twin.weights)
-    assert len(net.train_epoch(_Arrays(x, y), progress=False, max_batches=2)["error"]) == 2
+    assert len(net.train_epoch(_Arrays(x, y), progress=False, max_batches=2).error) == 2
     pred = net.predict(x)
     assert pred.shape == (23,) and pred.dtype.kind == "i"
     assert np.array_equal(pred, net.free_phase(x)[:, -3:].argmax(axis=1))
@@ -224,7 +224,7 @@ def test_random_beta_sign_is_seeded_and_used():
         x, y = _data(rng, g, 4)
         for k, net in enumerate(nets):
             w, b = net.weights.copy(), net.biases.copy()
-            betas[k].append(net.train_batch(x, y)["beta"])
+            betas[k].append(net.train_batch(x, y).beta)
             if k == 0:
                 _, (w_ref, _, _) = _reference_batch(g, w, b, x, y, cfg, betas[0][-1])
                 np.testing.assert_allclose(net.weights, w_ref, atol=1e-10)
@@ -277,7 +277,7 @@ def test_save_load_round_trip(tmp_path):
     assert np.array_equal(back.predict(x), net.predict(x))
     # Training goes on identically (particles and beta-sign stream restored).
     a, b = net.train_batch(x[:5], y[:5], np.arange(5)), back.train_batch(x[:5], y[:5], np.arange(5))
-    assert a["beta"] == b["beta"] and np.array_equal(net.weights, back.weights)
+    assert a.beta == b.beta and np.array_equal(net.weights, back.weights)
 
 
 def test_set_parameters():
@@ -320,7 +320,6 @@ def test_divergence_is_reported():
         ("beta", float("nan"), "beta"),
         ("n_free", -1, "n_free"),
         ("n_clamped", 0, "n_clamped"),
-        ("batch_size", 2.5, "batch_size"),
         ("learning_rate", -0.1, "learning_rate"),
         ("learning_rate", [0.1, -2.0], r"learning_rate\[1\]"),
         ("learning_rate", [], "learning_rate"),
@@ -331,13 +330,27 @@ def test_divergence_is_reported():
         ("tol", 0.0, "tol"),
         ("nudge_factor", 0, "nudge_factor"),
         ("seed", -3, "seed"),
-        ("random_beta_sign", "yes", "random_beta_sign"),
     ],
 )
 def test_config_validation(field, value, match):
     with pytest.raises(ValueError, match=match) as info:
         EqPropConfig(**{field: value})
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("batch_size", 2.5, r"batch_size must be an integer, got 2\.5 \(float\)"),
+        ("n_free", True, r"n_free must be an integer, got True \(bool\)"),
+        ("eps", "0.5", r"eps must be a real number, got '0\.5' \(str\)"),
+        ("random_beta_sign", "yes", r"random_beta_sign must be True or False, got 'yes' \(str\)"),
+        ("solver", 3, r"solver must be a string, one of euler, coordinate, got 3 \(int\)"),
+    ],
+)
+def test_config_refuses_wrong_types(field, value, match):
+    with pytest.raises(TypeError, match=match):
+        EqPropConfig(**{field: value})
 
 
 def test_config_round_trip_and_rate_count():

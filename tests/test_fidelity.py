@@ -119,11 +119,11 @@ def test_train_batch_matches_the_authors_update(seed, dtype):
     for _ in range(3):  # a few batches, so both signs of beta come up
         out = net.train_batch(x.astype(dtype), y.astype(dtype), idx)
         W1, B1, particle, beta, n_correct, _, _ = naive.authors_train_batch(
-            W, naive.dense_mask(g), b0, particle, x, y, 0.5, 1.0, out["beta"] < 0, 40, 8, lr, g.layer_sizes
+            W, naive.dense_mask(g), b0, particle, x, y, 0.5, 1.0, out.beta < 0, 40, 8, lr, g.layer_sizes
         )
-        assert beta == out["beta"]
+        assert beta == out.beta
         np.testing.assert_allclose(net._particles.states[idx], particle, rtol=0, atol=STATE_TOL[dtype])
-        assert out["error"] * x.shape[0] == pytest.approx(x.shape[0] - n_correct)
+        assert out.error * x.shape[0] == pytest.approx(x.shape[0] - n_correct)
         _assert_update(net.weights, w0, np.array([W1[i, j] - W[i, j] for i, j in g.edges]), np.max(lr))
         _assert_update(net.biases, b0, B1 - b0, 1.0)
         assert np.all(net.biases[:n_in] == 0)
@@ -164,8 +164,8 @@ def test_two_epochs_match_the_authors_trial_loop():
     online, betas = [], []
     for _ in range(2):
         rec = net.train_epoch(data, progress=False, shuffle_seed=9)
-        online.append(float(np.mean(rec["error"])))
-        betas += list(rec["beta"])
+        online.append(float(np.mean(rec.error)))
+        betas += list(rec.beta)
         test_errors.append(net.evaluate(data.x_test, data.y_test, particles=True))
     signs = np.sign(betas)
     flips = signs != np.concatenate([[1.0], signs[:-1]])
@@ -196,7 +196,9 @@ def test_two_epochs_match_the_authors_trial_loop():
 
 
 def test_after_step_nudge_needs_the_euler_solver():
-    with pytest.raises(ValueError, match="nudge='after-step' is a form of the euler step; it needs solver='euler'"):
+    with pytest.raises(
+        ValueError, match="nudge='after-step' is a form of the euler step; it needs solver='euler'"
+    ):
         EqPropConfig(nudge="after-step", solver="coordinate")
     with pytest.raises(ValueError, match="nudge must be one of gradient, after-step, got 'late'"):
         EqPropConfig(nudge="late")
@@ -238,6 +240,7 @@ def test_rewiring_that_reuses_removed_edges_has_the_authors_law():
 
 def test_every_authors_preset_uses_the_authors_dynamics():
     from smallworld_eqp.presets import SWEEP_PRESETS, TRAIN_PRESETS
+    from smallworld_eqp.spec import expand
 
     presets = {**SWEEP_PRESETS, **TRAIN_PRESETS}
     names = [name for name in presets if name.startswith("authors-code")]
@@ -245,7 +248,7 @@ def test_every_authors_preset_uses_the_authors_dynamics():
     for name in names:
         preset = presets[name]
         assert preset["intra"] is False and preset["reuse_removed"] is True, name
-        cfg = EqPropConfig(**preset["config"])
+        cfg = expand(preset)[0].config
         assert (cfg.nudge, cfg.nudge_factor, cfg.eps, cfg.beta, cfg.batch_size) == (
             "after-step",
             2.0,
@@ -259,5 +262,5 @@ def test_every_authors_preset_uses_the_authors_dynamics():
         sizes = np.array(preset["layers"])
         mean_glorot = np.mean(naive.glorot_bound(sizes[:-1], sizes[1:]))
         assert cfg.skip_init == pytest.approx(mean_glorot, abs=5e-4), name
-    per_layer = EqPropConfig(**presets["authors-code-500x3-per-layer"]["config"])
+    per_layer = expand(presets["authors-code-500x3-per-layer"])[0].config
     assert per_layer.learning_rate == (0.128, 0.032, 0.008, 0.002) and per_layer.bias_learning_rate == 1.0

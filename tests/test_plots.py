@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from test_results import epochs_frame, rates_frame, sweep_frame
 
 from smallworld_eqp import plots, topology
+from smallworld_eqp.plots.__main__ import main as plots_main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 REPO = Path(__file__).resolve().parents[1]
@@ -212,11 +213,11 @@ def test_figures_leave_the_pyplot_backend_alone(results_dir, tmp_path):
 def test_cli_in_process(results_dir, tmp_path, capsys):
     runs = results_dir / "runs"
     assert (
-        plots.main(["fig2", str(runs / "basic"), str(runs / "ours"), "--out", str(tmp_path / "2.png")]) == 0
+        plots_main(["fig2", str(runs / "basic"), str(runs / "ours"), "--out", str(tmp_path / "2.png")]) == 0
     )
-    assert plots.main(["fig3", str(runs / "basic"), "--window", "2", "--out", str(tmp_path / "3.png")]) == 0
+    assert plots_main(["fig3", str(runs / "basic"), "--window", "2", "--out", str(tmp_path / "3.png")]) == 0
     args = ["fig1", "--layers", "6,5,5,3", "--intra", "--replacements", "4", "--out", str(tmp_path / "1.png")]
-    assert plots.main(args) == 0
+    assert plots_main(args) == 0
     for name in ("1", "2", "3"):
         assert_png(tmp_path / f"{name}.png")
     for bad in (
@@ -228,7 +229,7 @@ def test_cli_in_process(results_dir, tmp_path, capsys):
         ["fig4", str(results_dir / "sweep.csv")],
     ):
         with pytest.raises(SystemExit) as exit_info:
-            plots.main(bad)
+            plots_main(bad)
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "error:" in err and "Traceback" not in err

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smallworld_eqp import results, spread, topology
+from smallworld_eqp import results, spec, spread, topology
 
 # ------------------------------------------------------- synthetic results
 
@@ -133,7 +133,10 @@ def test_sweep_columns_layout(n_layers):
     assert len(cols) == len(set(cols))
     hops = [f"hops_to_output_{lay}" for lay in range(n_layers)]
     dws = [f"dw_{pair}" for pair in range(n_layers - 1)]
-    assert [c for c in cols if c not in hops + dws] == results.SWEEP_BASE_COLUMNS
+    # every setting but the swept ones is a column, right after the trial's identity
+    assert cols[5 : 5 + len(spec.setting_columns())] == spec.setting_columns()
+    # n is recorded as what was done (n_replaced); p as done too (asked, or footnote 2's)
+    assert set(spec.SETTING_NAMES) - set(cols) == {"n"} and {"seed", "p", "n_replaced"} <= set(cols)
     # the per-layer blocks sit after the graph metrics and after the errors
     i = cols.index("clustering")
     assert cols[i + 1 : i + 1 + n_layers] == hops
@@ -144,9 +147,15 @@ def test_sweep_columns_layout(n_layers):
     assert cols[0] == "trial_id" and cols[-1] == "finished"
 
 
-@pytest.mark.parametrize("bad", [2, 0, True, 4.0, "5"])
+@pytest.mark.parametrize("bad", [2, 0])
 def test_sweep_columns_rejects_bad_depth(bad):
     with pytest.raises(ValueError, match="n_layers must be an integer >= 3"):
+        results.sweep_columns(bad)
+
+
+@pytest.mark.parametrize("bad", [True, 4.0, "5"])
+def test_sweep_columns_refuses_wrong_types(bad):
+    with pytest.raises(TypeError, match="n_layers must be an integer"):
         results.sweep_columns(bad)
 
 
@@ -161,7 +170,7 @@ def test_schema_holds_what_the_writers_produce():
 def test_config_columns_match_engine_config():
     eqprop = pytest.importorskip("smallworld_eqp.eqprop")
     fields = set(eqprop.EqPropConfig().to_dict()) - {"seed"}
-    assert fields == set(results.CONFIG_COLUMNS)
+    assert fields <= set(results.study_columns())
 
 
 # ------------------------------------------------------- load_sweep

@@ -11,7 +11,7 @@ from test_train import SPEC
 from analysis import saturation
 from smallworld_eqp import datasets
 from smallworld_eqp.eqprop import EqPropNetwork
-from smallworld_eqp.training import run_training
+from smallworld_eqp.runs import run_training
 
 
 def reference(states, offsets):

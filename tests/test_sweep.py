@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 
 from smallworld_eqp.eqprop import EqPropConfig
-from smallworld_eqp.experiment import TrialSpec, run_trial
+from smallworld_eqp.experiment import run_trial
+from smallworld_eqp.resultlog import ResultLog
 from smallworld_eqp.results import sweep_columns
-from smallworld_eqp.runner import ResultLog, rates_path, run_sweep
+from smallworld_eqp.runner import rates_path, run_sweep
+from smallworld_eqp.spec import TrialSpec
 
 TINY = [
     "--dataset", "digits", "--layers", "64,8,8,8,10", "--n-train", "120", "--n-test", "60",
@@ -69,15 +71,12 @@ def test_trial_row_has_every_column_and_is_reproducible():
 def test_serial_processes_and_dask_give_identical_rows(tmp_path):
     distributed = pytest.importorskip("distributed")
     specs = tiny_specs()
-    cols = sweep_columns(5)
-    serial = run_sweep(specs, tmp_path / "serial.csv", cols, progress=False)
-    procs = run_sweep(specs, tmp_path / "procs.csv", cols, workers=2, progress=False)
+    serial = run_sweep(specs, tmp_path / "serial.csv", progress=False)
+    procs = run_sweep(specs, tmp_path / "procs.csv", workers=2, progress=False)
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, processes=True
     ) as cluster:
-        dask = run_sweep(
-            specs, tmp_path / "dask.csv", cols, scheduler=cluster.scheduler_address, progress=False
-        )
+        dask = run_sweep(specs, tmp_path / "dask.csv", scheduler=cluster.scheduler_address, progress=False)
     assert (serial["status"] == "ok").all()
     pd.testing.assert_frame_equal(comparable(serial), comparable(procs))
     pd.testing.assert_frame_equal(comparable(serial), comparable(dask))
@@ -89,10 +88,9 @@ def test_serial_processes_and_dask_give_identical_rows(tmp_path):
 
 def test_rerun_skips_finished_trials(tmp_path):
     out = tmp_path / "s.csv"
-    cols = sweep_columns(5)
-    first = run_sweep(tiny_specs(values=(0,)), out, cols, progress=False)
+    first = run_sweep(tiny_specs(values=(0,)), out, progress=False)
     seen = []
-    both = run_sweep(tiny_specs(values=(0, 30)), out, cols, progress=False, on_row=seen.append)
+    both = run_sweep(tiny_specs(values=(0, 30)), out, progress=False, on_row=seen.append)
     assert len(seen) == 2 and {r["n_replaced"] for r in seen} == {30}
     assert len(pd.read_csv(out)) == 4 and len(both) == 4
     pd.testing.assert_frame_equal(comparable(first), comparable(both[both["n_replaced"] == 0]))
@@ -101,8 +99,7 @@ def test_rerun_skips_finished_trials(tmp_path):
 def test_diverging_trial_is_recorded_and_sweep_goes_on(tmp_path):
     good = tiny_specs(values=(0,), seeds=(0,))
     bad = tiny_specs(values=(0,), seeds=(1,), learning_rate=1e300)
-    frame = run_sweep(good + bad + tiny_specs(values=(30,), seeds=(0,)), tmp_path / "d.csv",
-                      sweep_columns(5), progress=False)  # fmt: skip
+    frame = run_sweep(good + bad + tiny_specs(values=(30,), seeds=(0,)), tmp_path / "d.csv", progress=False)
     status = dict(zip(frame["trial_id"], frame["status"]))
     assert status[bad[0].trial_id] == "diverged"
     assert list(frame["status"]).count("ok") == 2
@@ -114,18 +111,19 @@ def test_failing_trial_is_recorded(tmp_path):
     # 64 inputs do not fit digits' 64 features once the first layer is 65 wide.
     spec = TrialSpec(layers=(65, 8, 10), dataset="digits", n_train=40, n_test=20,
                      config=EqPropConfig(n_free=5, n_clamped=2))  # fmt: skip
-    frame = run_sweep([spec], tmp_path / "f.csv", sweep_columns(3), progress=False)
+    frame = run_sweep([spec], tmp_path / "f.csv", progress=False)
     assert frame.loc[0, "status"] == "failed"
-    assert "do not fit digits" in frame.loc[0, "error_message"]
+    assert "does not fit digits" in frame.loc[0, "error_message"]
 
 
 def test_partial_last_line_is_dropped_on_resume(tmp_path):
     out = tmp_path / "p.csv"
     cols = sweep_columns(5)
-    run_sweep(tiny_specs(values=(0,), seeds=(0,)), out, cols, progress=False)
+    run_sweep(tiny_specs(values=(0,), seeds=(0,)), out, progress=False)
     with open(out, "a") as f:
         f.write("deadbeef-s9,ok,,half a ro")
-    ResultLog(out, cols)
+    with ResultLog(out, cols):
+        pass
     assert len(pd.read_csv(out)) == 1
 
 

@@ -369,12 +369,25 @@ def test_graph_is_immutable_and_repr():
         ([4, 3], r"\[4, 3\] give 2 layers"),
         ([4, 0, 3], r"\[4, 0, 3\]"),
         ([4, -2, 3], r"\[4, -2, 3\]"),
-        ("abc", "'abc'"),
-        (None, "None"),
     ],
 )
 def test_layered_rejects_bad_sizes(sizes, match):
     with pytest.raises(ValueError, match=match):
+        topology.layered(sizes)
+
+
+@pytest.mark.parametrize(
+    "sizes, match",
+    [
+        ("abc", "'abc'"),
+        (None, "None"),
+        ([4, 2.0, 3], r"2\.0 \(float\)"),
+        ([4, float("nan"), 3], r"nan \(float\)"),
+        ([4, True, 3], r"True \(bool\)"),
+    ],
+)
+def test_layered_refuses_wrong_types(sizes, match):
+    with pytest.raises(TypeError, match=match):
         topology.layered(sizes)
 
 
@@ -385,8 +398,6 @@ def test_layered_rejects_bad_sizes(sizes, match):
         ({}, "n=None and p=None"),
         ({"n": 3, "mode": "swap"}, "'swap'"),
         ({"n": -1}, "-1"),
-        ({"n": 2.5}, r"2\.5"),
-        ({"n": True}, "True"),
         ({"p": -0.1}, r"-0\.1"),
         ({"p": 1.5}, r"1\.5"),
         ({"p": float("nan")}, "nan"),
@@ -403,13 +414,64 @@ def test_rewire_rejects_bad_input(kwargs, match):
 
 
 @pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n": 2.5}, r"n must be an integer, got 2\.5 \(float\)"),
+        ({"n": float("inf")}, r"n must be an integer, got inf \(float\)"),
+        ({"n": True}, r"True \(bool\)"),
+        ({"p": "0.1"}, r"p must be a real number, got '0\.1' \(str\)"),
+        ({"n": 3, "reuse_removed": 1}, r"reuse_removed must be True or False, got 1 \(int\)"),
+    ],
+)
+def test_rewire_refuses_wrong_types(kwargs, match):
+    g = topology.layered([4, 4, 4])
+    with pytest.raises(TypeError, match=match):
+        topology.rewire(g, seed=0, **kwargs)
+
+
+@pytest.mark.parametrize("edges", [[[0, 2.5]], [[0, np.nan]], [[0, np.inf]]])
+def test_from_edges_refuses_non_integer_endpoints(edges):
+    with pytest.raises(ValueError, match="edge endpoints must be integer neuron indices"):
+        Graph.from_edges([2, 2, 2], np.array(edges))
+
+
+def test_without_kind_refuses_unknown_kinds():
+    g = topology.layered([3, 2, 2])
+    with pytest.raises(ValueError, match=r"kind must be an integer in \[0, 2\], got 7"):
+        topology.without_kind(g, 7)
+
+
+def test_build_applies_a_recipe_like_the_builders():
+    recipe = [
+        {"op": "layered", "sizes": [5, 4, 4, 2]},
+        {"op": "connect_within_layers"},
+        {"op": "rewire", "p": 0.3, "reuse_removed": True},
+    ]
+    g = topology.build(recipe, seed=3)
+    manual = topology.rewire(
+        topology.connect_within_layers(topology.layered([5, 4, 4, 2])), p=0.3, reuse_removed=True, seed=3
+    )
+    assert g == manual and [h["op"] for h in g.history] == [r["op"] for r in recipe]
+    with pytest.raises(ValueError, match="recipe step op must be one of connect_within_layers, layered"):
+        topology.build([{"op": "grow"}])
+    with pytest.raises(ValueError, match="recipe step 'rewire' takes no argument 'q'"):
+        topology.build([recipe[0], {"op": "rewire", "q": 1}])
+    with pytest.raises(ValueError, match="'rewire' changes a graph: it cannot be the first step"):
+        topology.build([{"op": "rewire", "n": 1}])
+    with pytest.raises(
+        ValueError, match="'layered' makes a graph: it can only be the first step, got it as step 2"
+    ):
+        topology.build([recipe[0], recipe[0]])
+
+
+@pytest.mark.parametrize(
     "func, args, match",
     [
         (topology.replacements_to_p, (-1, 10), "-1"),
-        (topology.replacements_to_p, (1, 0), "n_edges must be >= 1, got 0"),
+        (topology.replacements_to_p, (1, 0), "n_edges must be a positive integer, got 0"),
         (topology.p_to_replacements, (1.0, 10), r"1\.0"),
         (topology.p_to_replacements, (-0.5, 10), r"-0\.5"),
-        (topology.p_to_replacements, (0.5, 1), "n_edges must be >= 2, got 1"),
+        (topology.p_to_replacements, (0.5, 1), "n_edges must be an integer >= 2, got 1"),
     ],
 )
 def test_conversions_reject_bad_input(func, args, match):

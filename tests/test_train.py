@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import subprocess
 import sys
 
@@ -11,9 +10,9 @@ import pandas as pd
 import pytest
 
 from smallworld_eqp.eqprop import EqPropConfig
-from smallworld_eqp.experiment import TrialSpec
 from smallworld_eqp.results import EPOCHS_COLUMNS, RATES_COLUMNS
-from smallworld_eqp.training import run_training
+from smallworld_eqp.runs import load_checkpoint, run_training
+from smallworld_eqp.spec import TrialSpec
 
 SPEC = TrialSpec(
     layers=(64, 12, 12, 10),
@@ -41,7 +40,9 @@ def test_run_writes_epochs_rates_and_checkpoint(tmp_path):
     rates = pd.read_csv(tmp_path / "r" / "rates.csv")
     assert list(rates.columns) == RATES_COLUMNS
     assert len(rates) == 3 * 5 * 4  # epochs x batches x (3 pairs + the skip edges)
-    assert json.loads((tmp_path / "r" / "checkpoint.json").read_text()) == {"epoch": 3}
+    net, epoch = load_checkpoint(tmp_path / "r")
+    assert epoch == 3 and net.n_batches_trained == 15
+    assert not (tmp_path / "r" / "checkpoint.json").exists()  # one file: network and epoch together
 
 
 AUTHORS_SPEC = dataclasses.replace(
@@ -127,7 +128,7 @@ def test_without_kind_keeps_every_other_parameter_and_state():
     ix, x, y = next(data.batches(20))
     twin = net.without_kind("skip")
     a, b = cut.train_batch(x, y, indices=ix), twin.train_batch(x, y, indices=ix)
-    assert a["beta"] == b["beta"] and (cut.weights == twin.weights).all()
+    assert a.beta == b.beta and (cut.weights == twin.weights).all()
 
 
 def test_test_particles_add_an_evaluation_before_training(tmp_path):

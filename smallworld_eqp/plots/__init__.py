@@ -20,9 +20,7 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +33,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from . import results, spread, topology
-from .cli import OneLineParser, layer_list, nonneg_int
+from .. import results, spread, topology
 
 PathLike = str | os.PathLike
 Sources = Mapping[str, PathLike] | Iterable[PathLike] | PathLike
@@ -600,75 +597,8 @@ def fig1(
     ax.set_axis_off()
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize="small")
     default = f"{'-'.join(map(str, graph.layer_sizes))} network, {graph.n_edges} edges"
-    rewired = [h for h in graph.history if h.get("op") == "rewire"]
-    if rewired:
-        verb = "replaced by" if rewired[-1]["mode"] == "replace" else "plus"
-        default += f", {rewired[-1]['n']} {verb} layer-skipping edges"
+    skip = graph.kind_counts()["skip"]
+    if skip:
+        default += f", {skip} of them layer-skipping"
     fig.suptitle(title or default)
     return save_figure(fig, out)
-
-
-# ----------------------------------------------------------------- command line
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m smallworld_eqp.plots", description="Draw the paper's figures.")
-    sub = parser.add_subparsers(dest="figure", required=True, metavar="{fig1,fig2,fig3,fig4}")
-    p1 = sub.add_parser("fig1", help="topology of a small network (Fig. 1)")
-    p1.add_argument("--layers", type=layer_list, default=[6, 5, 5, 5, 3], help="layer sizes, input first")
-    p1.add_argument("--intra", action="store_true", help="connect every pair inside each hidden layer")
-    p1.add_argument("--replacements", type=nonneg_int, default=0, help="edges to replace by skip edges")
-    p1.add_argument("--mode", choices=topology.MODES, default="replace")
-    p1.add_argument("--seed", type=nonneg_int, default=0)
-    p2 = sub.add_parser("fig2", help="error per epoch of several runs (Fig. 2)")
-    p2.add_argument("runs", nargs="+", metavar="RUN_DIR_OR_CSV", help="run directories or epochs.csv files")
-    p3 = sub.add_parser("fig3", help="smoothed per-pair training rates (Fig. 3)")
-    p3.add_argument("runs", nargs="+", metavar="RUN_DIR_OR_CSV", help="run directories or rates CSVs")
-    p3.add_argument("--window", type=nonneg_int, default=25, help="n of eq. 21 (window 2n+1 batches)")
-    p3.add_argument("--run", action="append", dest="select", help="draw only this trial id (repeatable)")
-    p4 = sub.add_parser("fig4", help="one-epoch error against replacements (Fig. 4)")
-    p4.add_argument("sweeps", nargs="+", metavar="SWEEP_CSV")
-    p4.add_argument("--x", choices=X_CHOICES, default="n_replaced", help="x axis")
-    p4.add_argument("--band", choices=BANDS, default="minmax", help="band over seeds")
-    p4.add_argument("--test", action="store_true", help="also draw the test error")
-    p4.add_argument("--pairs", action="store_true", help="add a panel of per-pair totals (eq. 22)")
-    for p in (p1, p2, p3, p4):
-        p.add_argument("--out", required=True, help="image file to write (PNG)")
-        p.add_argument("--title", help="figure title")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m smallworld_eqp.plots``; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        if args.figure == "fig1":
-            base = topology.layered(args.layers)
-            if args.intra:
-                base = topology.connect_within_layers(base)
-            graph = topology.rewire(base, n=args.replacements, mode=args.mode, seed=args.seed)
-            replaced = args.mode == "replace" and args.replacements > 0
-            out = fig1(graph, args.out, before=base if replaced else None, title=args.title)
-        elif args.figure == "fig2":
-            out = fig2(args.runs, args.out, title=args.title)
-        elif args.figure == "fig3":
-            out = fig3(args.runs, args.out, window=args.window, runs=args.select, title=args.title)
-        else:
-            out = fig4(
-                args.sweeps,
-                args.out,
-                x=args.x,
-                test=args.test,
-                pairs=args.pairs,
-                band=args.band,
-                title=args.title,
-            )
-    except (ValueError, OSError) as exc:  # bad input or an unwritable --out: one line, exit 2
-        parser.error(str(exc))
-    print(out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

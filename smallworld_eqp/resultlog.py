@@ -1,0 +1,228 @@
+"""Append-only results CSVs that lose nothing and never touch a file that is not theirs.
+
+A :class:`ResultLog` is one CSV of fixed columns (a sweep's rows, its per-batch rates,
+a run's epochs). Rules, in the order they apply:
+
+1. **Identify before writing.** An existing file is ours only if its header line is
+   our columns, or those of an older version of the schema (a subset in any order).
+   Anything else (someone's notes, another kind of results, a binary file) is refused
+   with one line, unread beyond its first line and unchanged.
+2. **Lock.** Opening the log (a ``with`` block) takes an exclusive lock on a sidecar
+   file ``<name>.lock``; a second process stops at once with one line naming the
+   holder. The lock dies with its process, so a ``kill -9`` never leaves it held.
+3. **Repair only our own file.** A last line without its newline (a writer killed
+   mid-write) is cut; a row with a wrong number of fields is an error naming the file
+   and the line.
+4. **Upgrade our own older file** to the current columns (an atomic rewrite), filling
+   the settings added since with the values rows written before them ran with.
+5. **Append whole rows.** Rows must have exactly the log's columns (an unknown or a
+   missing one is an error, not silently dropped) and are appended in one
+   ``O_APPEND`` write with ``fsync``: a crash leaves whole rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+_SNIFF = 1 << 16  # bytes of a file read to find its header line
+
+
+class ResultLogError(ValueError):
+    """A results file that is not ours, malformed, or in use by another process."""
+
+
+def read_header(path: Path) -> list[str] | None:
+    """The columns of ``path``'s first line, or None if it has none or is not text."""
+    with open(path, "rb") as f:
+        head = f.read(_SNIFF)
+    line, newline, _ = head.partition(b"\n")
+    if not newline or b"\0" in line:
+        return None
+    try:
+        return next(csv.reader([line.decode("utf-8").rstrip("\r")]))
+    except (UnicodeDecodeError, StopIteration, csv.Error):
+        return None
+
+
+class ResultLog:
+    """An append-only CSV with fixed ``columns``; use it in a ``with`` block.
+
+    Parameters
+    ----------
+    path : path-like
+    columns : sequence of str
+        The columns, in order; the first identifies a row (``trial_id``, ``epoch``).
+    fill : mapping, optional
+        Values for columns an older file lacks (the defaults of settings added
+        since); other missing columns are left empty.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "log.csv"
+    >>> with ResultLog(path, ["id", "x"]) as log:
+    ...     log.append([{"id": "a", "x": 1}])
+    >>> path.read_text()
+    'id,x\\na,1\\n'
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, columns: Sequence[str], *, fill: Mapping[str, Any] | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.columns = list(columns)
+        self.fill = dict(fill or {})
+        self._lock: int | None = None
+        self.check()
+
+    # --- identity (read only) --------------------------------------------------------
+    def check(self) -> None:
+        """Raise unless ``path`` is absent, empty, or a results file of ours."""
+        if self.path.is_dir():
+            raise ResultLogError(f"{self.path} is a folder; give a CSV file path")
+        if self.path.exists() and not self.path.is_file():
+            raise ResultLogError(f"{self.path} is not a regular file; give a CSV file path")
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        header = read_header(self.path)
+        if (
+            header is None
+            or header[:1] != self.columns[:1]
+            or not set(header) <= set(self.columns)
+            or len(set(header)) != len(header)
+        ):
+            found = (
+                "no CSV header"
+                if header is None
+                else f"columns {header[:5]}{'...' if len(header) > 5 else ''}"
+            )
+            raise ResultLogError(
+                f"{self.path} holds other results ({found}, not the {self.columns[0]}, ... columns of this file); "
+                "choose another --out"
+            )
+
+    # --- lock ---------------------------------------------------------------------------
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    def __enter__(self) -> ResultLog:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise ResultLogError(
+                f"{self.path} is being written by another process (pid {holder}); wait for it to finish or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock = fd
+        try:
+            self.check()  # again, under the lock: the file may have changed meanwhile
+            self._prepare()
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the lock
+            self._lock = None
+
+    def _need_lock(self) -> None:
+        if self._lock is None:
+            raise RuntimeError(f"write {self.path} inside a 'with ResultLog(...)' block (it holds the lock)")
+
+    # --- repair and upgrade (our own file, under the lock) ------------------------
+    def _prepare(self) -> None:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            self._write(_csv_line(self.columns))
+            return
+        with open(self.path, "rb+") as f:
+            data = f.read()
+            if not data.endswith(b"\n"):  # a killed writer's partial row
+                f.truncate(data.rfind(b"\n") + 1)
+        header = read_header(self.path)
+        if header != self.columns:
+            frame = self.read()
+            for column, value in self.fill.items():
+                if column not in frame:
+                    frame[column] = value
+            self._rewrite(frame.reindex(columns=self.columns))
+
+    def _write(self, text: str) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, text.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _rewrite(self, frame: pd.DataFrame) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        frame.to_csv(tmp, index=False, lineterminator="\n")
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    # --- reading and writing ---------------------------------------------------------
+    def read(self) -> pd.DataFrame:
+        """The rows, every cell as text; a row with a wrong number of fields (a shifted
+        or hand-edited line) raises naming the file and the line."""
+        with open(self.path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None) or self.columns
+            rows = []
+            for line, row in enumerate(reader, start=2):
+                if len(row) != len(header):
+                    raise ResultLogError(
+                        f"{self.path}, line {line}: {len(row)} fields where the header has {len(header)}; "
+                        "the file is damaged (fix or remove that line)"
+                    )
+                rows.append(row)
+        return pd.DataFrame(rows, columns=header, dtype=object)
+
+    def append(self, rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> None:
+        """Append rows in a single write; each must have exactly the log's columns."""
+        self._need_lock()
+        frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+        if frame.empty:
+            return
+        unknown = [c for c in frame.columns if c not in self.columns]
+        missing = [c for c in self.columns if c not in frame.columns]
+        if unknown or missing:
+            raise ValueError(
+                f"rows for {self.path} do not have its columns: unknown {unknown}, missing {missing}"
+            )
+        buf = io.StringIO()
+        frame[self.columns].to_csv(buf, header=False, index=False, lineterminator="\n")
+        self._write(buf.getvalue())
+
+    def keep_only(self, column: str, allowed: set) -> None:
+        """Drop the rows whose ``column`` is not in ``allowed`` (one atomic rewrite)."""
+        self._need_lock()
+        frame = self.read()
+        keep = frame[column].astype(str).isin(allowed)
+        if not keep.all():
+            self._rewrite(frame[keep])
+
+
+def _csv_line(cells: Sequence[str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(cells)
+    return buf.getvalue()

@@ -1,0 +1,215 @@
+"""Long training runs of one configuration: a run folder with per-epoch CSVs, checkpoints, resume.
+
+A run lives in one folder: ``run.json`` (what it trains), ``epochs.csv`` (one row per
+epoch), ``rates.csv`` (per-batch correction RMS per layer pair, long format) and
+``checkpoint.npz`` (the network and the last finished epoch, written as one file and
+renamed into place, so a crash leaves the old checkpoint or the new one, never a
+mix). Resuming continues from the checkpoint and gives the same numbers as an
+uninterrupted run. A folder is only written if it is empty or a run folder of the
+same run; it is locked while a run writes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import results
+from .eqprop import EqPropNetwork
+from .experiment import evaluate_test, evaluate_train, long_rates, weighted_error
+from .resultlog import ResultLog
+from .spec import TrialSpec, build_graph, load_data, new_network, shuffle_seed
+
+
+class RunStateError(RuntimeError):
+    """A run folder whose saved state cannot be continued (missing or damaged checkpoint)."""
+
+
+def _atomic_json(path: Path, obj: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def _run_record(spec: TrialSpec, remove_skip_after: int | None) -> dict:
+    """What ``run.json`` holds: the spec without its epoch count (a run may be extended)
+    and data folder, and the option that changes the run."""
+    d = spec.to_dict()
+    d.pop("epochs")
+    d.pop("data_dir")
+    return {"spec": d, "remove_skip_after": remove_skip_after}
+
+
+def _same_run(recorded: object, spec: TrialSpec, remove_skip_after: int | None) -> bool:
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("spec"), dict):
+        return False
+    try:  # run.json of any version: compare what the run is, not how it was written
+        other = TrialSpec.from_dict({**recorded["spec"], "epochs": spec.epochs})
+    except (TypeError, ValueError, KeyError):
+        return False
+    return other.trial_id == spec.trial_id and recorded.get("remove_skip_after") == remove_skip_after
+
+
+def _check_folder(out: Path, spec: TrialSpec, resume: bool, remove_skip_after: int | None) -> bool:
+    """Raise unless ``out`` may take this run; True if it holds it already (read only)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file; --out takes a run folder")
+    run_file = out / "run.json"
+    if run_file.exists():
+        try:
+            recorded = json.loads(run_file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{run_file} is not a run.json of ours ({exc}); choose another --out") from None
+        if not _same_run(recorded, spec, remove_skip_after):
+            raise ValueError(f"{out} holds a run of another configuration; choose another --out")
+        if not resume:
+            raise ValueError(
+                f"{out} already holds a run; pass --resume to continue it or choose another --out"
+            )
+        return True
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(
+            f"{out} is not empty and holds no run.json, so it is not a run folder; choose another --out"
+        )
+    return False
+
+
+def load_checkpoint(out: str | os.PathLike) -> tuple[EqPropNetwork, int]:
+    """The network of a run folder's checkpoint and the epoch it finished.
+
+    Raises
+    ------
+    RunStateError
+        The checkpoint is missing or cannot be read (one line naming the file).
+    """
+    ckpt = Path(out) / "checkpoint.npz"
+    try:
+        with np.load(ckpt, allow_pickle=False) as f:
+            # Before 0.2 the epoch was in checkpoint.json beside the network.
+            epoch = (
+                int(f["epoch"])
+                if "epoch" in f
+                else int(json.loads((out / "checkpoint.json").read_text())["epoch"])
+            )
+        return EqPropNetwork.load(ckpt), epoch
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise RunStateError(
+            f"{ckpt} cannot be read ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+            "the run cannot continue from it: start it again in another --out"
+        ) from None
+
+
+def _checkpoint(net: EqPropNetwork, out: Path, epoch: int) -> None:
+    tmp = out / "checkpoint.tmp.npz"
+    net.save(tmp, epoch=epoch)
+    os.replace(tmp, out / "checkpoint.npz")
+
+
+def _epoch_row(net: EqPropNetwork, epoch: int, online: float, train: float, test: float, t0: float) -> dict:
+    return {
+        "epoch": epoch,
+        "online_error": online,
+        "train_error": train,
+        "test_error": test,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "n_edges": net.graph.n_edges,
+        "n_skip": net.graph.kind_counts()["skip"],
+    }
+
+
+def run_training(
+    spec: TrialSpec,
+    out_dir: str | os.PathLike,
+    *,
+    resume: bool = False,
+    remove_skip_after: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train ``spec`` for ``spec.epochs`` epochs, writing the run folder as it goes.
+
+    Parameters
+    ----------
+    spec : TrialSpec
+        What to train; ``spec.epochs`` is the total number of epochs.
+    out_dir : path
+        The run folder: empty, absent, or holding this run (with ``resume``).
+    resume : bool
+        Continue from the last checkpoint; the folder must hold the same run.
+    remove_skip_after : int, optional
+        Drop the layer-skipping edges after this epoch and keep training (paper
+        section 6, future work).
+    progress : bool
+        tqdm bars over epochs and batches.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``epochs.csv`` as written (:func:`results.load_epochs`).
+
+    Raises
+    ------
+    ValueError
+        The folder is not free for this run (one line saying why; nothing written).
+    RunStateError
+        ``resume`` with finished epochs recorded but no readable checkpoint.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out_dir)
+    held = _check_folder(out, spec, resume, remove_skip_after)
+    data = load_data(spec)
+    epochs_log = ResultLog(out / "epochs.csv", results.EPOCHS_COLUMNS)
+    rates_log = ResultLog(out / "rates.csv", results.RATES_COLUMNS)
+    with epochs_log, rates_log:
+        if (out / "run.json").exists():  # again, under the lock: another run may have started here
+            held = _check_folder(out, spec, resume or held, remove_skip_after)
+        _atomic_json(out / "run.json", _run_record(spec, remove_skip_after))
+        done, net = -1, None
+        if held and (out / "checkpoint.npz").exists():
+            net, done = load_checkpoint(out)
+        elif held and len(epochs_log.read()):
+            raise RunStateError(
+                f"{out / 'checkpoint.npz'} is missing but {out / 'epochs.csv'} records finished epochs; "
+                "the run cannot continue: start it again in another --out"
+            )
+        if net is None:
+            net = new_network(spec, build_graph(spec))
+        # Rows written after the last checkpoint belong to an epoch that will be redone.
+        epochs_log.keep_only("epoch", {str(e) for e in range(0, done + 1)})
+        rates_log.keep_only("epoch", {str(e) for e in range(1, done + 1)})
+        if spec.config.test_particles and done < 0:
+            # The authors' code evaluates before training: it starts the test particles.
+            t0 = time.perf_counter()
+            epochs_log.append([_epoch_row(net, 0, float("nan"), float("nan"), evaluate_test(net, data), t0)])
+            _checkpoint(net, out, 0)
+        first = max(done, 0) + 1
+        bar = tqdm(
+            range(first, spec.epochs + 1),
+            desc="epochs",
+            disable=not progress,
+            initial=first - 1,
+            total=spec.epochs,
+        )
+        for epoch in bar:
+            t0 = time.perf_counter()
+            stats = net.train_epoch(data, progress=progress, shuffle_seed=shuffle_seed(spec, epoch))
+            row = _epoch_row(
+                net,
+                epoch,
+                weighted_error(stats),
+                evaluate_train(net, data, spec),
+                evaluate_test(net, data),
+                t0,
+            )
+            rates_log.append(long_rates(spec.trial_id, [stats], first_epoch=epoch))
+            epochs_log.append([row])
+            if remove_skip_after is not None and epoch == remove_skip_after:
+                net = net.without_kind("skip")
+            _checkpoint(net, out, epoch)
+    return results.load_epochs([out]).drop(columns="run")

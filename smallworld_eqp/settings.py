@@ -1,0 +1,178 @@
+"""A setting is declared once, as a dataclass field, and everything else derives from it.
+
+:func:`setting` attaches to a field its help text, how a command line spells a value
+(a parser from text) and the version that added it. From the fields of
+:class:`~smallworld_eqp.eqprop.EqPropConfig` and :class:`~smallworld_eqp.spec.TrialSpec`
+derive the command-line flags (:func:`add_arguments`), the presets' keys, the trial
+hash and the results CSV columns.
+
+Parsers turn text into values of the right type and say what they expect; whether a
+value is allowed is checked by the setting's owner (:mod:`smallworld_eqp.validate`).
+A list value (per-pair learning rates, layer sizes) is written with ``,`` in a flag
+and with ``/`` inside one value of ``--vary``, whose values are separated by ``,``.
+
+Examples
+--------
+>>> parse_int("12")
+12
+>>> parse_floats("0.128/0.032", sep="/")
+(0.128, 0.032)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+#: The version before settings carried the version that added them; a setting added
+#: later enters the trial hash only when it differs from its default.
+BASE_VERSION = "0.1"
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    parse: Callable[..., Any] | None = None,
+    since: str = BASE_VERSION,
+    flag: bool = True,
+) -> Any:
+    """A dataclass field declaring a setting.
+
+    Parameters
+    ----------
+    default : the default value (immutable).
+    help : one line for ``--help``.
+    parse : callable, optional
+        Text to value, ``parse(text, sep)`` for list values; default from the type of
+        ``default`` (int, float, str, bool; None needs ``parse``).
+    since : str
+        Version that added the setting (hash compatibility, see above).
+    flag : bool
+        Whether commands offer a flag for it.
+    """
+    if parse is None:
+        parse = {bool: parse_bool, int: parse_int, float: parse_float, str: str}[type(default)]
+    return dataclasses.field(
+        default=default, metadata={"help": help, "parse": parse, "since": since, "flag": flag}
+    )
+
+
+def declared(cls: type) -> list[dataclasses.Field]:
+    """The fields of ``cls`` declared with :func:`setting`, in order."""
+    return [f for f in dataclasses.fields(cls) if "help" in f.metadata]
+
+
+def parse_value(f: dataclasses.Field, text: str, sep: str = ",") -> Any:
+    """A value of setting ``f`` from text; ``sep`` separates the items of a list value."""
+    parse = f.metadata["parse"]
+    return parse(text, sep) if parse in LIST_PARSERS else parse(text)
+
+
+def flag_name(name: str) -> str:
+    """``n_free`` -> ``--n-free``."""
+    return "--" + name.replace("_", "-")
+
+
+def add_arguments(group: argparse._ActionsContainer, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """One flag per declared setting of ``cls`` (default None: not given)."""
+    for f in declared(cls):
+        if not f.metadata["flag"] or f.name in skip:
+            continue
+        if f.metadata["parse"] is parse_bool:
+            group.add_argument(
+                flag_name(f.name),
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f.metadata["help"],
+            )
+        else:
+            group.add_argument(flag_name(f.name), type=_argparse_type(f), help=f.metadata["help"])
+
+
+def _argparse_type(f: dataclasses.Field) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return parse_value(f, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = f.name  # argparse names the type in some messages
+    return convert
+
+
+# --- parsers of text ----------------------------------------------------------------
+
+
+def parse_int(text: str) -> int:
+    """An integer written as one (``"1e3"`` and ``"2.0"`` are refused: never through float)."""
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"expected an integer, got {text!r}") from None
+
+
+def parse_float(text: str) -> float:
+    """A number; whether it is allowed (finite, in range) is for its owner to say."""
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"expected a number, got {text!r}") from None
+
+
+def parse_bool(text: str) -> bool:
+    """``true``/``false`` (also ``yes``/``no``, ``1``/``0``), any case."""
+    value = text.strip().lower()
+    if value in ("true", "yes", "1"):
+        return True
+    if value in ("false", "no", "0"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def parse_optional_int(text: str) -> int | None:
+    """An integer, or ``none`` for no value."""
+    return None if text.strip().lower() == "none" else parse_int(text)
+
+
+def parse_optional_float(text: str) -> float | None:
+    """A number, or ``none`` for no value."""
+    return None if text.strip().lower() == "none" else parse_float(text)
+
+
+def _items(text: str, sep: str, what: str) -> list[str]:
+    items = [t.strip() for t in text.split(sep)]
+    if not text.strip() or any(not t for t in items):
+        raise ValueError(f"expected {what} separated by {sep!r}, got {text!r}")
+    return items
+
+
+def parse_floats(text: str, sep: str = ",") -> float | tuple[float, ...]:
+    """One number, or several separated by ``sep`` (a tuple)."""
+    values = tuple(parse_float(t) for t in _items(text, sep, "numbers"))
+    return values[0] if len(values) == 1 else values
+
+
+def parse_ints(text: str, sep: str = ",") -> tuple[int, ...]:
+    """Integers separated by ``sep``."""
+    return tuple(parse_int(t) for t in _items(text, sep, "integers"))
+
+
+def parse_number_or(word: str) -> Callable[[str], float | str]:
+    """A parser taking a number or the word ``word``."""
+
+    def parse(text: str) -> float | str:
+        if text.strip() == word:
+            return word
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"expected a number or {word!r}, got {text!r}") from None
+
+    return parse
+
+
+#: Parsers of list values: they take the item separator.
+LIST_PARSERS = (parse_floats, parse_ints)

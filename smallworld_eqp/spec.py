@@ -1,0 +1,410 @@
+"""What a trial is: one owner for its settings, its graph recipe, its hash and its columns.
+
+A :class:`TrialSpec` is a frozen, JSON-able value: the data, the graph (a recipe of
+topology steps), the EqProp configuration, the epochs and the seed. Every setting is
+declared once, as a field (:func:`smallworld_eqp.settings.setting`), and the rest
+derives from the fields of :class:`TrialSpec` and
+:class:`~smallworld_eqp.eqprop.EqPropConfig`:
+
+- the flat settings (:meth:`TrialSpec.settings`, :meth:`TrialSpec.from_settings`): one
+  namespace for presets, ``--vary`` and the command-line flags;
+- the trial hash (:attr:`TrialSpec.config_hash`) and id (:attr:`TrialSpec.trial_id`);
+- the setting columns of the results (:func:`setting_columns`, :meth:`TrialSpec.columns`).
+
+A trial's result depends only on its spec: the trial seed seeds the rewiring, the
+initial weights and the shuffling through independent streams (:func:`derived_seed`),
+so a sweep gives the same rows serially, in processes or on a Dask cluster.
+
+Examples
+--------
+>>> from smallworld_eqp.spec import TrialSpec
+>>> spec = TrialSpec(layers=(64, 16, 16, 10), n=20, seed=0, n_free=20, n_clamped=4)
+>>> spec.config.n_free, spec.recipe[-1]
+(20, {'op': 'rewire', 'n': 20, 'mode': 'replace', 'reuse_removed': False})
+>>> spec.trial_id.endswith("-s0")
+True
+>>> specs = expand({"layers": (64, 16, 10), "n": (0, 10)}, vary={"learning_rate": [0.05, 0.1]})
+>>> [(s.n, s.config.learning_rate) for s in specs]
+[(0, 0.05), (10, 0.05), (0, 0.1), (10, 0.1)]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import datasets, topology
+from .eqprop import EqPropConfig, EqPropNetwork
+from .settings import (
+    BASE_VERSION,
+    declared,
+    parse_floats,
+    parse_ints,
+    parse_optional_float,
+    parse_optional_int,
+    parse_value,
+    setting,
+)
+from .validate import check_bool, check_choice, check_int
+
+
+def parse_steps(text: str) -> tuple[dict, ...]:
+    """Extra recipe steps as JSON: a list of ``{"op": ..., ...}`` objects."""
+    try:
+        steps = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(
+            f'expected a JSON list of steps like [{{"op": "without_kind", "kind": "skip"}}], got {text!r}'
+        ) from None
+    if not isinstance(steps, list):
+        raise ValueError(f"expected a JSON list of steps, got {text!r}")
+    return tuple(steps)
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything that defines one trial. Keyword arguments naming an
+    :class:`~smallworld_eqp.eqprop.EqPropConfig` field set that field of ``config``.
+
+    Parameters
+    ----------
+    layers : tuple of int
+        Layer sizes, input first.
+    intra : bool
+        Connect every pair of neurons inside each hidden layer first (paper 4.3).
+    n, p : int or float, optional
+        Replacement count or per-edge probability for :func:`topology.rewire`; at
+        most one. Neither (or 0) leaves the graph as built.
+    mode : {"replace", "add"}
+    reuse_removed : bool
+        Removed edges become candidates for later replacements (the authors' code).
+    steps : tuple of dict
+        Further recipe steps after the rewiring (:data:`topology.GRAPH_STEPS`).
+    seed : int
+        Seeds the rewiring, the initial weights and the shuffling.
+    dataset, n_train, n_test
+        Passed to :func:`datasets.load`; ``data_dir`` is where the files are and
+        does not enter the trial id.
+    epochs : int
+    config : EqPropConfig
+        Its ``seed`` is replaced by one derived from ``seed``.
+    preset : str
+        A label recorded in the row.
+    rate_every : int
+        ``n`` of eq. 22: the per-pair totals sum every ``rate_every``-th batch.
+    train_eval_n : int or None
+        Training error after the epochs is measured on the first ``train_eval_n``
+        training examples (None: all).
+    """
+
+    preset: str = setting("", "a label recorded in the row", flag=False)
+    dataset: str = setting("digits", "data set")
+    n_train: int | None = setting(None, "use the first N training examples", parse=parse_optional_int)
+    n_test: int | None = setting(None, "use the first N test examples", parse=parse_optional_int)
+    epochs: int = setting(1, "training epochs")
+    layers: tuple[int, ...] = setting(
+        (64, 32, 32, 32, 32, 10), "layer sizes, input first, e.g. 784,500,500,500,10", parse=parse_ints
+    )
+    intra: bool = setting(False, "connect every pair of neurons inside each hidden layer (paper 4.3)")
+    n: int | None = setting(None, "number of edges to replace (or add)", parse=parse_optional_int, flag=False)
+    p: float | None = setting(
+        None, "per-edge replacement probability", parse=parse_optional_float, flag=False
+    )
+    mode: str = setting("replace", "replace edges by skip edges, or add skip edges without removing")
+    reuse_removed: bool = setting(
+        False, "removed edges become candidates for later replacements (the authors' code)", since="0.2"
+    )
+    steps: tuple[dict, ...] = setting(
+        (),
+        'further graph recipe steps, JSON, e.g. \'[{"op": "without_kind", "kind": "intra"}]\'',
+        parse=parse_steps,
+        since="0.2",
+    )
+    seed: int = setting(0, "seeds rewiring, init and shuffling", flag=False)
+    config: EqPropConfig = field(default_factory=EqPropConfig)
+    rate_every: int = setting(1, "n of eq. 22: sum the per-pair rates every n batches")
+    train_eval_n: int | None = setting(
+        10_000, "measure the training error on the first N training examples", parse=parse_optional_int
+    )
+    data_dir: str | None = field(default=None, compare=False)
+
+    def __init__(self, **kwargs: Any) -> None:
+        own = {f.name for f in dataclasses.fields(self)}
+        cfg = {k: kwargs.pop(k) for k in list(kwargs) if k not in own and k in _CONFIG_NAMES}
+        unknown = sorted(set(kwargs) - own)
+        if unknown:
+            raise TypeError(f"unknown setting {unknown[0]!r}; allowed: {', '.join(SETTING_NAMES)}")
+        for f in dataclasses.fields(self):
+            value = kwargs[f.name] if f.name in kwargs else _default(f)
+            object.__setattr__(self, f.name, value)
+        if cfg:
+            object.__setattr__(self, "config", dataclasses.replace(self.config, **cfg))
+        self.__post_init__()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", topology.check_layer_sizes(self.layers))
+        object.__setattr__(self, "steps", tuple(dict(s) for s in self.steps))
+        if not isinstance(self.config, EqPropConfig):
+            raise TypeError(f"config must be an EqPropConfig, got {type(self.config).__name__}")
+        check_bool("intra", self.intra)
+        if self.n is not None and self.p is not None:
+            raise ValueError(f"give at most one of n and p, got n={self.n} and p={self.p}")
+        topology.check_recipe(self.recipe)
+        check_int("seed", self.seed, low=0)
+        check_choice("dataset", self.dataset, tuple(datasets.DATASETS))
+        for name in ("n_train", "n_test", "train_eval_n"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), low=1)
+        check_int("epochs", self.epochs, low=1)
+        check_int("rate_every", self.rate_every, low=1)
+        if not isinstance(self.preset, str):
+            raise TypeError(f"preset must be a string, got {self.preset!r}")
+        lr = self.config.learning_rate
+        if isinstance(lr, tuple) and len(lr) != len(self.layers) - 1:
+            raise ValueError(
+                f"learning_rate has {len(lr)} rates but the {'-'.join(map(str, self.layers))} network "
+                f"has {len(self.layers) - 1} layer pairs"
+            )
+
+    # --- the graph -------------------------------------------------------------
+    @property
+    def recipe(self) -> list[dict]:
+        """The graph's recipe: steps in the shape of ``Graph.history`` (:func:`topology.build`)."""
+        steps: list[dict] = [{"op": "layered", "sizes": list(self.layers)}]
+        if self.intra:
+            steps.append({"op": "connect_within_layers"})
+        if self.n or self.p:
+            amount = {"n": self.n} if self.n is not None else {"p": self.p}
+            steps.append({"op": "rewire", **amount, "mode": self.mode, "reuse_removed": self.reuse_removed})
+        return steps + [dict(s) for s in self.steps]
+
+    @property
+    def requested(self) -> str:
+        """How the rewiring was asked for: ``"p"`` or ``"n"``."""
+        return "p" if self.p is not None else "n"
+
+    # --- flat settings ------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        """Every setting by name, the configuration's inlined (:data:`SETTING_NAMES`)."""
+        own = {f.name: getattr(self, f.name) for f in declared(TrialSpec)}
+        return {**own, **{f.name: getattr(self.config, f.name) for f in declared(EqPropConfig)}}
+
+    @classmethod
+    def from_settings(cls, values: Mapping[str, Any], data_dir: str | None = None) -> TrialSpec:
+        """A spec from flat settings (:meth:`settings`); unknown names raise ValueError."""
+        unknown = sorted(set(values) - set(SETTING_NAMES))
+        if unknown:
+            raise ValueError(f"unknown setting {unknown[0]!r}; allowed: {', '.join(SETTING_NAMES)}")
+        return cls(**values, data_dir=data_dir)
+
+    def replace(self, **values: Any) -> TrialSpec:
+        """A copy with some settings changed (configuration fields included)."""
+        return TrialSpec.from_settings({**self.settings(), **values}, data_dir=self.data_dir)
+
+    def to_dict(self) -> dict:
+        """JSON-able dict: the spec's fields, ``config`` as a dict."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["layers"] = list(self.layers)
+        d["steps"] = [dict(s) for s in self.steps]
+        d["config"] = self.config.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrialSpec:
+        """Inverse of :meth:`to_dict` (also reads dicts written before 0.2)."""
+        d = dict(d)
+        config = EqPropConfig.from_dict(d.pop("config", {}))
+        d["layers"] = tuple(d["layers"])
+        return cls(**d, config=config)
+
+    # --- identity -------------------------------------------------------------------
+    @property
+    def config_hash(self) -> str:
+        """Hash of everything that defines the trial except the seed and data folder.
+
+        A setting added after version 0.1 (``since`` of :func:`settings.setting`)
+        enters the hash only when it differs from its default, so trials recorded
+        before it existed keep their ids and a resumed sweep still finds them.
+        """
+        d = self.to_dict()
+        for key in ("seed", "data_dir"):
+            d.pop(key)
+        d["config"].pop("seed")
+        for where, cls in ((d, TrialSpec), (d["config"], EqPropConfig)):
+            for f in declared(cls):
+                if (
+                    f.metadata["since"] != BASE_VERSION
+                    and getattr(self if cls is TrialSpec else self.config, f.name) == f.default
+                ):
+                    del where[f.name]
+        blob = json.dumps(d, sort_keys=True, default=str).encode()
+        return hashlib.sha1(blob).hexdigest()[:12]
+
+    @property
+    def trial_id(self) -> str:
+        """``<config_hash>-s<seed>``: the trial's id in every results file."""
+        return f"{self.config_hash}-s{self.seed}"
+
+    def columns(self) -> dict[str, Any]:
+        """The setting columns of the trial's results row (:func:`setting_columns`)."""
+        values = self.settings()
+        return {name: _cell(values[name]) for name in setting_columns()}
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory()
+
+
+def _cell(value: Any) -> Any:
+    """A setting as one CSV cell: sizes ``784-500-10``, rates comma-joined, steps JSON."""
+    if isinstance(value, tuple) and value and isinstance(value[0], dict):
+        return json.dumps(list(value), sort_keys=True)
+    if isinstance(value, tuple) and all(isinstance(v, int) for v in value) and value:
+        return "-".join(map(str, value))
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) if value else ""
+    return value
+
+
+_CONFIG_NAMES = tuple(f.name for f in declared(EqPropConfig))
+#: Every setting by name: the spec's, then the configuration's.
+SETTING_NAMES = tuple(f.name for f in declared(TrialSpec)) + _CONFIG_NAMES
+#: Settings whose values a sweep iterates over rather than taking as given.
+GRID_NAMES = ("n", "p", "seed")
+
+
+def setting_field(name: str) -> dataclasses.Field:
+    """The declaration of setting ``name``."""
+    for cls in (TrialSpec, EqPropConfig):
+        for f in declared(cls):
+            if f.name == name:
+                return f
+    raise ValueError(f"unknown setting {name!r}; allowed: {', '.join(SETTING_NAMES)}")
+
+
+def setting_columns() -> list[str]:
+    """Results columns holding the settings, in order: every setting but the rewiring
+    amount (the rows record what was done: ``requested``, ``n_replaced``, ``p``) and
+    the seed (it leads the row)."""
+    return [name for name in SETTING_NAMES if name not in GRID_NAMES]
+
+
+#: Settings added after 0.1, with their defaults: what rows written before them ran with.
+LATER_DEFAULTS = {
+    f.name: f.default
+    for cls in (TrialSpec, EqPropConfig)
+    for f in declared(cls)
+    if f.metadata["since"] != BASE_VERSION
+}
+#: The same as results cells (an empty cell reads as NaN).
+LATER_DEFAULT_CELLS = {
+    name: np.nan if _cell(value) in (None, "") else _cell(value) for name, value in LATER_DEFAULTS.items()
+}
+
+
+# --- sweeps -----------------------------------------------------------------------------
+
+
+def parse_vary(text: str) -> tuple[str, list]:
+    """``NAME=V1,V2,...`` -> ``(NAME, [values])``; a list value writes its items with ``/``.
+
+    Examples
+    --------
+    >>> parse_vary("learning_rate=0.1/0.05/0.02,0.02")
+    ('learning_rate', [(0.1, 0.05, 0.02), 0.02])
+    >>> parse_vary("nudge_factor=1,2")
+    ('nudge_factor', [1.0, 2.0])
+    """
+    name, sep, values = text.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or not values.strip():
+        raise ValueError(f"expected NAME=VALUE,VALUE,... like learning_rate=0.05,0.1, got {text!r}")
+    if name in GRID_NAMES:
+        raise ValueError(f"{name} is swept by its own flag (--seeds, --replacements, --p), not by --vary")
+    f = setting_field(name)
+    items = [v.strip() for v in values.split(",")]
+    if any(not v for v in items):
+        raise ValueError(f"expected NAME=VALUE,VALUE,... with no empty value, got {text!r}")
+    parsed = [parse_value(f, v, sep="/") for v in items]
+    if f.metadata["parse"] is parse_floats:  # one-item lists are plain numbers
+        parsed = [v[0] if isinstance(v, tuple) and len(v) == 1 else v for v in parsed]
+    return name, parsed
+
+
+def expand(
+    settings: Mapping[str, Any],
+    *,
+    vary: Mapping[str, Sequence[Any]] | None = None,
+    data_dir: str | None = None,
+) -> list[TrialSpec]:
+    """The trials of a study: ``settings`` with every combination of the ``vary``
+    values, crossed with the swept grid values (a sequence given for ``n``, ``p`` or
+    ``seed``), in that order: varied settings outermost, then the rewiring amount,
+    then the seed.
+
+    Parameters
+    ----------
+    settings : mapping
+        Flat settings (:data:`SETTING_NAMES`); ``n``, ``p`` and ``seed`` may be
+        sequences of values to sweep.
+    vary : mapping name -> values, optional
+        Further settings to sweep (any setting but the grid ones).
+    data_dir : str, optional
+    """
+    base = dict(settings)
+    vary = dict(vary or {})
+    bad = [name for name in vary if name in GRID_NAMES]
+    if bad:
+        raise ValueError(f"{bad[0]} is swept by its own flag, not by vary")
+    grids = {name: list(base.pop(name)) for name in GRID_NAMES if _is_sequence(base.get(name))}
+    names = list(vary) + list(grids)
+    specs = []
+    for combo in itertools.product(*(list(vary[k]) for k in vary), *(grids[k] for k in grids)):
+        specs.append(TrialSpec.from_settings({**base, **dict(zip(names, combo))}, data_dir=data_dir))
+    return specs
+
+
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, (list, tuple, range, np.ndarray))
+
+
+# --- the trial's random streams and objects --------------------------------------------
+
+_GRAPH, _INIT, _SHUFFLE = 0, 1, 2
+
+
+def derived_seed(seed: int, stream: int) -> int:
+    """An independent 32-bit seed for one purpose (stream) of a trial seed."""
+    return int(np.random.SeedSequence([int(seed), int(stream)]).generate_state(1)[0])
+
+
+def shuffle_seed(spec: TrialSpec, epoch: int) -> int:
+    """Seed of the example order of ``epoch`` (1-based) of a trial; with
+    ``batch_order="fixed"`` the order of the fixed batches, the same every epoch."""
+    if spec.config.batch_order == "fixed":
+        return derived_seed(spec.seed, _SHUFFLE)
+    return derived_seed(spec.seed, _SHUFFLE + epoch - 1)
+
+
+def build_graph(spec: TrialSpec) -> topology.Graph:
+    """The trial's graph: its recipe built with the trial's graph stream."""
+    return topology.build(spec.recipe, seed=derived_seed(spec.seed, _GRAPH))
+
+
+def new_network(spec: TrialSpec, graph: topology.Graph) -> EqPropNetwork:
+    """The trial's network on ``graph``, initialised from the trial seed."""
+    return EqPropNetwork(graph, dataclasses.replace(spec.config, seed=derived_seed(spec.seed, _INIT)))
+
+
+def load_data(spec: TrialSpec) -> datasets.Dataset:
+    """The trial's data set (its first ``n_train`` / ``n_test`` examples)."""
+    return datasets.load(spec.dataset, data_dir=spec.data_dir, n_train=spec.n_train, n_test=spec.n_test)
