@@ -13,12 +13,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from smallworld_eqp import results
 from smallworld_eqp.eqprop import EqPropConfig
 from smallworld_eqp.experiment import run_trial
 from smallworld_eqp.resultlog import ResultLog
 from smallworld_eqp.results import sweep_columns
 from smallworld_eqp.runner import rates_path, run_sweep
-from smallworld_eqp.spec import TrialSpec
+from smallworld_eqp.spec import TrialSpec, expand
 
 TINY = [
     "--dataset", "digits", "--layers", "64,8,8,8,10", "--n-train", "120", "--n-test", "60",
@@ -68,16 +69,23 @@ def test_trial_row_has_every_column_and_is_reproducible():
     pd.testing.assert_frame_equal(rates, rates2)
 
 
+def varied_specs(nudge_factors=(1.0, 2.0)) -> list[TrialSpec]:
+    """Tiny trials of a study varying a setting: 2 values x 2 replacement counts."""
+    base = {"layers": (64, 8, 8, 8, 10), "n": (0, 30), "seed": (0,), "dataset": "digits", "n_train": 120,
+            "n_test": 60, "n_free": 12, "n_clamped": 3, "batch_size": 20, "learning_rate": 0.05}  # fmt: skip
+    return expand(base, vary={"nudge_factor": list(nudge_factors)})
+
+
 def test_serial_processes_and_dask_give_identical_rows(tmp_path):
     distributed = pytest.importorskip("distributed")
-    specs = tiny_specs()
+    specs = varied_specs()
     serial = run_sweep(specs, tmp_path / "serial.csv", progress=False)
     procs = run_sweep(specs, tmp_path / "procs.csv", workers=2, progress=False)
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, processes=True
     ) as cluster:
         dask = run_sweep(specs, tmp_path / "dask.csv", scheduler=cluster.scheduler_address, progress=False)
-    assert (serial["status"] == "ok").all()
+    assert (serial["status"] == "ok").all() and sorted(serial["nudge_factor"]) == [1.0, 1.0, 2.0, 2.0]
     pd.testing.assert_frame_equal(comparable(serial), comparable(procs))
     pd.testing.assert_frame_equal(comparable(serial), comparable(dask))
     for name in ("procs", "dask"):
@@ -88,12 +96,18 @@ def test_serial_processes_and_dask_give_identical_rows(tmp_path):
 
 def test_rerun_skips_finished_trials(tmp_path):
     out = tmp_path / "s.csv"
-    first = run_sweep(tiny_specs(values=(0,)), out, progress=False)
+    first = run_sweep(varied_specs((1.0,)), out, progress=False)
     seen = []
-    both = run_sweep(tiny_specs(values=(0, 30)), out, progress=False, on_row=seen.append)
-    assert len(seen) == 2 and {r["n_replaced"] for r in seen} == {30}
+    both = run_sweep(varied_specs((1.0, 2.0)), out, progress=False, on_row=seen.append)
+    assert len(seen) == 2 and {r["nudge_factor"] for r in seen} == {2.0}
     assert len(pd.read_csv(out)) == 4 and len(both) == 4
-    pd.testing.assert_frame_equal(comparable(first), comparable(both[both["n_replaced"] == 0]))
+    pd.testing.assert_frame_equal(comparable(first), comparable(both[both["nudge_factor"] == 1.0]))
+    # the analysis splits the file into the two studies, one per varied value
+    studies = results.by_configuration(results.load_sweep([out]))
+    assert [label for label, _ in studies] == ["nudge_factor=1.0", "nudge_factor=2.0"]
+    from smallworld_eqp import plots
+
+    assert plots.fig4([out], tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_diverging_trial_is_recorded_and_sweep_goes_on(tmp_path):

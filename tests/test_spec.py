@@ -1,0 +1,157 @@
+"""The trial spec: settings declared once, flags, presets, --vary, hash and columns derive."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from smallworld_eqp import eqprop, presets, settings, spec, sweep, train
+from smallworld_eqp.spec import TrialSpec, expand, parse_vary
+
+
+def test_every_setting_has_a_flag_in_both_commands():
+    sweep_flags = {a.dest for a in sweep.build_parser()._actions}
+    train_flags = {a.dest for a in train.build_parser()._actions}
+    for cls in (TrialSpec, eqprop.EqPropConfig):
+        for f in settings.declared(cls):
+            if f.metadata["flag"]:
+                assert f.name in sweep_flags and f.name in train_flags, f.name
+    # the swept settings have their own flags
+    assert {"replacements", "p", "seeds", "vary"} <= sweep_flags and {
+        "replacements",
+        "p",
+        "seed",
+    } <= train_flags
+
+
+def test_settings_round_trip_and_config_fields_inline():
+    s = TrialSpec(
+        layers=(8, 4, 4, 3), p=0.2, intra=True, learning_rate=(0.1, 0.2, 0.3), nudge_factor=2.0, seed=4
+    )
+    assert s.config.learning_rate == (0.1, 0.2, 0.3) and s.config.nudge_factor == 2.0
+    flat = s.settings()
+    assert set(flat) == set(spec.SETTING_NAMES) and flat["nudge_factor"] == 2.0
+    assert TrialSpec.from_settings(flat) == s
+    assert TrialSpec.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+    assert s.replace(nudge_factor=1.0).config.nudge_factor == 1.0 and s.replace(seed=5).trial_id != s.trial_id
+
+
+def test_unknown_settings_are_refused_by_name():
+    with pytest.raises(TypeError, match="unknown setting 'learning_rat'"):
+        TrialSpec(learning_rat=0.1)
+    with pytest.raises(ValueError, match="unknown setting 'bogus'; allowed: preset, dataset"):
+        TrialSpec.from_settings({"bogus": 1})
+
+
+def test_recipe_is_what_build_graph_follows():
+    s = TrialSpec(layers=(6, 5, 5, 2), intra=True, n=4, steps=({"op": "without_kind", "kind": "intra"},))
+    assert [step["op"] for step in s.recipe] == ["layered", "connect_within_layers", "rewire", "without_kind"]
+    g = spec.build_graph(s)
+    assert g.kind_counts()["intra"] == 0 and [h["op"] for h in g.history] == [r["op"] for r in s.recipe]
+    assert s.columns()["steps"] == '[{"kind": "intra", "op": "without_kind"}]'
+    with pytest.raises(ValueError, match="recipe step 'without_kind' takes no argument 'kinds'"):
+        TrialSpec(steps=({"op": "without_kind", "kinds": "intra"},))
+    with pytest.raises(ValueError, match=r"p must lie in \[0, 1\], got 1.5"):
+        TrialSpec(p=1.5)  # checked by its owner (rewire) before anything is built
+
+
+def test_a_setting_added_later_enters_the_hash_only_off_its_default():
+    base = TrialSpec(layers=(8, 4, 3), n=3)
+    for name, value in [("nudge", "after-step"), ("reuse_removed", True), ("batch_order", "fixed")]:
+        assert name in spec.LATER_DEFAULTS
+        assert base.replace(**{name: value}).config_hash != base.config_hash
+    d = base.to_dict()
+    d["config"] = {k: v for k, v in d["config"].items() if k not in spec.LATER_DEFAULTS and k != "seed"}
+    legacy = {k: v for k, v in d.items() if k not in spec.LATER_DEFAULTS and k not in ("seed", "data_dir")}
+    import hashlib
+
+    blob = json.dumps(legacy, sort_keys=True, default=str).encode()
+    assert hashlib.sha1(blob).hexdigest()[:12] == base.config_hash
+
+
+@pytest.mark.parametrize(
+    "text, name, values",
+    [
+        ("learning_rate=0.1/0.05/0.02,0.02", "learning_rate", [(0.1, 0.05, 0.02), 0.02]),
+        ("nudge-factor=1,2", "nudge_factor", [1.0, 2.0]),
+        ("intra=true,false", "intra", [True, False]),
+        ("layers=64/16/10,64/8/8/10", "layers", [(64, 16, 10), (64, 8, 8, 10)]),
+        ("nudge=gradient,after-step", "nudge", ["gradient", "after-step"]),
+        ("tol=none,1e-4", "tol", [None, 1e-4]),
+    ],
+)
+def test_parse_vary(text, name, values):
+    assert parse_vary(text) == (name, values)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("learning_rate", "expected NAME=VALUE,VALUE"),
+        ("learning_rate=", "expected NAME=VALUE,VALUE"),
+        ("learning_rate=0.1,,0.2", "no empty value"),
+        ("bogus=1,2", "unknown setting 'bogus'"),
+        ("seed=1,2", "seed is swept by its own flag"),
+        ("n_free=1.5", "expected an integer, got '1.5'"),
+        ("intra=maybe", "expected true or false"),
+    ],
+)
+def test_parse_vary_errors(text, match):
+    with pytest.raises(ValueError, match=match):
+        parse_vary(text)
+
+
+def test_expand_crosses_vary_grid_and_seeds_in_order():
+    specs = expand(
+        {"layers": (64, 8, 10), "n": (0, 5), "seed": (0, 1)},
+        vary={"learning_rate": [0.05, 0.1], "intra": [False, True]},
+    )
+    got = [(s.config.learning_rate, s.intra, s.n, s.seed) for s in specs]
+    assert len(got) == 16 and got[:3] == [(0.05, False, 0, 0), (0.05, False, 0, 1), (0.05, False, 5, 0)]
+    assert got[-1] == (0.1, True, 5, 1)
+    assert len({s.trial_id for s in specs}) == 16
+    with pytest.raises(ValueError, match="n is swept by its own flag"):
+        expand({"layers": (64, 8, 10)}, vary={"n": [1, 2]})
+
+
+def test_sweep_cli_vary_gives_the_product(tmp_path):
+    args = sweep.build_parser().parse_args(
+        [
+            "--replacements",
+            "0,5",
+            "--seeds",
+            "0",
+            "--vary",
+            "learning_rate=0.05,0.1",
+            "--vary",
+            "nudge_factor=1,2",
+        ]
+    )
+    specs = sweep.specs_from_args(args)
+    assert len(specs) == 8
+    assert {(s.config.learning_rate, s.config.nudge_factor) for s in specs} == {
+        (lr, k) for lr in (0.05, 0.1) for k in (1.0, 2.0)
+    }
+    twice = sweep.build_parser().parse_args(["--vary", "eps=0.5", "--vary", "eps=0.4"])
+    with pytest.raises(ValueError, match="--vary eps is given twice"):
+        sweep.specs_from_args(twice)
+
+
+def test_presets_have_one_shape():
+    for name, preset in {**presets.SWEEP_PRESETS, **presets.TRAIN_PRESETS}.items():
+        assert set(preset) <= set(spec.SETTING_NAMES), name
+        specs = expand(preset)
+        if name in presets.TRAIN_PRESETS:
+            assert len(specs) == 1, name
+        assert all(s.config == specs[0].config for s in specs), name
+
+
+def test_columns_follow_the_declarations():
+    s = TrialSpec(layers=(8, 4, 3), learning_rate=(0.1, 0.2), tol=1e-3)
+    cells = s.columns()
+    assert list(cells) == spec.setting_columns()
+    assert cells["layers"] == "8-4-3" and cells["learning_rate"] == "0.1,0.2" and cells["steps"] == ""
+    fields = {f.name for f in dataclasses.fields(eqprop.EqPropConfig)} - {"seed"}
+    assert fields <= set(cells)
