@@ -1,15 +1,19 @@
-"""Data sets for training: MNIST and Fashion-MNIST from IDX files, scikit-learn's digits.
+"""Data sets for training: MNIST and Fashion-MNIST from IDX files, scikit-learn's small sets.
 
 Every data set comes as a :class:`Dataset`: float32 inputs in [0, 1], one row per
-example, and one-hot float32 targets. The paper trains on the first 50,000 MNIST
-training images and tests on the 10,000 test images (Table 1).
+example, and float32 targets: one-hot for a classification, real values in [0, 1] for a
+regression (``Dataset.task``). The paper trains on the first 50,000 MNIST training
+images and tests on the 10,000 test images (Table 1). :data:`DATASETS` maps each name
+to its loader; a new data set is one entry there.
 
 MNIST and Fashion-MNIST are read from the four IDX files (``.gz`` or uncompressed)
 in the ``mnist/`` or ``fashion-mnist/`` folder of a data directory: the ``data_dir``
 argument, else ``$SMALLWORLD_EQP_DATA``, else ``./data``. Missing files are
 downloaded from public mirrors when the network allows; every ``.gz`` file, found
 or downloaded, must match its published MD5. ``digits`` (scikit-learn's 8x8 digits)
-ships inside scikit-learn and needs no files: it is the offline default.
+ships inside scikit-learn and needs no files: it is the offline default. ``diabetes``
+(a regression) and ``wine`` ship inside scikit-learn too: the authors' small
+experiments, split as their code splits them.
 
 Examples
 --------
@@ -27,18 +31,19 @@ import functools
 import gzip
 import hashlib
 import math
-import numbers
 import os
 import pathlib
 import tempfile
 import urllib.request
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-DATASETS = ("digits", "mnist", "fashion-mnist")
+from .validate import check_choice, check_int, check_random_state
+
+TASKS = ("classification", "regression")
 ENV_VAR = "SMALLWORLD_EQP_DATA"
 SPLITS = ("train", "test")
 
@@ -123,7 +128,7 @@ def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Inputs and one-hot targets of a training and a test split.
+    """Inputs and targets of a training and a test split.
 
     Parameters
     ----------
@@ -131,11 +136,15 @@ class Dataset:
         Name of the data set, e.g. ``"mnist"``.
     x_train, x_test : ndarray of float32, shape (n, n_features)
         Inputs in [0, 1], one row per example.
-    y_train, y_test : ndarray of float32, shape (n, n_classes)
-        One-hot targets.
+    y_train, y_test : ndarray of float32, shape (n, n_outputs)
+        One-hot targets (classification) or real targets in [0, 1] (regression).
+    task : {"classification", "regression"}
+        What the error of a prediction is: the misclassification rate (argmax of
+        the outputs against argmax of the target), or the cost C of eq. 4,
+        ``0.5 ||y - y_d||^2``, averaged over examples.
 
     The arrays are stored as read-only C-contiguous float32 views (converted when
-    needed); shapes, the [0, 1] range and the one-hot targets are checked.
+    needed); shapes, the [0, 1] ranges and the one-hot targets are checked.
     """
 
     name: str
@@ -143,8 +152,10 @@ class Dataset:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    task: str = "classification"
 
     def __post_init__(self) -> None:
+        check_choice("task", self.task, TASKS)
         for field in ("x_train", "y_train", "x_test", "y_test"):
             a = np.ascontiguousarray(getattr(self, field), dtype=np.float32)
             if a.ndim != 2:
@@ -158,7 +169,13 @@ class Dataset:
                 )
             if not (x.min() >= 0 and x.max() <= 1):
                 raise ValueError(f"x_{split} values must lie in [0, 1], got range [{x.min()}, {x.max()}]")
-            if not (np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1)):
+            if self.task == "regression" and not (y.min() >= 0 and y.max() <= 1):
+                raise ValueError(
+                    f"y_{split}: regression targets must lie in [0, 1] (the outputs' range), got range [{y.min()}, {y.max()}]"
+                )
+            if self.task == "classification" and not (
+                np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1)
+            ):
                 raise ValueError(f"y_{split} must be one-hot: each row one 1 and otherwise 0")
         if self.x_train.shape[1] != self.x_test.shape[1] or self.y_train.shape[1] != self.y_test.shape[1]:
             raise ValueError(
@@ -170,8 +187,14 @@ class Dataset:
         return int(self.x_train.shape[1])
 
     @property
-    def n_classes(self) -> int:
+    def n_outputs(self) -> int:
+        """Columns of the targets: the output layer's size."""
         return int(self.y_train.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        """Classes of a classification (its number of outputs)."""
+        return self.n_outputs
 
     @property
     def n_train(self) -> int:
@@ -201,7 +224,7 @@ class Dataset:
     def n_batches(self, batch_size: int, split: str = "train", *, fixed_groups: bool = False) -> int:
         """Number of batches :meth:`batches` yields (the last one may be smaller, unless
         ``fixed_groups``, which drops the remainder)."""
-        b = _positive_int(batch_size, "batch_size")
+        b = check_int("batch_size", batch_size, low=1)
         n = self._arrays(split)[0].shape[0]
         return n // b if fixed_groups else -(-n // b)
 
@@ -235,12 +258,16 @@ class Dataset:
         x : ndarray of float32, shape (b, n_features), read-only
         y : ndarray of float32, shape (b, n_classes), read-only
         """
-        b = _positive_int(batch_size, "batch_size")
+        b = check_int("batch_size", batch_size, low=1)
         x, y = self._arrays(split)
         n = x.shape[0]
         if fixed_groups:
             n_groups = n // b
-            groups = np.arange(n_groups) if shuffle_seed is None else _rng(shuffle_seed).permutation(n_groups)
+            groups = (
+                np.arange(n_groups)
+                if shuffle_seed is None
+                else check_random_state(shuffle_seed, "shuffle_seed").permutation(n_groups)
+            )
             for g in groups:
                 start = int(g) * b
                 yield np.arange(start, start + b, dtype=np.int64), x[start : start + b], y[start : start + b]
@@ -250,7 +277,7 @@ class Dataset:
                 stop = min(start + b, n)
                 yield np.arange(start, stop, dtype=np.int64), x[start:stop], y[start:stop]
             return
-        order = _rng(shuffle_seed).permutation(n)
+        order = check_random_state(shuffle_seed, "shuffle_seed").permutation(n)
         for start in range(0, n, b):
             idx = _readonly_view(order[start : start + b])
             yield idx, _readonly_view(x[idx]), _readonly_view(y[idx])
@@ -268,36 +295,16 @@ class Dataset:
         )
 
     def __repr__(self) -> str:
-        return f"Dataset({self.name!r}, train={self.n_train}, test={self.n_test}, features={self.n_features}, classes={self.n_classes})"
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _positive_int(value: object, what: str) -> int:
-    if not (_is_int(value) and value > 0):
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
+        return f"Dataset({self.name!r}, {self.task}, train={self.n_train}, test={self.n_test}, features={self.n_features}, outputs={self.n_outputs})"
 
 
 def _count(value: object, what: str, available: int, name: str) -> int:
-    v = _positive_int(value, what)
+    v = check_int(what, value, low=1)
     if v > available:
         raise ValueError(
             f"{what}={v} is more than the {available} examples {name} has; allowed: 1 to {available}"
         )
     return v
-
-
-def _rng(seed: int | np.random.Generator) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if not (_is_int(seed) and seed >= 0):
-        raise ValueError(
-            f"shuffle_seed must be a non-negative integer, a numpy Generator or None, got {seed!r}"
-        )
-    return np.random.default_rng(int(seed))
 
 
 # --- IDX files --------------------------------------------------------------
@@ -515,7 +522,7 @@ def _load_idx_dataset(name: str, keys: tuple[tuple[str, int, int], ...]) -> Data
 
 
 @functools.lru_cache(maxsize=1)
-def _load_digits() -> Dataset:
+def _load_digits(data_dir: pathlib.Path | None, download: bool) -> Dataset:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -526,6 +533,57 @@ def _load_digits() -> Dataset:
         *train_test_split(x, y, test_size=300, stratify=bunch.target, random_state=0)
     )
     return Dataset("digits", x_train, y_train, x_test, y_test)
+
+
+def _min_max(a: np.ndarray) -> np.ndarray:
+    """Each column scaled to [0, 1] as the authors' code scales it (min subtracted,
+    then divided by the new max)."""
+    a = a - a.min(axis=0)
+    return a / a.max(axis=0)
+
+
+def _authors_split(name: str, x: np.ndarray, y: np.ndarray, n_train: int, task: str) -> Dataset:
+    """The authors' split of a small data set: the examples in the order
+    ``numpy.random.shuffle`` gives them after ``numpy.random.seed(0)`` (their runs'
+    seed), the first ``n_train`` for training, the rest for testing."""
+    order = np.random.RandomState(0).permutation(x.shape[0])
+    x, y = x[order].astype(np.float32), y[order].astype(np.float32)
+    return Dataset(name, *_frozen(x[:n_train], y[:n_train], x[n_train:], y[n_train:]), task=task)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_diabetes(data_dir: pathlib.Path | None, download: bool) -> Dataset:
+    from sklearn.datasets import load_diabetes
+
+    x, y = load_diabetes(return_X_y=True)
+    return _authors_split("diabetes", _min_max(x), _min_max(y.reshape(-1, 1)), 400, "regression")
+
+
+@functools.lru_cache(maxsize=1)
+def _load_wine(data_dir: pathlib.Path | None, download: bool) -> Dataset:
+    from sklearn.datasets import load_wine
+
+    x, labels = load_wine(return_X_y=True)
+    return _authors_split("wine", _min_max(x), np.eye(3)[labels], 150, "classification")
+
+
+def _load_idx(name: str) -> Callable[[pathlib.Path | None, bool], Dataset]:
+    def load_files(data_dir: pathlib.Path | None, download: bool) -> Dataset:
+        root = data_dir if data_dir is not None else default_data_dir()
+        paths = _locate(name, root, download)
+        return _load_idx_dataset(name, tuple(_file_key(p) for p in paths))
+
+    return load_files
+
+
+#: Every data set by name: ``loader(data_dir, download) -> Dataset`` (all of it).
+DATASETS: dict[str, Callable[[pathlib.Path | None, bool], Dataset]] = {
+    "digits": _load_digits,
+    "mnist": _load_idx("mnist"),
+    "fashion-mnist": _load_idx("fashion-mnist"),
+    "diabetes": _load_diabetes,
+    "wine": _load_wine,
+}
 
 
 def load(
@@ -540,11 +598,16 @@ def load(
 
     Parameters
     ----------
-    name : {"digits", "mnist", "fashion-mnist"}
-        ``digits``: scikit-learn's 1,797 8x8 digits scaled to [0, 1], split into
-        1,497 training and 300 test examples (stratified, fixed seed); offline.
-        ``mnist`` / ``fashion-mnist``: 60,000 + 10,000 28x28 images flattened
-        row-major to 784 values ``uint8 / 255``.
+    name : str
+        A key of :data:`DATASETS`. ``digits``: scikit-learn's 1,797 8x8 digits
+        scaled to [0, 1], split into 1,497 training and 300 test examples
+        (stratified, fixed seed); offline. ``mnist`` / ``fashion-mnist``: 60,000 +
+        10,000 28x28 images flattened row-major to 784 values ``uint8 / 255``.
+        ``diabetes``: scikit-learn's 442 patients, 10 features and the disease
+        progression, all min-max scaled to [0, 1], a regression; 400 training and
+        42 test examples. ``wine``: 178 wines, 13 features min-max scaled, 3
+        classes; 150 training and 28 test examples. Both split as the authors'
+        code splits them for its seed 0 (offline).
     data_dir : str or path-like, optional
         Folder holding ``mnist/`` and ``fashion-mnist/``; default
         :func:`default_data_dir`. Ignored for ``digits``.
@@ -571,12 +634,6 @@ def load(
     IdxFormatError
         A malformed IDX file, or label and image counts that disagree.
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; allowed: {', '.join(DATASETS)}")
-    if name == "digits":
-        full = _load_digits()
-    else:
-        root = pathlib.Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-        paths = _locate(name, root, download)
-        full = _load_idx_dataset(name, tuple(_file_key(p) for p in paths))
+    loader = DATASETS[check_choice("dataset", name, tuple(DATASETS))]
+    full = loader(None if data_dir is None else pathlib.Path(data_dir).expanduser(), download)
     return full.subset(n_train, n_test)

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import kernels
+from .datasets import TASKS
 from .plan import compile_plan
 from .settings import parse_floats, parse_number_or, parse_optional_float, setting
 from .topology import ADJACENT, INTRA, KIND_NAMES, Graph, without_kind
@@ -84,6 +85,13 @@ class BatchStats:
         """The batches' measurements as arrays, one row per batch."""
         return cls(
             **{f.name: np.asarray([getattr(b, f.name) for b in batches]) for f in dataclasses.fields(cls)}
+        )
+
+    @classmethod
+    def concat(cls, stacks: list[BatchStats]) -> BatchStats:
+        """Stacked measurements one after the other (the epochs of a run, say)."""
+        return cls(
+            **{f.name: np.concatenate([getattr(s, f.name) for s in stacks]) for f in dataclasses.fields(cls)}
         )
 
     def __len__(self) -> int:
@@ -436,12 +444,28 @@ class EqPropNetwork:
             raise ValueError(f"{name} values must lie in [0, 1], got range [{lo}, {hi}]")
         return a
 
-    def _check_xy(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _check_xy(self, x: Any, y: Any, task: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs and targets as arrays; a classification's targets must be one-hot."""
         x = self._check_array("x", x, self._n_in)
         y = self._check_array("y", y, self._n_out)
         if y.shape[0] != x.shape[0]:
             raise ValueError(f"x and y must have the same number of rows, got {x.shape[0]} and {y.shape[0]}")
+        if (
+            task is not None
+            and check_choice("task", task, TASKS) == "classification"
+            and not (np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1))
+        ):
+            raise ValueError(
+                "y must be one-hot for a classification (each row one 1, otherwise 0); pass task='regression' for real targets"
+            )
         return x, y
+
+    def _errors(self, states: np.ndarray, y: np.ndarray, task: str) -> np.ndarray:
+        """Per example: misclassified (0/1) or the cost C of eq. 4 (a regression)."""
+        out = states[:, -self._n_out :].astype(np.float64)
+        if task == "regression":
+            return 0.5 * np.sum((out - y) ** 2, axis=1)
+        return (out.argmax(axis=1) != y.argmax(axis=1)).astype(np.float64)
 
     # --- relaxation ----------------------------------------------------------
     def _refresh(self) -> None:
@@ -521,21 +545,25 @@ class EqPropNetwork:
             f"batch {self.n_batches_trained}: {what} became non-finite (NaN or inf); lower eps or the learning rate"
         )
 
-    def train_batch(self, x: Any, y: Any, indices: Any = None) -> BatchStats:
+    def train_batch(self, x: Any, y: Any, indices: Any = None, *, task: str = "classification") -> BatchStats:
         """One EqProp step on a batch: free phase, clamped phase, updates (eq. 7-8).
 
         Parameters
         ----------
         x : array (batch, n_in) in [0, 1]
-        y : array (batch, n_out) in [0, 1], one-hot targets
+        y : array (batch, n_out) in [0, 1]
+            One-hot targets, or real targets with ``task="regression"``.
         indices : array of int (batch,), optional
             Example ids, required with ``persistent_particles``.
+        task : {"classification", "regression"}
+            What the online ``error`` is: the misclassification rate, or the mean
+            cost C (eq. 4) of the free state.
 
         Returns
         -------
         BatchStats
         """
-        x, y = self._check_xy(x, y)
+        x, y = self._check_xy(x, y, task)
         n_batch, n_in = x.shape[0], self._n_in
         start, idx = self._start_states(indices, n_batch)
         beta = float(self.config.beta)
@@ -545,9 +573,8 @@ class EqPropNetwork:
         s0, steps = self._relax(x, None, start, 0.0, self.config.n_free)
         if not np.isfinite(s0).all():
             raise self._diverged("free-phase states")
-        out = s0[:, -self._n_out :].astype(np.float64)
-        error = float(np.mean(out.argmax(axis=1) != y.argmax(axis=1)))
-        cost = float(np.mean(0.5 * np.sum((out - y) ** 2, axis=1)))
+        error = float(np.mean(self._errors(s0, y, task)))
+        cost = float(np.mean(self._errors(s0, y, "regression")))
         sb, _ = self._relax(x, y, s0, self.config.nudge_factor * beta, self.config.n_clamped)
         if not np.isfinite(sb).all():
             raise self._diverged("clamped-phase states")
@@ -626,6 +653,7 @@ class EqPropNetwork:
 
         bs = self.config.batch_size
         fixed = self.config.batch_order == "fixed"
+        task = getattr(dataset, "task", "classification")
         total = dataset.n_batches(bs, fixed_groups=fixed)
         if max_batches is not None:
             total = min(total, check_int("max_batches", max_batches, low=1))
@@ -635,7 +663,7 @@ class EqPropNetwork:
             for indices, x, y in dataset.batches(bs, shuffle_seed=shuffle_seed, fixed_groups=fixed):
                 if len(records) == total:
                     break
-                rec = self.train_batch(x, y, indices)
+                rec = self.train_batch(x, y, indices, task=task)
                 records.append(rec)
                 errors += rec.error
                 bar.update(1)
@@ -649,8 +677,17 @@ class EqPropNetwork:
         """Class labels (argmax of the free-phase output), shape (batch,)."""
         return self.free_phase(x)[:, -self._n_out :].argmax(axis=1)
 
-    def evaluate(self, X: Any, Y: Any, batch_size: int | None = None, *, particles: bool = False) -> float:
-        """Error rate in [0, 1] of the free-phase predictions on ``X`` against ``Y``'s argmax.
+    def evaluate(
+        self,
+        X: Any,
+        Y: Any,
+        batch_size: int | None = None,
+        *,
+        particles: bool = False,
+        task: str = "classification",
+    ) -> float:
+        """Error rate in [0, 1] of the free-phase predictions on ``X`` against ``Y``'s
+        argmax, or with ``task="regression"`` the mean cost C (eq. 4) of the free states.
 
         ``batch_size`` (default 1000) only changes how many examples relax together.
         With ``particles`` (the authors' test evaluation, ``config.test_particles``)
@@ -660,7 +697,7 @@ class EqPropNetwork:
         ``config.batch_size`` rows are evaluated, as the authors' code evaluates
         whole batches only.
         """
-        X, Y = self._check_xy(X, Y)
+        X, Y = self._check_xy(X, Y, task)
         bs = _EVAL_BATCH if batch_size is None else check_int("batch_size", batch_size, low=1)
         n = X.shape[0]
         if particles:
@@ -671,7 +708,7 @@ class EqPropNetwork:
                 )
         self._refresh()
         n_in = self._n_in
-        wrong = 0
+        total = 0.0
         for a in range(0, n, bs):
             b = min(a + bs, n)
             start = None
@@ -682,8 +719,8 @@ class EqPropNetwork:
             s, _ = self._relax(X[a:b], None, start, 0.0, self.config.n_free)
             if particles:
                 self._test_particles.store(idx, s[:, n_in:])
-            wrong += int(np.sum(s[:, -self._n_out :].argmax(axis=1) != Y[a:b].argmax(axis=1)))
-        return wrong / n
+            total += float(np.sum(self._errors(s, Y[a:b], task)))
+        return total / n
 
     # --- persistence ---------------------------------------------------------
     def save(self, path: str | os.PathLike, **extra: Any) -> None:

@@ -52,24 +52,31 @@ def _now() -> str:
 
 
 def evaluate_test(net: EqPropNetwork, data: datasets.Dataset) -> float:
-    """The test error, from the test particles when the configuration asks for them."""
-    return net.evaluate(data.x_test, data.y_test, particles=net.config.test_particles)
+    """The test error (or cost), from the test particles when the configuration asks for them."""
+    return net.evaluate(data.x_test, data.y_test, particles=net.config.test_particles, task=data.task)
 
 
 def evaluate_train(net: EqPropNetwork, data: datasets.Dataset, spec: TrialSpec) -> float:
-    """The training error on the first ``spec.train_eval_n`` training examples, from zero."""
+    """The training error (or cost) on the first ``spec.train_eval_n`` training examples, from zero."""
     n = data.n_train if spec.train_eval_n is None else min(spec.train_eval_n, data.n_train)
-    return net.evaluate(data.x_train[:n], data.y_train[:n])
+    return net.evaluate(data.x_train[:n], data.y_train[:n], task=data.task)
 
 
 def check_fits(spec: TrialSpec, data: datasets.Dataset) -> None:
     """Raise when the network's first and last layers do not fit the data set."""
-    if data.n_features != spec.layers[0] or data.n_classes != spec.layers[-1]:
+    if data.n_features != spec.layers[0] or data.n_outputs != spec.layers[-1]:
         layers = ",".join(map(str, spec.layers))
         raise ValueError(
             f"--layers {layers} does not fit {spec.dataset}: the first layer must have "
-            f"{data.n_features} neurons and the last {data.n_classes}"
+            f"{data.n_features} neurons and the last {data.n_outputs}"
         )
+
+
+def edge_rates(stats: BatchStats, spec: TrialSpec) -> np.ndarray:
+    """The authors' per-pair rates: RMS over each pair's existing edges of the correction
+    before the learning rate (``rms_edges`` over the pair's rate), (n_batches, n_pairs)."""
+    rates = np.broadcast_to(np.asarray(spec.config.learning_rate, dtype=float), (len(spec.layers) - 1,))
+    return np.asarray(stats.rms_edges, dtype=float) / rates
 
 
 def weighted_error(stats: BatchStats) -> float:
@@ -124,6 +131,7 @@ def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.Data
         row.update(metrics.small_world_summary(graph))
         data = load_data(spec)
         check_fits(spec, data)
+        row["error_measure"] = results.ERROR_MEASURES[data.task]
         net = new_network(spec, graph)
         if spec.config.test_particles:
             evaluate_test(net, data)  # the authors' code evaluates first: it starts the test particles
@@ -132,10 +140,12 @@ def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.Data
             for epoch in range(1, spec.epochs + 1)
         ]
         row["online_error_epoch1"] = weighted_error(epochs[0])
+        row["online_error_final"] = weighted_error(epochs[-1])  # what the authors' logs call training error
         row["train_error"] = evaluate_train(net, data, spec)
         row["test_error"] = evaluate_test(net, data)
-        row.update(spread.summarise(np.concatenate([e.rms for e in epochs]), spec.rate_every))
-        row["free_steps"] = float(np.mean(np.concatenate([e.free_steps for e in epochs])))
+        stacked = BatchStats.concat(epochs)  # every batch of every epoch
+        row.update(spread.summarise(stacked.rms, spec.rate_every, edge_rates=edge_rates(stacked, spec)))
+        row["free_steps"] = float(np.mean(stacked.free_steps))
         rates = long_rates(spec.trial_id, epochs)
     except DivergenceError as exc:
         row["status"], row["error_message"] = "diverged", _one_line(exc)

@@ -21,6 +21,11 @@ Sources
   examples. 784-100x5-10 (their sweep and ``mnist_5layer_*``): lr 0.015, 1000/12
   steps; 784-500x3-10 (``mnist_3layer_*``): lr 0.02 or .128/.032/.008/.002 with the
   biases at rate 1 (the code's slicing bug), 500/8 steps. Epoch counts as the code's.
+- ``authors-diabetes-*``, ``authors-wine-*``: the authors' small experiments
+  (``run_trials.py``: ``diabetes_5layer_*`` ... ``wine_8layer_*``), offline on
+  scikit-learn's data sets: 5 or 8 hidden layers of 10, without skip edges (p = 0)
+  and with p = 0.1, lr 0.01, batch 5, 1000/12 steps (5 hidden layers) or 5000/18
+  (8), the code's ``bypass mag``, 10 epochs, seeds 0-4; the rest as ``authors-code``.
 - ``quick``: ours; a deep narrow network on scikit-learn's 8x8 digits that runs
   offline in a few minutes on 2 cores and already shows the effect.
 """
@@ -79,6 +84,26 @@ _AUTHORS_500X3_CONFIG = {
 _AUTHORS_DATA = {"dataset": "mnist", "n_train": 60_000, "n_test": 10_000}
 _AUTHORS_GRAPH = {"intra": False, "reuse_removed": True}
 
+
+def _authors_small(dataset: str, n_in: int, n_out: int, hidden: int, skip_init: float) -> dict:
+    """One family of the authors' small experiments: no skip edges and p = 0.1, 5 seeds."""
+    steps = {5: (1000, 12), 8: (5000, 18)}[hidden]
+    return {
+        **_AUTHORS_GRAPH,
+        **_AUTHORS_DYNAMICS,
+        "dataset": dataset,
+        "layers": (n_in, *[10] * hidden, n_out),
+        "p": (0.0, 0.1),
+        "seed": (0, 1, 2, 3, 4),
+        "epochs": 10,
+        "batch_size": 5,
+        "learning_rate": 0.01,
+        "n_free": steps[0],
+        "n_clamped": steps[1],
+        "skip_init": skip_init,
+    }
+
+
 SWEEP_PRESETS: dict[str, dict] = {
     "quick": {
         "dataset": "digits",
@@ -111,6 +136,11 @@ SWEEP_PRESETS: dict[str, dict] = {
         "seed": (0,),
         "epochs": 1,
     },
+    # run_trials.py: diabetes_5layer_*, diabetes_8layer_*, wine_5layer_*, wine_8layer_*.
+    "authors-diabetes-5": _authors_small("diabetes", 10, 1, 5, 0.579),
+    "authors-diabetes-8": _authors_small("diabetes", 10, 1, 8, 0.569),
+    "authors-wine-5": _authors_small("wine", 13, 3, 5, 0.563),
+    "authors-wine-8": _authors_small("wine", 13, 3, 8, 0.558),
 }
 
 TRAIN_PRESETS: dict[str, dict] = {

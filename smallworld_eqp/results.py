@@ -48,8 +48,12 @@ STATUSES = ("ok", "failed", "diverged")
 _HEAD = ["trial_id", "status", "error_message", "config_hash", "seed"]
 #: After the settings: how the graph was rewired (what was asked, what was done).
 _REWIRED = ["requested", "n_replaced", "p"]
-#: After the graph measures: the training outcome.
-_ERRORS = ["online_error_epoch1", "train_error", "test_error"]
+#: After the graph measures: the training outcome; ``error_measure`` says what the
+#: error columns hold (:data:`ERROR_MEASURES`).
+_ERRORS = ["error_measure", "online_error_epoch1", "online_error_final", "train_error", "test_error"]
+#: What an error column holds, by task: the misclassification rate, or the mean cost
+#: C (eq. 4) of a regression.
+ERROR_MEASURES = {"classification": "misclassification", "regression": "cost"}
 #: After the rate summaries.
 _TAIL = ["free_steps", "seconds", "version", "git_rev", "started", "finished"]
 #: Columns a CSV must have for :func:`load_sweep` to accept it as a sweep CSV.
@@ -67,7 +71,18 @@ SWEEP_REQUIRED_COLUMNS = [
 RATES_COLUMNS = ["trial_id", "epoch", "batch", "pair", "rms"]
 #: Named pairs of the rates CSV beside the adjacent layer pairs 0, 1, ...
 KIND_PAIRS = ("intra", "skip")
-EPOCHS_COLUMNS = ["epoch", "online_error", "train_error", "test_error", "seconds", "n_edges", "n_skip"]
+EPOCHS_COLUMNS = [
+    "epoch",
+    "error_measure",
+    "online_error",
+    "train_error",
+    "test_error",
+    "seconds",
+    "n_edges",
+    "n_skip",
+]
+#: What files written before a column existed held in it (every run before 0.2 classified).
+OLD_DEFAULTS = {"error_measure": "misclassification"}
 
 
 def study_columns() -> list[str]:
@@ -97,8 +112,8 @@ def sweep_columns(n_layers: int) -> list[str]:
     Examples
     --------
     >>> cols = sweep_columns(3)
-    >>> cols[cols.index("clustering") :][:7]
-    ['clustering', 'hops_to_output_0', 'hops_to_output_1', 'hops_to_output_2', 'online_error_epoch1', 'train_error', 'test_error']
+    >>> cols[cols.index("clustering") :][:6]
+    ['clustering', 'hops_to_output_0', 'hops_to_output_1', 'hops_to_output_2', 'error_measure', 'online_error_epoch1']
     >>> [c for c in cols if c.startswith("dw_")]
     ['dw_0', 'dw_1']
     """
@@ -200,7 +215,8 @@ def load_sweep(paths: PathLike | Iterable[PathLike], *, status: str | None = "ok
     dtype = dict.fromkeys(string_columns(), "str")
     frames = [_read(p, SWEEP_REQUIRED_COLUMNS, "a sweep", dtype) for p in _as_paths(paths)]
     # A file written before a setting existed ran every trial with its default.
-    frames = [f.assign(**{k: v for k, v in LATER_DEFAULT_CELLS.items() if k not in f}) for f in frames]
+    old = LATER_DEFAULT_CELLS | OLD_DEFAULTS
+    frames = [f.assign(**{k: v for k, v in old.items() if k not in f}) for f in frames]
     df = pd.concat(frames, ignore_index=True, sort=False)
     df = df.drop_duplicates("trial_id", keep="last")
     # The schema of the deepest network read, filtered out or not, so the columns
@@ -344,9 +360,11 @@ def load_epochs(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     FileNotFoundError, ValueError
         As :func:`load_sweep`, for a missing file or one lacking an epochs column.
     """
+    required = [c for c in EPOCHS_COLUMNS if c not in OLD_DEFAULTS]
     frames = []
     for p in _as_paths(paths):
-        frame = _read(run_file(p, "epochs.csv"), EPOCHS_COLUMNS, "an epochs")
+        frame = _read(run_file(p, "epochs.csv"), required, "an epochs")
+        frame = frame.assign(**{k: v for k, v in OLD_DEFAULTS.items() if k not in frame})[EPOCHS_COLUMNS]
         frame.insert(0, "run", run_name(p))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True, sort=False)

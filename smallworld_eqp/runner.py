@@ -67,7 +67,7 @@ def sweep_log(out: str | os.PathLike, specs: Sequence[TrialSpec]) -> ResultLog:
     if out.is_file() and out.stat().st_size:
         header = read_header(out) or []
         depth = max(depth, sum(c.startswith("hops_to_output_") for c in header))
-    return ResultLog(out, results.sweep_columns(depth), fill=LATER_DEFAULT_CELLS)
+    return ResultLog(out, results.sweep_columns(depth), fill=LATER_DEFAULT_CELLS | results.OLD_DEFAULTS)
 
 
 def run_sweep(

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import results
+from .datasets import Dataset
 from .eqprop import EqPropNetwork
 from .experiment import evaluate_test, evaluate_train, long_rates, weighted_error
 from .resultlog import ResultLog
@@ -111,9 +112,12 @@ def _checkpoint(net: EqPropNetwork, out: Path, epoch: int) -> None:
     os.replace(tmp, out / "checkpoint.npz")
 
 
-def _epoch_row(net: EqPropNetwork, epoch: int, online: float, train: float, test: float, t0: float) -> dict:
+def _epoch_row(
+    net: EqPropNetwork, data: Dataset, epoch: int, online: float, train: float, test: float, t0: float
+) -> dict:
     return {
         "epoch": epoch,
+        "error_measure": results.ERROR_MEASURES[data.task],
         "online_error": online,
         "train_error": train,
         "test_error": test,
@@ -164,7 +168,7 @@ def run_training(
     out = Path(out_dir)
     held = _check_folder(out, spec, resume, remove_skip_after)
     data = load_data(spec)
-    epochs_log = ResultLog(out / "epochs.csv", results.EPOCHS_COLUMNS)
+    epochs_log = ResultLog(out / "epochs.csv", results.EPOCHS_COLUMNS, fill=results.OLD_DEFAULTS)
     rates_log = ResultLog(out / "rates.csv", results.RATES_COLUMNS)
     with epochs_log, rates_log:
         if (out / "run.json").exists():  # again, under the lock: another run may have started here
@@ -186,7 +190,9 @@ def run_training(
         if spec.config.test_particles and done < 0:
             # The authors' code evaluates before training: it starts the test particles.
             t0 = time.perf_counter()
-            epochs_log.append([_epoch_row(net, 0, float("nan"), float("nan"), evaluate_test(net, data), t0)])
+            epochs_log.append(
+                [_epoch_row(net, data, 0, float("nan"), float("nan"), evaluate_test(net, data), t0)]
+            )
             _checkpoint(net, out, 0)
         first = max(done, 0) + 1
         bar = tqdm(
@@ -201,6 +207,7 @@ def run_training(
             stats = net.train_epoch(data, progress=progress, shuffle_seed=shuffle_seed(spec, epoch))
             row = _epoch_row(
                 net,
+                data,
                 epoch,
                 weighted_error(stats),
                 evaluate_train(net, data, spec),

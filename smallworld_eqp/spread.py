@@ -8,7 +8,11 @@ the last pair joins the last hidden layer and the output layer.
 
 Examples
 --------
->>> import numpy as np
+>>> from typing import NamedTuple
+
+from typing import NamedTuple
+
+import numpy as np
 >>> rates = np.array([[1.0, 2.0, 4.0, 9.0], [1.0, 2.0, 4.0, 9.0]])
 >>> totals(rates, every=1)
 array([ 2.,  4.,  8., 18.])
@@ -17,6 +21,8 @@ array([ 2.,  4.,  8., 18.])
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -179,9 +185,13 @@ def spread(totals: np.ndarray, *, drop: str = "output") -> float:
 def log_spread(rates: np.ndarray) -> float:
     """Standard deviation of log10 of the mean per-pair rates, over all pairs.
 
-    The scalar the authors' released code printed beside the sweep (their
+    The scalar the authors' released code printed after a run (their
     ``np.std(np.log10(rates_mean))``): ``std_l log10(mean_b rates[b, l])`` with the
-    population standard deviation (``ddof=0``), the output pair included. 0 when
+    population standard deviation (``ddof=0``), the output pair included. Given
+    eq. 20's rates it is our ``log_spread``; given the code's own per-pair rates (RMS
+    over existing edges, before the learning rate) it is their spread,
+    ``authors_spread``: the two differ when rewiring removed edges of a pair or the
+    pairs have different learning rates. 0 when
     every pair trains at the same mean rate; each factor of 10 between pairs adds
     about 0.5 for two pairs. NaN when a mean rate is NaN, zero or negative (no
     logarithm), or when ``rates`` has no rows.
@@ -208,11 +218,23 @@ def log_spread(rates: np.ndarray) -> float:
     return float(np.std(np.log10(means)))
 
 
+class Rates(NamedTuple):
+    """What the summaries of a trial's training rates read: the per-batch rates of
+    eq. 20 (n_batches, n_pairs), their per-pair totals (eq. 22), and the authors' code's
+    per-pair rates (RMS over each pair's existing edges, before the learning rate;
+    None when not measured)."""
+
+    rates: np.ndarray
+    totals: np.ndarray
+    edge_rates: np.ndarray | None
+
+
 #: The scalar summaries of a trial's training rates in a results row, each a function
-#: of the per-batch rates (n_batches, n_pairs) and their per-pair totals (eq. 22).
+#: of :class:`Rates`: add one here and it becomes a column.
 SUMMARY = {
-    "spread": lambda rates, totals: spread(totals),
-    "log_spread": lambda rates, totals: log_spread(rates),
+    "spread": lambda r: spread(r.totals),
+    "log_spread": lambda r: log_spread(r.rates),
+    "authors_spread": lambda r: float("nan") if r.edge_rates is None else log_spread(r.edge_rates),
 }
 
 
@@ -221,22 +243,35 @@ def summary_columns(n_pairs: int) -> list[str]:
     return [f"dw_{pair}" for pair in range(n_pairs)] + list(SUMMARY)
 
 
-def summarise(rates: np.ndarray, every: int) -> dict[str, float]:
+def summarise(rates: np.ndarray, every: int, *, edge_rates: np.ndarray | None = None) -> dict[str, float]:
     """Per-pair totals (eq. 22) and every summary of :data:`SUMMARY` as one CSV row's worth.
+
+    Parameters
+    ----------
+    rates : array_like (n_batches, n_pairs)
+        Eq. 20 per batch.
+    every : int
+        ``n`` of eq. 22.
+    edge_rates : array_like (n_batches, n_pairs), optional
+        The authors' per-pair rates of the same batches (``authors_spread``).
 
     Returns
     -------
     dict
-        ``dw_0`` ... ``dw_{P-1}`` (totals, input pair first), then ``spread`` (eq. 23)
-        and ``log_spread``; add a summary to :data:`SUMMARY` and it becomes a column.
+        ``dw_0`` ... ``dw_{P-1}`` (totals, input pair first), then ``spread`` (eq. 23),
+        ``log_spread`` and ``authors_spread`` (NaN without ``edge_rates``).
 
     Examples
     --------
     >>> row = summarise([[1.0, 2.0, 4.0, 9.0]], every=1)
-    >>> list(row), row["spread"], round(row["log_spread"], 3)
-    (['dw_0', 'dw_1', 'dw_2', 'dw_3', 'spread', 'log_spread'], 4.0, 0.354)
+    >>> list(row)
+    ['dw_0', 'dw_1', 'dw_2', 'dw_3', 'spread', 'log_spread', 'authors_spread']
+    >>> row["spread"], round(row["log_spread"], 3)
+    (4.0, 0.354)
     """
-    t = totals(rates, every)
+    r = _as_rates(rates)
+    edges = None if edge_rates is None else _as_rates(edge_rates)
+    t = totals(r, every)
     row = {f"dw_{pair}": float(v) for pair, v in enumerate(t)}
-    row.update({name: float(f(_as_rates(rates), t)) for name, f in SUMMARY.items()})
+    row.update({name: float(f(Rates(r, t, edges))) for name, f in SUMMARY.items()})
     return row

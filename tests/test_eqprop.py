@@ -426,3 +426,21 @@ def test_learns_mnist_subset():
     for epoch in range(2):
         net.train_epoch(data, progress=False, shuffle_seed=epoch)
     assert net.evaluate(data.x_test, data.y_test) < 0.15
+
+
+def test_regression_error_is_the_cost_of_the_dense_reference():
+    rng = np.random.default_rng(8)
+    g = topology.rewire(topology.layered([5, 6, 4, 2]), n=6, seed=3)
+    cfg = EqPropConfig(n_free=25, n_clamped=5, batch_size=4, dtype="float64")
+    net = EqPropNetwork(g, cfg)
+    x, y = rng.random((4, 5)), rng.random((4, 2))  # real targets
+    w, b = naive.dense_weights(g, net.weights), net.biases.copy()
+    s0 = naive.euler(w, b, x, np.zeros((4, g.n_neurons)), 0.5, 25)
+    cost = np.mean(naive.cost(s0, y))
+    assert net.evaluate(x, y, task="regression") == pytest.approx(cost, rel=1e-12)
+    out = net.train_batch(x, y, task="regression")
+    assert out.error == pytest.approx(cost, rel=1e-12) and out.cost == out.error
+    with pytest.raises(ValueError, match="y must be one-hot for a classification"):
+        net.train_batch(x, y)
+    with pytest.raises(ValueError, match="y must be one-hot for a classification"):
+        net.evaluate(x, y)

@@ -243,24 +243,21 @@ def test_every_authors_preset_uses_the_authors_dynamics():
     from smallworld_eqp.spec import expand
 
     presets = {**SWEEP_PRESETS, **TRAIN_PRESETS}
-    names = [name for name in presets if name.startswith("authors-code")]
-    assert len(names) == 6
+    names = [name for name in presets if name.startswith("authors-")]
+    assert len(names) == 10
     for name in names:
         preset = presets[name]
         assert preset["intra"] is False and preset["reuse_removed"] is True, name
         cfg = expand(preset)[0].config
-        assert (cfg.nudge, cfg.nudge_factor, cfg.eps, cfg.beta, cfg.batch_size) == (
-            "after-step",
-            2.0,
-            0.5,
-            1.0,
-            20,
-        )
+        assert (cfg.nudge, cfg.nudge_factor, cfg.eps, cfg.beta) == ("after-step", 2.0, 0.5, 1.0), name
+        assert cfg.batch_size == (20 if preset["dataset"] == "mnist" else 5), name
         assert cfg.random_beta_sign and cfg.persistent_particles and cfg.test_particles, name
-        assert cfg.batch_order == "fixed" and (preset["n_train"], preset["n_test"]) == (60_000, 10_000), name
-        # The code's literal 'bypass mag': the mean Glorot bound, rounded.
+        assert cfg.batch_order == "fixed", name
+        if preset["dataset"] == "mnist":  # all of it; the small sets are split as the code splits them
+            assert (preset["n_train"], preset["n_test"]) == (60_000, 10_000), name
+        # The code's literal 'bypass mag': the mean Glorot bound to three digits (.579 is truncated).
         sizes = np.array(preset["layers"])
         mean_glorot = np.mean(naive.glorot_bound(sizes[:-1], sizes[1:]))
-        assert cfg.skip_init == pytest.approx(mean_glorot, abs=5e-4), name
+        assert cfg.skip_init == pytest.approx(mean_glorot, abs=1e-3), name
     per_layer = expand(presets["authors-code-500x3-per-layer"])[0].config
     assert per_layer.learning_rate == (0.128, 0.032, 0.008, 0.002) and per_layer.bias_learning_rate == 1.0

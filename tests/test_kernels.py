@@ -155,9 +155,11 @@ def _fixed_point(w, b, x, y=None, beta=0.0):
     return s
 
 
-def test_eqprop_theorem_gradient_matches_finite_differences():
+@pytest.mark.parametrize("regression", [False, True], ids=["one-hot", "regression"])
+def test_eqprop_theorem_gradient_matches_finite_differences(regression):
     # Tiny net, small weights (||W|| < 1: E strictly convex, unique fixed point) and
     # biases near 1/2 (states interior), so s*(W) is smooth and C(s*(W)) differentiable.
+    # Real-valued targets (a regression's cost) as well as one-hot ones.
     rng = np.random.default_rng(11)
     g = topology.rewire(
         topology.connect_within_layers(topology.layered([3, 4, 3, 2])), n=4, mode="add", seed=2
@@ -165,6 +167,8 @@ def test_eqprop_theorem_gradient_matches_finite_differences():
     net = _network(g, rng, weight_scale=0.25, n_free=3000, n_clamped=3000, tol=1e-15, eps=1.0, beta=1e-6)
     net.biases[3:] = rng.uniform(0.3, 0.7, g.n_neurons - 3)
     x, y, _ = _inputs(rng, g, 1)
+    if regression:
+        y = rng.random(y.shape)
     s0 = net.free_phase(x)
     sb = net.clamped_phase(x, y, s0)
     assert np.all((s0[0, 3:] > 0.01) & (s0[0, 3:] < 0.99))

@@ -226,8 +226,21 @@ def test_log_spread_matches_reference_and_is_scale_free(rates, scale):
 def test_summarise_row():
     rates = np.array([[1.0, 2.0, 4.0, 90.0], [5.0, 6.0, 8.0, 10.0], [1.0, 2.0, 4.0, 90.0]])
     row = sp.summarise(rates, every=2)  # batch 2 only
-    assert list(row) == ["dw_0", "dw_1", "dw_2", "dw_3", "spread", "log_spread"]
+    assert list(row) == ["dw_0", "dw_1", "dw_2", "dw_3", "spread", "log_spread", "authors_spread"]
+    assert list(row) == sp.summary_columns(4)
     assert [row[f"dw_{k}"] for k in range(4)] == [5.0, 6.0, 8.0, 10.0]
     assert row["spread"] == 8.0 / 5.0
     assert row["log_spread"] == pytest.approx(sp.log_spread(rates))
+    assert np.isnan(row["authors_spread"])  # no per-edge rates given
     assert all(isinstance(v, float) for v in row.values())
+
+
+def test_authors_spread_is_their_log_spread_of_per_edge_rates():
+    # Their code: per batch and pair, norm(dW * conn) / sqrt(norm(W_mask * conn, p=1)) (dW before
+    # the learning rate); then np.std(np.log10(mean over batches)) (population std).
+    rng = np.random.default_rng(3)
+    edge_rates = rng.uniform(1e-5, 1e-1, (50, 6))
+    means = [np.mean(edge_rates[:, k]) for k in range(6)]
+    expected = float(np.sqrt(np.mean((np.log10(means) - np.mean(np.log10(means))) ** 2)))
+    row = sp.summarise(rng.random((50, 6)), 1, edge_rates=edge_rates)
+    assert row["authors_spread"] == pytest.approx(expected, rel=1e-12)

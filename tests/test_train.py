@@ -60,7 +60,7 @@ def test_resume_equals_uninterrupted_run(tmp_path, spec):
     run_training(dataclasses.replace(spec, epochs=1), tmp_path / "cut", progress=False)
     # A crash after writing epoch 2's row but before its checkpoint: the row is redone.
     with open(tmp_path / "cut" / "epochs.csv", "a") as f:
-        f.write("2,0.5,0.5,0.5,1.0,1,1\n")
+        f.write("2,misclassification,0.5,0.5,0.5,1.0,1,1\n")
     resumed = run_training(spec, tmp_path / "cut", resume=True, progress=False)
     pd.testing.assert_frame_equal(without_timing(full), without_timing(resumed))
     a = pd.read_csv(tmp_path / "full" / "rates.csv").drop(columns="trial_id")
