@@ -18,6 +18,9 @@ import numpy as np
 
 from .settings import add_arguments, parse_float, parse_int, parse_ints
 
+#: Most values a logarithmic grid flag may ask for (more is a typing error).
+MAX_GRID = 10_000
+
 
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (no usage dump) and exit 2."""
@@ -95,11 +98,15 @@ def logspace_spec(text: str) -> tuple[float, float, int]:
         if len(parts) != 3:
             raise ValueError
         start, stop, num = float(parts[0]), float(parts[1]), int(parts[2])
-        if num < 1 or not (math.isfinite(start) and math.isfinite(stop)) or max(start, stop) > 300:
+        if (
+            not 1 <= num <= MAX_GRID
+            or not (math.isfinite(start) and math.isfinite(stop))
+            or max(start, stop) > 300
+        ):
             raise ValueError
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected START:STOP:NUM (exponents of 10 up to 300 and a positive count), got {text!r}"
+            f"expected START:STOP:NUM (exponents of 10 up to 300 and a count from 1 to {MAX_GRID}), got {text!r}"
         ) from None
     return start, stop, num
 

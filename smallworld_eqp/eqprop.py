@@ -46,6 +46,8 @@ DTYPES = ("float32", "float64")
 NUDGES = tuple(kernels.NUDGES)
 BATCH_ORDERS = ("reshuffle", "fixed")
 _EVAL_BATCH = 1000
+# Step and batch counts above this are typing errors, not experiments (and overflow int32).
+MAX_COUNT = 1_000_000_000
 
 
 class DivergenceError(FloatingPointError):
@@ -250,7 +252,7 @@ class EqPropConfig:
         if check_real("beta", self.beta) == 0:
             raise ValueError("beta must be non-zero, got 0")
         for name in ("n_free", "n_clamped", "batch_size"):
-            check_int(name, getattr(self, name), low=1)
+            check_int(name, getattr(self, name), low=1, high=MAX_COUNT)
         lr = self.learning_rate
         if isinstance(lr, (list, tuple, np.ndarray)):
             if len(lr) == 0:
@@ -476,6 +478,8 @@ class EqPropNetwork:
             raise ValueError(
                 f"weights and biases must have shapes ({self.graph.n_edges},) and ({self.graph.n_neurons},), got {self.weights.shape} and {self.biases.shape}"
             )
+        if not (np.isfinite(self.weights).all() and np.isfinite(self.biases).all()):
+            raise ValueError("weights and biases must be finite to relax the network, got NaN or inf")
         kernels.gather(self.weights, self._plan)
         if self._extra is not None:
             kernels.gather(self.weights, self._extra)

@@ -109,8 +109,11 @@ def run_sweep(
     """
     from tqdm.auto import tqdm
 
-    log = sweep_log(out, specs)
-    with log, ResultLog(rates_path(out), results.RATES_COLUMNS) as rates_log:
+    with contextlib.ExitStack() as stack:
+        # Connect first: a scheduler that cannot be reached leaves no file behind.
+        client = stack.enter_context(_dask_client(scheduler)) if scheduler is not None else None
+        log = stack.enter_context(sweep_log(out, specs))
+        rates_log = stack.enter_context(ResultLog(rates_path(out), results.RATES_COLUMNS))
         done = log.read()
         final = (
             done["status"].isin(["ok", "diverged"]) if retry_failed else done["status"].isin(results.STATUSES)
@@ -121,15 +124,16 @@ def run_sweep(
 
         def record(row: dict, rates: pd.DataFrame) -> None:
             rates_log.append(rates)
-            log.append([row])
+            # A shallower network than the file's deepest leaves its extra layer columns empty.
+            log.append([{**dict.fromkeys(log.columns), **row}])
             bar.update()
             if on_row is not None:
                 on_row(row)
 
         bar = tqdm(total=len(todo), desc="trials", unit="trial", disable=not progress or not todo)
         try:
-            if scheduler is not None:
-                _run_dask(todo, scheduler, threads or 1, record)
+            if client is not None:
+                _run_dask(todo, client, threads or 1, record)
             elif workers > 1 and len(todo) > 1:
                 _run_processes(todo, workers, threads or max(1, (os.cpu_count() or 1) // workers), record)
             else:
@@ -205,20 +209,34 @@ def _run_remote(spec_dict: dict, threads: int) -> tuple[dict, pd.DataFrame]:
         return run_trial(TrialSpec.from_dict(spec_dict))
 
 
-def _run_dask(todo: list[TrialSpec], scheduler: str, threads: int, record) -> None:
+@contextlib.contextmanager
+def _dask_client(scheduler: str):
+    """A client of the user's Dask scheduler; one line if it cannot be reached."""
     try:
         from distributed import Client
-        from distributed import as_completed as dask_completed
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
         raise ValueError("--scheduler needs dask.distributed: pip install 'smallworld_eqp[dask]'") from exc
-    with Client(scheduler, timeout="20s") as client:
-        futures = {
-            client.submit(_run_remote, s.to_dict(), threads, key=f"trial-{s.trial_id}", pure=False): s
-            for s in todo
-        }
-        for fut in dask_completed(futures):
-            try:
-                outcome = fut.result()
-            except Exception as exc:  # a lost worker or task: a failed trial, recorded
-                outcome = failed_trial(futures[fut], f"{type(exc).__name__}: {' '.join(str(exc).split())}")
-            record(*outcome)
+    try:
+        client = Client(scheduler, timeout="20s")
+    except (OSError, ValueError, TypeError) as exc:  # a bad address, or nothing listening
+        raise ValueError(
+            f"--scheduler {scheduler!r}: cannot reach a Dask scheduler there ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())}); give its address like tcp://127.0.0.1:8786"
+        ) from None
+    with client:
+        yield client
+
+
+def _run_dask(todo: list[TrialSpec], client, threads: int, record) -> None:
+    from distributed import as_completed as dask_completed
+
+    futures = {
+        client.submit(_run_remote, s.to_dict(), threads, key=f"trial-{s.trial_id}", pure=False): s
+        for s in todo
+    }
+    for fut in dask_completed(futures):
+        try:
+            outcome = fut.result()
+        except Exception as exc:  # a lost worker or task: a failed trial, recorded
+            outcome = failed_trial(futures[fut], f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+        record(*outcome)

@@ -8,11 +8,7 @@ the last pair joins the last hidden layer and the output layer.
 
 Examples
 --------
->>> from typing import NamedTuple
-
-from typing import NamedTuple
-
-import numpy as np
+>>> import numpy as np
 >>> rates = np.array([[1.0, 2.0, 4.0, 9.0], [1.0, 2.0, 4.0, 9.0]])
 >>> totals(rates, every=1)
 array([ 2.,  4.,  8., 18.])
@@ -26,6 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .validate import check_int
+
 DROP = ("output", "largest")
 
 
@@ -36,12 +34,6 @@ def _as_rates(rates: np.ndarray) -> np.ndarray:
     if r.shape[1] < 1:
         raise ValueError(f"rates must have at least one layer pair (column), got shape {r.shape}")
     return r
-
-
-def _check_positive_int(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def moving_average(rates: np.ndarray, n: int) -> np.ndarray:
@@ -68,13 +60,14 @@ def moving_average(rates: np.ndarray, n: int) -> np.ndarray:
     >>> moving_average([1.0, 2.0, 3.0, 4.0, 5.0], 1)
     array([1.5, 2. , 3. , 4. , 4.5])
     """
-    n = _check_positive_int("n", n, 0)
+    n = check_int("n", n, low=0)
     r = np.asarray(rates, dtype=np.float64)
     if r.ndim not in (1, 2):
         raise ValueError(f"rates must be 1-D or 2-D, got shape {r.shape}")
     size = r.shape[0]
     if size == 0:
         return r.copy()
+    n = min(n, size - 1)  # a wider window covers the same batches: the same averages
     pad = [(n, n)] + [(0, 0)] * (r.ndim - 1)
     # A direct window sum (not a cumulative sum) keeps full precision for rates
     # spanning many orders of magnitude and keeps a NaN local to its windows.
@@ -109,7 +102,7 @@ def totals(rates: np.ndarray, every: int) -> np.ndarray:
     >>> totals([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]], every=2)
     array([ 2., 20.])
     """
-    every = _check_positive_int("every", every, 1)
+    every = check_int("every", every, low=1)
     r = _as_rates(rates)
     return r[every - 1 :: every].sum(axis=0)
 

@@ -24,6 +24,7 @@ The authors' sweep on MNIST for three values of p, two worker processes::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -163,10 +164,14 @@ def check_feasible(specs: Sequence) -> None:
 def _sweep(args: argparse.Namespace) -> int:
     from .runner import rates_path, run_sweep
 
+    if args.out.endswith(("/", os.sep)):
+        raise ValueError(f"--out {args.out} names a folder; give a CSV file path like {args.out}sweep.csv")
     out = Path(args.out)
     png = out.with_suffix(".png")
-    if args.plot and png.resolve() == out.resolve():
-        raise ValueError(f"--out {out} ends in .png, where the figure goes; give a .csv path or --no-plot")
+    if out.suffix.lower() in (".png", ".pdf", ".svg", ".jpg", ".jpeg"):
+        raise ValueError(
+            f"--out {out} names an image (the figure goes to NAME.png); give a CSV path like {png.with_suffix('.csv')}"
+        )
     specs = specs_from_args(args)
     check_feasible(specs)
     frame = run_sweep(

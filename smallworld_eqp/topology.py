@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,27 @@ MODES = ("replace", "add")
 def _readonly(a: np.ndarray) -> np.ndarray:
     a.flags.writeable = False
     return a
+
+
+# Bytes an edge costs, peak, from building the graph to training on it (pairs, sort
+# keys, kinds, CSR in both directions, weights, plan values): a refusal threshold only.
+_BYTES_PER_EDGE = 100
+
+
+def _memory() -> int:
+    """This machine's physical memory in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_size(n_edges: int, what: str) -> None:
+    """Refuse a graph of ``n_edges`` edges that would not fit in this machine's memory,
+    with the estimate, before anything is allocated."""
+    need = n_edges * _BYTES_PER_EDGE
+    if need > _memory():
+        raise ValueError(
+            f"{what} has {n_edges:.3g} edges: about {need / 2**30:.3g} GiB to build and train, "
+            f"more than this machine's {_memory() / 2**30:.3g} GiB of memory"
+        )
 
 
 def check_layer_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
@@ -323,6 +345,12 @@ def check_recipe(recipe: Sequence[Mapping[str, Any]]) -> None:
             )
         if op in _STEP_CHECKS:
             _STEP_CHECKS[op](**args)
+    sizes = check_layer_sizes(recipe[0]["sizes"])
+    intra = any(step.get("op") == "connect_within_layers" for step in recipe)
+    check_size(
+        _layered_edges(sizes) + (_intra_edges(sizes) if intra else 0),
+        f"the {'-'.join(map(str, sizes))} network",
+    )
 
 
 def build(recipe: Sequence[Mapping[str, Any]], seed: int | np.random.Generator | None = None) -> Graph:
@@ -354,6 +382,14 @@ def build(recipe: Sequence[Mapping[str, Any]], seed: int | np.random.Generator |
     return graph
 
 
+def _layered_edges(sizes: tuple[int, ...]) -> int:
+    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def _intra_edges(sizes: tuple[int, ...]) -> int:
+    return sum(n * (n - 1) // 2 for n in sizes[1:-1])
+
+
 @graph_step(check=check_layer_sizes)
 def layered(sizes: Sequence[int]) -> Graph:
     """The basic multilayer topology: adjacent layers fully connected (paper Fig. 1a).
@@ -373,6 +409,7 @@ def layered(sizes: Sequence[int]) -> Graph:
     Graph(layers=784-500-10, neurons=1294, edges=397000: adjacent=397000, intra=0, skip=0)
     """
     sizes = check_layer_sizes(sizes)
+    check_size(_layered_edges(sizes), f"the {'-'.join(map(str, sizes))} network")
     offsets = np.cumsum((0,) + sizes)
     blocks = [_block_pairs(offsets[a], sizes[a], offsets[a + 1], sizes[a + 1]) for a in range(len(sizes) - 1)]
     edges = np.concatenate(blocks)
@@ -397,6 +434,9 @@ def connect_within_layers(graph: Graph) -> Graph:
     {'adjacent': 12, 'intra': 3, 'skip': 0}
     """
     sizes, offsets = graph.layer_sizes, graph.offsets
+    check_size(
+        graph.n_edges + _intra_edges(sizes), f"the {'-'.join(map(str, sizes))} network with intra-layer edges"
+    )
     pairs = []
     for lay in range(1, graph.n_layers - 1):
         i, j = np.triu_indices(sizes[lay], k=1)

@@ -48,11 +48,22 @@ def _prepare(tmp_path: Path) -> dict:
     run.mkdir()
     (run / "run.json").write_text('{"spec": {}, "remove_skip_after": null}')
     (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("one line of someone's notes")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "epochs.csv").write_text("somebody,else\n1,2")
+    from smallworld_eqp.results import sweep_columns
+
+    columns = sweep_columns(6)  # the quick preset's network
+    (tmp_path / "shifted.csv").write_text(
+        ",".join(columns) + "\n" + ",".join(["x"] * (len(columns) + 1)) + "\n"
+    )
     return {"tmp": str(tmp_path), "tiny": TINY}
 
 
 def _invoke(command: str, subs: dict) -> tuple[int, str]:
-    argv = shlex.split(command.format(**subs))
+    for key, value in subs.items():  # not str.format: a command may hold JSON braces
+        command = command.replace(f"{{{key}}}", value)
+    argv = shlex.split(command)
     assert argv[:2] == ["python", "-m"], command
     module = importlib.import_module(argv[2])
     # A package runs its __main__ (python -m smallworld_eqp.plots).

@@ -92,10 +92,22 @@ def test_moving_average_precision_across_magnitudes():
     np.testing.assert_allclose(sp.moving_average(r, 5), moving_average_loop(r, 5), rtol=1e-12)
 
 
-@pytest.mark.parametrize("n", [-1, 1.5, True, "2"])
-def test_moving_average_rejects_bad_n(n):
-    with pytest.raises(ValueError, match="n must be an integer"):
+def test_moving_average_rejects_bad_n():
+    with pytest.raises(ValueError, match="n must be a non-negative integer, got -1"):
+        sp.moving_average([1.0, 2.0], -1)
+
+
+@pytest.mark.parametrize("n", [1.5, True, "2"])
+def test_moving_average_refuses_wrong_types(n):
+    with pytest.raises(TypeError, match="n must be an integer"):
         sp.moving_average([1.0, 2.0], n)
+
+
+def test_a_window_wider_than_the_rates_is_the_whole_mean():
+    # As eq. 21 with the window cut to what exists: no padding the size of the window.
+    r = np.arange(6.0)
+    np.testing.assert_array_equal(sp.moving_average(r, 10**9), np.full(6, 2.5))
+    np.testing.assert_array_equal(sp.moving_average(r, 10**9), moving_average_loop(r, 5))
 
 
 def test_moving_average_rejects_3d():
@@ -124,7 +136,7 @@ def test_totals_matches_loop(rates, every):
 
 
 def test_totals_rejects_bad_input():
-    with pytest.raises(ValueError, match="every must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="every must be a positive integer, got 0"):
         sp.totals([[1.0]], 0)
     with pytest.raises(ValueError, match="2-D array"):
         sp.totals([1.0, 2.0], 1)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -194,3 +195,19 @@ def test_trial_ids_survive_settings_added_later():
     assert {s.trial_id for s in specs} == recorded
     changed = dataclasses.replace(specs[0], config=dataclasses.replace(specs[0].config, nudge="after-step"))
     assert changed.trial_id not in recorded
+
+
+def test_a_csv_mixing_depths_keeps_the_deepest_columns(tmp_path):
+    out = tmp_path / "mixed.csv"
+    deep = tiny_specs(values=(0,), seeds=(0,))[0]  # 5 layers
+    shallow = TrialSpec(layers=(64, 8, 10), dataset="digits", n_train=60, n_test=20, n_free=5, n_clamped=2)
+    for first, second in ((deep, shallow), (shallow, deep)):
+        out.unlink(missing_ok=True)
+        run_sweep([first], out, progress=False)
+        frame = run_sweep([second], out, progress=False)
+        assert list(pd.read_csv(out).columns) == sweep_columns(5)
+        both = results.load_sweep([out])
+        assert len(both) == 2 and (both["status"] == "ok").all()
+        row = both.set_index("trial_id").loc[shallow.trial_id]
+        assert np.isnan(row["hops_to_output_4"]) and np.isnan(row["dw_3"]) and not np.isnan(row["dw_1"])
+        assert len(frame) == 1
