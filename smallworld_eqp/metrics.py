@@ -31,7 +31,7 @@ import numpy as np
 from numba import prange
 
 from ._config import JIT, JIT_PARALLEL
-from .topology import Graph
+from .topology import SKIP, Graph
 
 # Above this the N x N/64 bitset adjacency is not built and clustering marks rows instead.
 _BITSET_MAX_BYTES = 256 * 2**20
@@ -348,6 +348,10 @@ SUMMARY = {
     "n_skip": lambda g: g.kind_counts()["skip"],
     "path_length": lambda g: characteristic_path_length(g),
     "clustering": lambda g: clustering_coefficient(g),
+    # layers a layer-skipping edge spans, on average (2 = it skips one layer; 0 without any)
+    "skip_span": lambda g: (
+        float(np.mean(np.diff(g.edge_layers[g.kinds == SKIP], axis=1))) if g.kind_counts()["skip"] else 0.0
+    ),
 }
 #: Measures with one value per layer (input first): columns ``<name>_<layer>``.
 PER_LAYER = {"hops_to_output": lambda g: hops_to_output(g)}

@@ -1,5 +1,6 @@
 """Tests of the small-world metrics (metrics.py) against networkx on random graphs."""
 
+import naive
 import networkx as nx
 import numba
 import numpy as np
@@ -178,7 +179,8 @@ def test_summary(cache):
     g, G = graph_and_nx(cache, paper_like_graph, ((200, 60, 60, 10), False, "add", 0.05))
     row = metrics.small_world_summary(g)
     hops = [f"hops_to_output_{lay}" for lay in range(g.n_layers)]
-    assert list(row) == [
+    assert list(row) == metrics.summary_columns(g.n_layers)
+    assert list(row)[:7] == [
         "n_neurons",
         "n_edges",
         "n_adjacent",
@@ -186,8 +188,8 @@ def test_summary(cache):
         "n_skip",
         "path_length",
         "clustering",
-        *hops,
     ]
+    assert list(row)[-len(hops) :] == hops
     counts = g.kind_counts()
     assert row["n_neurons"] == G.number_of_nodes() and row["n_edges"] == G.number_of_edges()
     assert (row["n_adjacent"], row["n_intra"], row["n_skip"]) == (
@@ -199,3 +201,13 @@ def test_summary(cache):
     assert row["clustering"] == metrics.clustering_coefficient(g)
     assert [row[k] for k in hops] == metrics.hops_to_output(g).tolist()
     assert all(type(v) in (int, float) for v in row.values())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_skip_span_is_the_mean_layer_gap_of_the_skip_edges(seed):
+    rng = np.random.default_rng(seed)
+    g = naive.random_graph(rng)
+    gaps = [abs(int(g.layer_of[j]) - int(g.layer_of[i])) for i, j in g.edges.tolist()]
+    skips = [gap for gap in gaps if gap >= 2]
+    want = sum(skips) / len(skips) if skips else 0.0
+    assert metrics.small_world_summary(g)["skip_span"] == pytest.approx(want, rel=1e-12)
