@@ -448,6 +448,35 @@ def connect_within_layers(graph: Graph) -> Graph:
     return _combine(graph, new, None, {"op": "connect_within_layers", "added": int(new.shape[0])})
 
 
+def _check_layer_pair(a: int, b: int) -> None:
+    check_int("a", a, low=0)
+    if check_int("b", b, low=0) < a + 2:
+        raise ValueError(f"connect_layers joins layers at least two apart (a + 2 <= b), got a={a} and b={b}")
+
+
+@graph_step(check=_check_layer_pair)
+def connect_layers(graph: Graph, a: int, b: int) -> Graph:
+    """Connect every neuron of layer ``a`` to every neuron of layer ``b >= a + 2``: a
+    whole block of layer-skipping edges, the structured counterpart of :func:`rewire`.
+
+    Pairs that are already connected are kept as they are.
+
+    Examples
+    --------
+    >>> connect_layers(layered([3, 2, 2, 2]), 0, 2).kind_counts()
+    {'adjacent': 14, 'intra': 0, 'skip': 6}
+    """
+    _check_layer_pair(a, b)
+    if b >= graph.n_layers:
+        raise ValueError(f"layer b={b} does not exist in a {graph.n_layers}-layer graph")
+    off, sizes = graph.offsets, graph.layer_sizes
+    new = _block_pairs(off[a], sizes[a], off[b], sizes[b])
+    n = graph.n_neurons
+    existing = graph.edges[:, 0].astype(np.int64) * n + graph.edges[:, 1]
+    new = new[~np.isin(new[:, 0] * n + new[:, 1], existing)]
+    return _combine(graph, new, None, {"op": "connect_layers", "a": a, "b": b, "added": int(new.shape[0])})
+
+
 def replacements_to_p(n: int, n_edges: int) -> float:
     """Per-edge Watts-Strogatz probability equivalent to ``n`` replacements (footnote 2).
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from smallworld_eqp import topology
+from smallworld_eqp import spec, topology
 from smallworld_eqp.topology import ADJACENT, INTRA, SKIP, Graph
 
 # A chi-square p-value below this fails a distribution test.
@@ -452,7 +452,9 @@ def test_build_applies_a_recipe_like_the_builders():
         topology.connect_within_layers(topology.layered([5, 4, 4, 2])), p=0.3, reuse_removed=True, seed=3
     )
     assert g == manual and [h["op"] for h in g.history] == [r["op"] for r in recipe]
-    with pytest.raises(ValueError, match="recipe step op must be one of connect_within_layers, layered"):
+    with pytest.raises(
+        ValueError, match="recipe step op must be one of connect_layers, connect_within_layers, layered"
+    ):
         topology.build([{"op": "grow"}])
     with pytest.raises(ValueError, match="recipe step 'rewire' takes no argument 'q'"):
         topology.build([recipe[0], {"op": "rewire", "q": 1}])
@@ -477,3 +479,18 @@ def test_build_applies_a_recipe_like_the_builders():
 def test_conversions_reject_bad_input(func, args, match):
     with pytest.raises(ValueError, match=match):
         func(*args)
+
+
+def test_connect_layers_adds_the_whole_block_once():
+    g = topology.rewire(topology.layered([4, 3, 3, 3, 2]), n=6, mode="add", seed=1)
+    h = topology.connect_layers(g, 1, 3)
+    want = edge_set(g) | {(i, j) for i in range(4, 7) for j in range(10, 13)}
+    assert edge_set(h) == want and h.history[-1]["added"] == len(want) - g.n_edges
+    check_well_formed(h)
+    with pytest.raises(ValueError, match="at least two apart"):
+        topology.connect_layers(g, 1, 2)
+    with pytest.raises(ValueError, match="layer b=7 does not exist"):
+        topology.connect_layers(g, 1, 7)
+    # A recipe step at once: usable from a spec, hashed and recorded.
+    s = spec.TrialSpec(layers=(4, 3, 3, 3, 2), steps=({"op": "connect_layers", "a": 1, "b": 3},))
+    assert spec.build_graph(s).kind_counts()["skip"] == 9 and "connect_layers" in s.columns()["steps"]
