@@ -168,6 +168,10 @@ class EqPropConfig:
     skip_init : float or "mean-glorot"
         Half-width ``a`` of U[-a, a] for intra-layer and layer-skipping weights
         (paper 4.3: 0.05), or the mean Glorot bound (eq. 19) over adjacent pairs.
+    init_scale : float
+        Factor on the Glorot bounds of eq. 19 (and so on "mean-glorot"): the paper
+        notes that replaced connections make a network more forgiving of a poor
+        initialisation (5.1.3); 1 is eq. 19.
     random_beta_sign : bool
         Draw beta's sign per batch (seeded), as the authors' code does.
     persistent_particles : bool
@@ -224,6 +228,9 @@ class EqPropConfig:
         "half-width of U[-a, a] for intra and skip weights, or mean-glorot",
         parse=parse_number_or("mean-glorot"),
     )
+    init_scale: float = setting(
+        1.0, "factor on the Glorot bounds of the initial weights (eq. 19)", since="0.2"
+    )
     random_beta_sign: bool = setting(False, "flip the sign of beta at random every batch")
     persistent_particles: bool = setting(False, "start each example's free phase from its last free state")
     nudge_factor: float = setting(1.0, "factor on the cost's pull (1: eq. 5; 2: the authors' code)")
@@ -268,6 +275,7 @@ class EqPropConfig:
                 raise ValueError(f"skip_init must be a number >= 0 or 'mean-glorot', got {self.skip_init!r}")
         else:
             check_real("skip_init", self.skip_init, "[0, inf)")
+        check_real("init_scale", self.init_scale, "(0, inf)")
         for name in ("random_beta_sign", "persistent_particles", "test_particles"):
             check_bool(name, getattr(self, name))
         check_real("nudge_factor", self.nudge_factor, "(0, inf)")
@@ -360,7 +368,7 @@ class EqPropNetwork:
         self._lr_bias = np.where(layer_of > 0, bias_rates, 0.0)
 
         # Init (eq. 19): Glorot bound for adjacent pairs, `a` for intra and skip edges.
-        glorot = np.sqrt(6.0 / (sizes[:-1] + sizes[1:]))
+        glorot = config.init_scale * np.sqrt(6.0 / (sizes[:-1] + sizes[1:]))
         a = float(glorot.mean()) if config.skip_init == "mean-glorot" else float(config.skip_init)
         bound = np.where(graph.kinds == ADJACENT, glorot[np.minimum(la, n_pairs - 1)], a)
         init_seq, beta_seq = np.random.SeedSequence(config.seed).spawn(2)

@@ -302,9 +302,10 @@ def test_divergence_is_reported():
     g = _graph()
     x, y = _data(rng, g, 4)
     net = EqPropNetwork(g, EqPropConfig(n_free=10, n_clamped=2))
-    net.weights[:] = np.inf
-    with pytest.raises(DivergenceError, match="batch 0: free-phase states"):
-        net.train_batch(x, y)
+    net.weights[:] = np.inf  # set by hand: refused before relaxing, not a divergence
+    for call in (lambda: net.train_batch(x, y), lambda: net.predict(x), lambda: net.evaluate(x, y)):
+        with pytest.raises(ValueError, match="weights and biases must be finite to relax the network"):
+            call()
     net = EqPropNetwork(g, EqPropConfig(n_free=10, n_clamped=2, learning_rate=1e40))
     with pytest.raises(DivergenceError, match="weights or biases"):
         for _ in range(20):
@@ -444,3 +445,12 @@ def test_regression_error_is_the_cost_of_the_dense_reference():
         net.train_batch(x, y)
     with pytest.raises(ValueError, match="y must be one-hot for a classification"):
         net.evaluate(x, y)
+
+
+def test_init_scale_scales_the_glorot_bounds():
+    g = topology.rewire(topology.layered([6, 5, 4, 3]), n=5, seed=2)
+    one = EqPropNetwork(g, EqPropConfig(dtype="float64", skip_init="mean-glorot"))
+    two = EqPropNetwork(g, EqPropConfig(dtype="float64", skip_init="mean-glorot", init_scale=2.0))
+    np.testing.assert_allclose(two.weights, 2 * one.weights, rtol=1e-12)  # the same draws, twice the bounds
+    with pytest.raises(ValueError, match="init_scale must be finite and > 0, got 0"):
+        EqPropConfig(init_scale=0)
