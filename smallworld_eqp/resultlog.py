@@ -85,7 +85,8 @@ class ResultLog:
 
     # --- identity (read only) --------------------------------------------------------
     def check(self) -> None:
-        """Raise unless ``path`` is absent, empty, or a results file of ours."""
+        """Raise unless ``path`` is absent, empty, or a results file of ours whose rows
+        are whole (read only)."""
         if self.path.is_dir():
             raise ResultLogError(f"{self.path} is a folder; give a CSV file path")
         if self.path.exists() and not self.path.is_file():
@@ -108,6 +109,7 @@ class ResultLog:
                 f"{self.path} holds other results ({found}, not the {self.columns[0]}, ... columns of this file); "
                 "choose another --out"
             )
+        self.read()  # a damaged row is an error now, before anything is created
 
     # --- lock ---------------------------------------------------------------------------
     @property
@@ -183,8 +185,12 @@ class ResultLog:
     # --- reading and writing ---------------------------------------------------------
     def read(self) -> pd.DataFrame:
         """The rows, every cell as text; a row with a wrong number of fields (a shifted
-        or hand-edited line) raises naming the file and the line."""
-        with open(self.path, newline="", encoding="utf-8") as f:
+        or hand-edited line) raises naming the file and the line. A last line without
+        its newline (a writer killed mid-row) is not a row."""
+        text = self.path.read_text(encoding="utf-8")
+        if not text.endswith("\n"):  # a killed writer's partial row is no row
+            text = text[: text.rfind("\n") + 1]
+        with io.StringIO(text, newline="") as f:
             reader = csv.reader(f)
             header = next(reader, None) or self.columns
             rows = []

@@ -60,6 +60,13 @@ def _prepare(tmp_path: Path) -> dict:
     return {"tmp": str(tmp_path), "tiny": TINY}
 
 
+def _snapshot(folder: Path) -> dict:
+    """Every file and folder below ``folder`` with its bytes (None for a folder)."""
+    return {
+        p.relative_to(folder): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))
+    }
+
+
 def _invoke(command: str, subs: dict) -> tuple[int, str]:
     for key, value in subs.items():  # not str.format: a command may hold JSON braces
         command = command.replace(f"{{{key}}}", value)
@@ -88,12 +95,14 @@ def test_malformed_input(command, message, tmp_path, monkeypatch):
 
     monkeypatch.setattr(ds, "_fetch", offline)
     subs = _prepare(tmp_path)
+    before = _snapshot(tmp_path)
     code, err = _invoke(command, subs)
     message = message.replace("{tmp}", subs["tmp"])
     lines = err.strip().splitlines()
     assert code == 2, err
     assert len(lines) == 1, err
     assert re.search(re.escape(message), lines[0]), (message, lines[0])
+    assert _snapshot(tmp_path) == before  # a refused command creates and changes nothing
 
 
 def test_no_traceback_from_a_real_process(tmp_path):
