@@ -187,9 +187,11 @@ def _sweep_part(sweep: pd.DataFrame, paths: list[Path], figures_dir: Path) -> st
     single = len(results.by_configuration(sweep)) == 1
     png = plots.fig4(paths, figures_dir / "fig4.png", test=True, pairs=single)
     png_p = plots.fig4(paths, figures_dir / "fig4_p.png", x="p", test=True)
+    png_s = plots.fig_studies(paths, figures_dir / "studies.png")
     return (
         f"## Replacement sweep (Fig. 4)\n\n{len(sweep)} ok trials from {', '.join(map(str, paths))}.\n\n"
-        f"{markdown_table(sweep_table(sweep))}\n\n![fig4]({png.name})\n\n![fig4 against p]({png_p.name})"
+        f"{markdown_table(sweep_table(sweep))}\n\n![fig4]({png.name})\n\n![fig4 against p]({png_p.name})\n\n"
+        f"![every seed per study]({png_s.name})"
     )
 
 

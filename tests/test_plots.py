@@ -256,3 +256,18 @@ def test_cli_subprocess_bad_input(results_dir, tmp_path, args, message):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_fig_studies_draws_every_seed_of_every_pool(tmp_path):
+    a = sweep_frame(n_values=(0, 10), seeds=(0, 1, 2), layers="6-5-5-5-3")
+    b = sweep_frame(n_values=(0, 10), seeds=(0, 1), layers="6-5-5-3", seed=1)
+    a.to_csv(tmp_path / "a.csv", index=False)
+    b.to_csv(tmp_path / "b.csv", index=False)
+    out = plots.fig_studies(
+        [tmp_path / "a.csv", tmp_path / "b.csv"], tmp_path / "s.png", y=["test_error", "spread"]
+    )
+    assert_png(out)
+    with pytest.raises(ValueError, match="y must name some of test_error"):
+        plots.fig_studies([tmp_path / "a.csv"], tmp_path / "t.png", y=["bogus"])
+    assert plots_main(["studies", str(tmp_path / "a.csv"), "--out", str(tmp_path / "c.png")]) == 0
+    assert_png(tmp_path / "c.png")

@@ -511,6 +511,77 @@ def fig4(
 # ----------------------------------------------------------------- Fig. 1
 
 
+#: Columns :func:`fig_studies` can draw, with their axis labels.
+STUDY_Y = {
+    "test_error": "test error",
+    "train_error": "training error",
+    "online_error_final": "online error, last epoch",
+    "online_error_epoch1": "online error, first epoch",
+    "spread": "Spread (eq. 23)",
+    "log_spread": "log-spread",
+    "authors_spread": "authors' spread",
+}
+
+
+def fig_studies(
+    sweep_csvs: PathLike | Iterable[PathLike],
+    out: PathLike,
+    *,
+    y: Sequence[str] = ("test_error", "authors_spread"),
+    title: str | None = None,
+) -> Path:
+    """Outcomes of a few rewiring amounts in each study, every seed a point.
+
+    One panel per column of ``y``; along x the studies (:func:`results.by_configuration`:
+    data set, depth, ...), within each the trials pooled by what they fixed (p, or
+    the count; "none" without rewiring), each seed a dot and the mean a bar. For
+    sweeps of two or three amounts (no skip edges against p = 0.1, say), where
+    Fig. 4's curve says little. An error column of a regression is its cost C
+    (``error_measure``).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    bad = [c for c in y if c not in STUDY_Y]
+    if not y or bad:
+        raise ValueError(f"y must name some of {', '.join(STUDY_Y)}, got {list(y)}")
+    paths = [sweep_csvs] if isinstance(sweep_csvs, (str, os.PathLike)) else list(sweep_csvs)
+    df = results.load_sweep(paths)
+    if df.empty:
+        raise ValueError(f"no ok trial in {', '.join(map(str, paths))}")
+    studies = results.by_configuration(df)
+    pools = sorted(set(_pool_key(df)), key=lambda k: (k != "none", k))
+    colors = _run_colors(len(pools))
+    fig = new_figure(2.0 + 2.2 * len(studies), 2.6 * len(y) + 1.4)
+    axes = fig.subplots(len(y), 1, sharex=True, squeeze=False)[:, 0]
+    width = 0.8 / len(pools)
+    for ax, column in zip(axes, y):
+        for k, (_, part) in enumerate(studies):
+            keys = _pool_key(part)
+            for j, pool in enumerate(pools):
+                values = part.loc[keys == pool, column].to_numpy(dtype=float)
+                values = values[np.isfinite(values)]
+                if values.size == 0:
+                    continue
+                at = k - 0.4 + width * (j + 0.5)
+                ax.bar(at, values.mean(), width * 0.9, color=colors[j], alpha=0.35)
+                ax.plot(np.full(values.size, at), values, "o", color=colors[j], markersize=3.5)
+        ax.set_ylabel(STUDY_Y[column])
+        ax.grid(True, axis="y", alpha=0.4)
+    labels = []
+    for label, part in studies:  # a regression's error columns hold its cost C (eq. 4)
+        cost = "cost" in set(part.get("error_measure", pd.Series(dtype=str)).dropna())
+        labels.append(label.replace(", ", "\n") + ("\n(errors: cost C)" if cost else ""))
+    axes[-1].set_xticks(range(len(studies)), labels, fontsize="small")
+    handles = [
+        Line2D([], [], color=c, marker="o", linestyle="", label=pool) for c, pool in zip(colors, pools)
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(pools), fontsize="small")
+    fig.suptitle(title or "Outcome per study and rewiring: every seed a dot, the mean a bar")
+    return save_figure(fig, out)
+
+
 def _curves(p0: np.ndarray, p1: np.ndarray, bend: np.ndarray, n: int = 16) -> np.ndarray:
     """Quadratic Bezier curves from ``p0`` to ``p1`` bowed sideways by ``bend`` x length."""
     d = p1 - p0

@@ -15,14 +15,14 @@ import sys
 from collections.abc import Sequence
 
 from ..cli import OneLineParser, layer_list, nonneg_int, run_main
-from . import BANDS, X_CHOICES, fig1, fig2, fig3, fig4
+from . import BANDS, STUDY_Y, X_CHOICES, fig1, fig2, fig3, fig4, fig_studies
 
 # ----------------------------------------------------------------- command line
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m smallworld_eqp.plots", description="Draw the paper's figures.")
-    sub = parser.add_subparsers(dest="figure", required=True, metavar="{fig1,fig2,fig3,fig4}")
+    sub = parser.add_subparsers(dest="figure", required=True, metavar="{fig1,fig2,fig3,fig4,studies}")
     p1 = sub.add_parser("fig1", help="topology of a small network (Fig. 1)")
     p1.add_argument("--layers", type=layer_list, default=[6, 5, 5, 5, 3], help="layer sizes, input first")
     p1.add_argument("--intra", action="store_true", help="connect every pair inside each hidden layer")
@@ -41,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     p4.add_argument("--band", choices=BANDS, default="minmax", help="band over seeds")
     p4.add_argument("--test", action="store_true", help="also draw the test error")
     p4.add_argument("--pairs", action="store_true", help="add a panel of per-pair totals (eq. 22)")
-    for p in (p1, p2, p3, p4):
+    p5 = sub.add_parser("studies", help="outcomes of a few rewiring amounts per study, every seed a point")
+    p5.add_argument("sweeps", nargs="+", metavar="SWEEP_CSV")
+    p5.add_argument("--y", default="test_error,authors_spread", help=f"columns, from {', '.join(STUDY_Y)}")
+    for p in (p1, p2, p3, p4, p5):
         p.add_argument("--out", required=True, help="image file to write (PNG)")
         p.add_argument("--title", help="figure title")
     return parser
@@ -62,7 +65,7 @@ def _draw(args: argparse.Namespace) -> int:
         out = fig2(args.runs, args.out, title=args.title)
     elif args.figure == "fig3":
         out = fig3(args.runs, args.out, window=args.window, runs=args.select, title=args.title)
-    else:
+    elif args.figure == "fig4":
         out = fig4(
             args.sweeps,
             args.out,
@@ -72,6 +75,8 @@ def _draw(args: argparse.Namespace) -> int:
             band=args.band,
             title=args.title,
         )
+    else:
+        out = fig_studies(args.sweeps, args.out, y=args.y.split(","), title=args.title)
     print(out)
     return 0
 
