@@ -258,7 +258,7 @@ def test_report_builds_everything(tmp_path):
     ]
     figures = tmp_path / "figures"
     assert report.main(["--results", str(tmp_path / "results"), "--figures", str(figures)]) == 0
-    for name in ("fig2", "fig3", "fig4", "fig4_p", "decay_fit", "scatter_spread"):
+    for name in ("fig2", "fig3", "fig4", "fig4_p", "studies", "decay_fit", "scatter_spread"):
         assert_png(figures / f"{name}.png")
     text = (figures / "report.md").read_text()
     for heading in (
