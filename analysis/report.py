@@ -138,12 +138,13 @@ def _runs_part(epochs: list[Path], figures_dir: Path) -> str:
 
 
 def rates_table(rates: pd.DataFrame) -> pd.DataFrame:
-    """Per run (``trial_id``) and epoch: per-pair totals of the epoch's rates (eq. 22,
+    """Per run (:func:`results.load_rates`'s ``run``) and epoch: per-pair totals of the epoch's rates (eq. 22,
     every batch), Spread (eq. 23) and log-spread (:func:`spread.summarise`), the number
     of batches and ``output_idle``, how many of them left the output pair uncorrected
     (RMS exactly 0: every output clipped in both phases)."""
     rows = []
-    for (run, epoch), part in rates.groupby(["trial_id", "epoch"], sort=True):
+    run_of = rates["run"] if "run" in rates else rates["trial_id"]  # load_rates names runs
+    for (run, epoch), part in rates.groupby([run_of.rename("run"), "epoch"], sort=True):
         wide = results.pivot_rates(part).to_numpy(dtype=float)
         rows.append(
             {

@@ -287,17 +287,21 @@ def load_rates(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     A directory stands for the ``rates.csv`` inside it (a run directory of the
     train CLI), or ``rates.csv.xz`` when only that exists (:func:`run_file`); a
     compressed file is read decompressed. Rows keep their file order; ``pair`` is
-    read as text (``"0"``, ``"1"``, ..., ``"intra"``, ``"skip"``).
+    read as text (``"0"``, ``"1"``, ..., ``"intra"``, ``"skip"``). A ``run`` column
+    comes first: :func:`run_name` of a file holding one trial (a run folder's), else
+    each row's ``trial_id`` (a sweep's rates).
 
     Raises
     ------
     FileNotFoundError, ValueError
         As :func:`load_sweep`, for a missing file or one lacking a rates column.
     """
-    frames = [
-        _read(run_file(p, "rates.csv"), RATES_COLUMNS, "a rates", {"trial_id": "str", "pair": "str"})
-        for p in _as_paths(paths)
-    ]
+    frames = []
+    for p in _as_paths(paths):
+        frame = _read(run_file(p, "rates.csv"), RATES_COLUMNS, "a rates", {"trial_id": "str", "pair": "str"})
+        one = frame["trial_id"].nunique() == 1
+        frame.insert(0, "run", run_name(p) if one else frame["trial_id"])
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True, sort=False)
 
 

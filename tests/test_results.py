@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smallworld_eqp import results, spec, spread, topology
+from smallworld_eqp import metrics, results, spec, spread, topology
 
 # ------------------------------------------------------- synthetic results
 
@@ -138,7 +138,7 @@ def test_sweep_columns_layout(n_layers):
     # n is recorded as what was done (n_replaced); p as done too (asked, or footnote 2's)
     assert set(spec.SETTING_NAMES) - set(cols) == {"n"} and {"seed", "p", "n_replaced"} <= set(cols)
     # the per-layer blocks sit after the graph metrics and after the errors
-    i = cols.index("clustering")
+    i = cols.index(list(metrics.SUMMARY)[-1])
     assert cols[i + 1 : i + 1 + n_layers] == hops
     j = cols.index("test_error")
     assert cols[j + 1 : j + n_layers] == dws
@@ -163,7 +163,6 @@ def test_schema_holds_what_the_writers_produce():
     g = topology.rewire(topology.connect_within_layers(topology.layered([6, 5, 5, 3])), n=4, seed=0)
     cols = set(results.sweep_columns(g.n_layers))
     assert set(spread.summarise(np.ones((3, g.n_layers - 1)), 1)) <= cols
-    metrics = pytest.importorskip("smallworld_eqp.metrics")
     assert set(metrics.small_world_summary(g)) <= cols
 
 
@@ -256,9 +255,12 @@ def test_load_rates_concatenates_and_resolves_dirs(tmp_path):
     other = tmp_path / "sweep_rates.csv"
     rates_frame("007", n_epochs=1, n_batches=3).to_csv(other, index=False)
     df = results.load_rates([run, other])
-    assert list(df.columns) == results.RATES_COLUMNS
+    assert list(df.columns) == ["run", *results.RATES_COLUMNS]
     assert len(df) == 2 * 30 * 4 + 3 * 4
     assert set(df["trial_id"]) == {"basic", "007"}  # "007" stays a string
+    # a file of one trial is named after its run folder, a sweep's rows by their trial
+    runs = dict(zip(df["trial_id"], df["run"]))
+    assert runs == {"basic": "basic", "007": "sweep_rates"}
     epochs = tmp_path / "e.csv"
     epochs_frame().to_csv(epochs, index=False)
     with pytest.raises(
@@ -274,7 +276,9 @@ def test_compressed_rates_stand_in_for_the_plain_file(tmp_path):
     frame.to_csv(run / "rates.csv.xz", index=False)
     assert results.run_file(run, "rates.csv") == run / "rates.csv.xz"
     assert results.run_name(run / "rates.csv.xz") == "ours"
-    pd.testing.assert_frame_equal(results.load_rates(run), frame.astype({"pair": "str"}))
+    want = frame.astype({"pair": "str"})
+    want.insert(0, "run", "ours")
+    pd.testing.assert_frame_equal(results.load_rates(run), want)
     frame.head(4).to_csv(run / "rates.csv", index=False)  # the plain file, when present, wins
     assert len(results.load_rates(run)) == 4
 
