@@ -241,14 +241,11 @@ def _sparse_add(p, val, idx, lstart, out):
 
 @numba.njit(**JIT)
 def _list_nonzero(v, off, idx, lstart):
-    """List the state neurons with ``v != 0`` in ``idx``, by layer (``lstart``).
-
-    Returns (count, max |v|). A branch-free compaction (NaN counts as non-zero); loops
-    run over 0-based views, as numba's wrap-around of negative indices otherwise
-    stops LLVM optimising them.
-    """
+    """List the state neurons with ``v != 0`` in ``idx``, by layer (``lstart``); returns
+    how many. A branch-free compaction (NaN counts as non-zero); loops run over 0-based
+    views, as numba's wrap-around of negative indices otherwise stops LLVM optimising
+    them."""
     k = 0
-    vmax = abs(v[0]) * 0
     lstart[0] = lstart[1] = 0
     for lay in range(1, off.shape[0] - 1):
         a = off[lay]
@@ -256,9 +253,17 @@ def _list_nonzero(v, off, idx, lstart):
         for q in range(vl.shape[0]):
             idx[k] = a + q
             k += vl[q] != 0.0
-            vmax = max(vmax, abs(vl[q]))
         lstart[lay + 1] = k
-    return k, vmax
+    return k
+
+
+@numba.njit(**JIT)
+def _max_abs(v):
+    """max |v| (NaN ignored, as by ``max``)."""
+    m = abs(v[0]) * 0
+    for q in range(v.shape[0]):
+        m = max(m, abs(v[q]))
+    return m
 
 
 @numba.njit(**JIT)
@@ -353,7 +358,7 @@ def _euler_example(p, s, drive, y, h, dh, ds, idx, lstart, eps, kbeta, nudge, n_
             since = 0
         _euler_flat(s[n0:o0], h[n0:o0], drive[n0:o0], ds[n0:o0], eps)
         _euler_flat_clamped(s[o0:], h[o0:], drive[o0:], ds[o0:], y, eps, kbeta, nudge)
-        moved, dmax = _list_nonzero(ds, off, idx, lstart)
+        moved = _list_nonzero(ds, off, idx, lstart)
         since += 1
         if moved > 0:
             fresh = False
@@ -363,7 +368,7 @@ def _euler_example(p, s, drive, y, h, dh, ds, idx, lstart, eps, kbeta, nudge, n_
             trace[t, 0] = moved
             trace[t, 1] = macs
         macs = 0
-        if dmax < tol or (moved == 0 and fresh):
+        if (tol >= 0.0 and _max_abs(ds[n0:]) < tol) or (moved == 0 and fresh):
             return t + 1
         if moved == 0:
             # Nothing moved, but h carries the rounding of the differences: recompute
