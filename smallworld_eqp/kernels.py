@@ -562,7 +562,10 @@ def _coord_chunk(s, y, b, p, cp, kbeta, n_sweeps, tol, n_valid, steps, trace):
         if tracing:
             for j in range(cs):
                 if active[j]:
-                    trace[j, t, 0] = np.sum(s[off[1] :, j] != before[off[1] :, j])
+                    moved = 0
+                    for i in range(off[1], n):
+                        moved += s[i, j] != before[i, j]
+                    trace[j, t, 0] = moved
                     trace[j, t, 1] = work
         n_active = _retire_settled(active, dmax, steps, t, tol)
 

@@ -10,6 +10,7 @@ dense or all in the CSR), in float64 and float32, with both forms of the clamped
 from __future__ import annotations
 
 import naive
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -223,3 +224,23 @@ def test_coordinate_trace_counts_the_changes():
     moved = [((b != a)[:, n_in:]).sum(axis=1) for a, b in zip(states[:-1], states[1:])]
     np.testing.assert_array_equal(trace[:, :, 0], np.stack(moved, axis=1))
     assert np.all(trace[:, :, 1] == trace[0, 0, 1]) and trace[0, 0, 1] > 0
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs at least 2 numba threads")
+@pytest.mark.parametrize("dtype", sorted(STATE_TOL))
+def test_long_phases_do_not_depend_on_thread_count(dtype):
+    rng = np.random.default_rng(29)
+    net = _network(rng, dtype, None)
+    x, y, start = _batch(rng, net.graph, 13)
+    old = numba.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            trace = np.zeros((13, N_STEPS, 2), dtype=np.int64)
+            s0, steps = _relax(net, x, start, N_STEPS, trace=trace)
+            runs.append((s0, steps, trace, _relax(net, x, s0, N_STEPS, y, 1.0)[0]))
+    finally:
+        numba.set_num_threads(old)
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
