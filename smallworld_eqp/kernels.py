@@ -144,6 +144,41 @@ def _clip01(v):
 
 
 @numba.njit(**JIT)
+def _euler_flat(s, h, drive, ds, eps):
+    """One Euler step of eq. 9 on flat arrays, ``s <- clip(s - eps (s - h - drive))``;
+    ``ds`` receives the changes. 0-based loops with a select-style clip (NaN passes
+    through) so that LLVM vectorises them."""
+    e = s.dtype.type(eps)
+    for q in range(s.shape[0]):
+        v = s[q]
+        u = v - e * (v - h[q] - drive[q])
+        u = s.dtype.type(0) if u < 0 else u
+        u = s.dtype.type(1) if u > 1 else u
+        ds[q] = u - v
+        s[q] = u
+
+
+@numba.njit(**JIT)
+def _euler_flat_clamped(s, h, drive, ds, y, eps, kbeta, nudge):
+    """As :func:`_euler_flat` for output neurons, with the clamped step ``nudge``: the
+    cost's pull ``kbeta (s - y)`` in the gradient, or (the authors' code) the free step,
+    then ``u += eps kbeta (y - u)`` from that post-step ``u``, then the clip."""
+    e = s.dtype.type(eps)
+    kb = s.dtype.type(kbeta)
+    for q in range(s.shape[0]):
+        v = s[q]
+        if nudge == AFTER_STEP:
+            u = v - e * (v - h[q] - drive[q])
+            u = u + e * kb * (y[q] - u)
+        else:
+            u = v - e * (v - h[q] - drive[q] + kb * (v - y[q]))
+        u = s.dtype.type(0) if u < 0 else u
+        u = s.dtype.type(1) if u > 1 else u
+        ds[q] = u - v
+        s[q] = u
+
+
+@numba.njit(**JIT)
 def _start_active(active, steps, n_valid):
     """Mark the first ``n_valid`` examples of a chunk active (the rest is padding)."""
     for j in range(active.shape[0]):
@@ -275,24 +310,24 @@ def _list_nonzero(v, off, idx, lstart):
 @numba.njit(**JIT)
 def _max_abs(v):
     """max |v| (NaN ignored, as by ``max``)."""
-    m = abs(v[0]) * 0
+    m = v.dtype.type(0)
     for q in range(v.shape[0]):
         m = max(m, abs(v[q]))
     return m
 
 
 @numba.njit(**JIT)
-def _net_input(p, s, h, idx, lstart, zeros):
+def _net_input(p, s, h, idx, lstart, include_zeros):
     """``h = W s`` over the state neurons for one example; returns the multiply-adds.
 
-    ``zeros``: include the zero states, as a dense product does (at the start of a
-    phase: an infinite weight times 0 is NaN, so divergence shows in the states);
-    else skip them (a recompute within a phase, after that check).
+    ``include_zeros``: multiply the zero states too, as a dense product does (at the
+    start of a phase: an infinite weight times 0 is NaN, so divergence shows in the
+    states); else skip them (a recompute within a phase, after that check).
     """
     off = p.off
     for i in range(off[1], s.shape[0]):
         h[i] = 0.0
-    if zeros:
+    if include_zeros:
         lstart[0] = 0
         for lay in range(1, off.shape[0]):
             lstart[lay] = off[lay] - off[1]
@@ -301,41 +336,6 @@ def _net_input(p, s, h, idx, lstart, zeros):
     else:
         _list_nonzero(s, off, idx, lstart)
     return _dense_add(p, s, idx, lstart, h) + _sparse_add(p, s, idx, lstart, h)
-
-
-@numba.njit(**JIT)
-def _euler_flat(s, h, drive, ds, eps):
-    """One Euler step of eq. 9 on flat arrays, ``s <- clip(s - eps (s - h - drive))``;
-    ``ds`` receives the changes. 0-based loops with a select-style clip (NaN passes
-    through) so that LLVM vectorises them."""
-    e = s.dtype.type(eps)
-    for q in range(s.shape[0]):
-        v = s[q]
-        u = v - e * (v - h[q] - drive[q])
-        u = s.dtype.type(0) if u < 0 else u
-        u = s.dtype.type(1) if u > 1 else u
-        ds[q] = u - v
-        s[q] = u
-
-
-@numba.njit(**JIT)
-def _euler_flat_clamped(s, h, drive, ds, y, eps, kbeta, nudge):
-    """As :func:`_euler_flat` for output neurons, with the clamped step ``nudge``: the
-    cost's pull ``kbeta (s - y)`` in the gradient, or (the authors' code) the free step,
-    then ``u += eps kbeta (y - u)`` from that post-step ``u``, then the clip."""
-    e = s.dtype.type(eps)
-    kb = s.dtype.type(kbeta)
-    for q in range(s.shape[0]):
-        v = s[q]
-        if nudge == AFTER_STEP:
-            u = v - e * (v - h[q] - drive[q])
-            u = u + e * kb * (y[q] - u)
-        else:
-            u = v - e * (v - h[q] - drive[q] + kb * (v - y[q]))
-        u = s.dtype.type(0) if u < 0 else u
-        u = s.dtype.type(1) if u > 1 else u
-        ds[q] = u - v
-        s[q] = u
 
 
 @numba.njit(**JIT)
@@ -575,7 +575,9 @@ class Phase(NamedTuple):
 
     ``eps``: Euler step size. ``kbeta``: nudge factor times the signed beta (0 in the
     free phase). ``nudge``: :data:`GRADIENT` or :data:`AFTER_STEP`. ``n_steps``: step
-    (sweep) budget. ``tol``: stop an example once max |ds| < tol (< 0: never).
+    (sweep) budget; the Euler solver stops an example earlier at an exact fixed point
+    (a step that moved nothing), which changes no result. ``tol``: stop an example
+    once max |ds| < tol (< 0: never).
     """
 
     eps: float
