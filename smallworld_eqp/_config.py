@@ -25,5 +25,9 @@ CHUNK_ALIGN = 8
 # multiplied by BLAS when at least this fraction of their possible pairs are edges,
 # else they go to the CSR kernel. Measured here (16 examples per chunk): a CSR entry
 # costs about as much as 9 dense-block entries; 10% dense skip blocks ran equally fast
-# either way on 784-500x3-10, 3% and 3.5% dense ones 20-25% faster in the CSR.
+# either way on 784-500x3-10, 3% and 3.5% dense ones 20-25% faster in the CSR. The
+# event-driven Euler solver reads the same plan row by row, one example at a time: a
+# CSR entry then costs 10-15 dense-row entries, and the balance is the same (all skip
+# blocks dense: 6% faster on 784-500x3-10 with 8% replaced, 15% slower on 784-100x5-10
+# with p = 0.1).
 DENSE_MIN_DENSITY = 0.1

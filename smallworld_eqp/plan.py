@@ -39,7 +39,9 @@ class Plan(NamedTuple):
     (it overwrites instead of adding). ``in_ptr`` is where the dense input block
     ``(n_1, n_0)`` starts in ``vals`` (-1: the input edges are in the static CSR).
     ``d_*`` is the CSR over non-input neurons used every step, ``s_*`` the static
-    CSR from input neurons (both: rows of all neurons, values at ``vals[*_ptr:]``).
+    CSR from input neurons (both: rows of all neurons, values at ``vals[*_ptr:]``;
+    column indices unsigned, which spares numba's wrap-around of negative indices in
+    the kernels' scattered loops).
     ``pos``/``eid`` scatter per-edge weights into ``vals`` (:func:`kernels.gather`).
     """
 
@@ -191,10 +193,10 @@ def compile_plan(graph: Graph, dtype: np.dtype | str = np.float32) -> Plan:
         layer_has_run=layer_has_run,
         in_ptr=in_ptr,
         d_indptr=d_indptr,
-        d_cols=d_cols,
+        d_cols=d_cols.astype(np.uint32),
         d_ptr=d_ptr,
         s_indptr=s_indptr,
-        s_cols=s_cols,
+        s_cols=s_cols.astype(np.uint32),
         s_ptr=s_ptr,
         pos=pos[order],
         eid=eid[order],
