@@ -176,7 +176,7 @@ def test_examples_stop_on_their_own():
 def test_train_batch_reports_the_steps_used():
     net, rng = _freezing_network("float64", n_free=400, n_clamped=30)
     x, y, _ = _batch(rng, net.graph, 5)
-    assert net.train_batch(x, y)["free_steps"] < 10
+    assert net.train_batch(x, y).free_steps < 10
 
 
 def _row_lengths(p):
