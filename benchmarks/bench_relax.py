@@ -69,6 +69,7 @@ from threadpoolctl import threadpool_info
 from smallworld_eqp import datasets, kernels, topology
 from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
 from smallworld_eqp.presets import TRAIN_PRESETS
+from smallworld_eqp.spec import build_graph, expand, new_network
 
 BATCH = 20
 EPOCH_EXAMPLES = 60_000
@@ -102,16 +103,13 @@ def networks() -> dict[str, tuple[str, topology.Graph]]:
 def trained_network(preset: str, data: datasets.Dataset) -> tuple[str, EqPropNetwork, list]:
     """A preset's network trained ``TRAIN_BATCHES`` batches, and the batches it saw in
     order ``(x, y, indices)``: timing goes on with them, each from its particle."""
-    pr = TRAIN_PRESETS[preset]
-    g = topology.layered(pr["layers"])
-    if pr.get("p"):
-        g = topology.rewire(g, p=pr["p"], reuse_removed=pr["reuse_removed"], seed=0)
-    net = EqPropNetwork(g, EqPropConfig(**pr["config"]))
+    trial = expand(TRAIN_PRESETS[preset])[0]
+    net = new_network(trial, build_graph(trial))
     fixed = net.config.batch_order == "fixed"
     batches = list(data.batches(BATCH, shuffle_seed=0, fixed_groups=fixed))[:TRAIN_BATCHES]
     for idx, x, y in batches:
         net.train_batch(x, y, idx)
-    layers = pr["layers"]
+    layers = trial.layers
     label = (
         f"{layers[0]}-{layers[1]}x{len(layers) - 2}-{layers[-1]} ({preset}), trained {TRAIN_BATCHES} batches"
     )
