@@ -255,33 +255,41 @@ class EqPropConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_real("eps", self.eps, "(0, inf)")
-        if check_real("beta", self.beta) == 0:
+        # Every value is stored as its checker returns it (2 and 2.0, numpy or not, are
+        # one value), so equal configurations hash alike.
+        def keep(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        keep("eps", check_real("eps", self.eps, "(0, inf)"))
+        keep("beta", check_real("beta", self.beta))
+        if self.beta == 0:
             raise ValueError("beta must be non-zero, got 0")
         for name in ("n_free", "n_clamped", "batch_size"):
-            check_int(name, getattr(self, name), low=1, high=MAX_COUNT)
+            keep(name, check_int(name, getattr(self, name), low=1, high=MAX_COUNT))
         lr = self.learning_rate
         if isinstance(lr, (list, tuple, np.ndarray)):
             if len(lr) == 0:
                 raise ValueError(
                     "learning_rate must be a positive number or a non-empty sequence of them, got []"
                 )
-            lr = tuple(check_real(f"learning_rate[{i}]", v, "(0, inf)") for i, v in enumerate(lr))
-            object.__setattr__(self, "learning_rate", lr)
+            keep(
+                "learning_rate",
+                tuple(check_real(f"learning_rate[{i}]", v, "(0, inf)") for i, v in enumerate(lr)),
+            )
         else:
-            check_real("learning_rate", lr, "(0, inf)")
+            keep("learning_rate", check_real("learning_rate", lr, "(0, inf)"))
         if isinstance(self.skip_init, str):
             if self.skip_init != "mean-glorot":
                 raise ValueError(f"skip_init must be a number >= 0 or 'mean-glorot', got {self.skip_init!r}")
         else:
-            check_real("skip_init", self.skip_init, "[0, inf)")
-        check_real("init_scale", self.init_scale, "(0, inf)")
+            keep("skip_init", check_real("skip_init", self.skip_init, "[0, inf)"))
+        keep("init_scale", check_real("init_scale", self.init_scale, "(0, inf)"))
         for name in ("random_beta_sign", "persistent_particles", "test_particles"):
-            check_bool(name, getattr(self, name))
-        check_real("nudge_factor", self.nudge_factor, "(0, inf)")
+            keep(name, check_bool(name, getattr(self, name)))
+        keep("nudge_factor", check_real("nudge_factor", self.nudge_factor, "(0, inf)"))
         check_choice("nudge", self.nudge, NUDGES)
         if self.bias_learning_rate is not None:
-            check_real("bias_learning_rate", self.bias_learning_rate, "(0, inf)")
+            keep("bias_learning_rate", check_real("bias_learning_rate", self.bias_learning_rate, "(0, inf)"))
         check_choice("batch_order", self.batch_order, BATCH_ORDERS)
         check_choice("solver", self.solver, SOLVERS)
         if self.nudge not in kernels.SOLVERS[self.solver].nudges:
@@ -290,9 +298,9 @@ class EqPropConfig:
                 f"nudge={self.nudge!r} is a form of the {' or '.join(able)} step; it needs solver={able[0]!r}, got solver={self.solver!r}"
             )
         if self.tol is not None:
-            check_real("tol", self.tol, "(0, inf)")
+            keep("tol", check_real("tol", self.tol, "(0, inf)"))
         check_choice("dtype", self.dtype, DTYPES)
-        check_int("seed", self.seed, low=0)
+        keep("seed", check_int("seed", self.seed, low=0))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict of the fields (tuples become lists)."""

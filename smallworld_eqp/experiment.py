@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as _dt
 import subprocess
 import time
-import traceback
 from functools import lru_cache
 from pathlib import Path
 
@@ -79,6 +78,23 @@ def edge_rates(stats: BatchStats, spec: TrialSpec) -> np.ndarray:
     return np.asarray(stats.rms_edges, dtype=float) / rates
 
 
+def run_epoch(
+    net: EqPropNetwork, data: datasets.Dataset, spec: TrialSpec, epoch: int, *, progress: bool = False
+) -> tuple[BatchStats, float | None]:
+    """Train epoch ``epoch`` (1-based) of a trial; with test particles, then evaluate the
+    test split, as the authors' code does after every epoch (it moves the particles).
+
+    Returns
+    -------
+    stats : BatchStats
+        Stacked, one row per batch.
+    test_error : float or None
+        The evaluation after the epoch; None without test particles (nothing to do).
+    """
+    stats = net.train_epoch(data, progress=progress, shuffle_seed=shuffle_seed(spec, epoch))
+    return stats, evaluate_test(net, data) if spec.config.test_particles else None
+
+
 def weighted_error(stats: BatchStats) -> float:
     """Error rate over an epoch from its per-batch error rates and batch sizes."""
     return float(np.sum(stats.error * stats.size) / np.sum(stats.size))
@@ -135,14 +151,14 @@ def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.Data
         net = new_network(spec, graph)
         if spec.config.test_particles:
             evaluate_test(net, data)  # the authors' code evaluates first: it starts the test particles
-        epochs = [
-            net.train_epoch(data, progress=progress, shuffle_seed=shuffle_seed(spec, epoch))
-            for epoch in range(1, spec.epochs + 1)
-        ]
+        epochs = []
+        for epoch in range(1, spec.epochs + 1):
+            stats, test = run_epoch(net, data, spec, epoch, progress=progress)
+            epochs.append(stats)
         row["online_error_epoch1"] = weighted_error(epochs[0])
         row["online_error_final"] = weighted_error(epochs[-1])  # what the authors' logs call training error
         row["train_error"] = evaluate_train(net, data, spec)
-        row["test_error"] = evaluate_test(net, data)
+        row["test_error"] = evaluate_test(net, data) if test is None else test
         stacked = BatchStats.concat(epochs)  # every batch of every epoch
         row.update(spread.summarise(stacked.rms, spec.rate_every, edge_rates=edge_rates(stacked, spec)))
         row["free_steps"] = float(np.mean(stacked.free_steps))
@@ -151,7 +167,7 @@ def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.Data
         row["status"], row["error_message"] = "diverged", _one_line(exc)
     except Exception as exc:  # a failing trial is recorded, never fatal to the sweep
         row["status"] = "failed"
-        row["error_message"] = _one_line(exc) or traceback.format_exc(limit=1).strip().splitlines()[-1]
+        row["error_message"] = _one_line(exc)
     row["seconds"] = round(time.perf_counter() - t0, 3)
     return _complete(row, spec), rates
 

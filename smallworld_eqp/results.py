@@ -288,8 +288,8 @@ def load_rates(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     train CLI), or ``rates.csv.xz`` when only that exists (:func:`run_file`); a
     compressed file is read decompressed. Rows keep their file order; ``pair`` is
     read as text (``"0"``, ``"1"``, ..., ``"intra"``, ``"skip"``). A ``run`` column
-    comes first: :func:`run_name` of a file holding one trial (a run folder's), else
-    each row's ``trial_id`` (a sweep's rates).
+    comes first: the run folder's name for a run's ``rates.csv``, else each row's
+    ``trial_id`` (a sweep's ``NAME_rates.csv``).
 
     Raises
     ------
@@ -298,9 +298,10 @@ def load_rates(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     """
     frames = []
     for p in _as_paths(paths):
-        frame = _read(run_file(p, "rates.csv"), RATES_COLUMNS, "a rates", {"trial_id": "str", "pair": "str"})
-        one = frame["trial_id"].nunique() == 1
-        frame.insert(0, "run", run_name(p) if one else frame["trial_id"])
+        path = run_file(p, "rates.csv")
+        frame = _read(path, RATES_COLUMNS, "a rates", {"trial_id": "str", "pair": "str"})
+        of_a_run = path.name in ("rates.csv", "rates.csv.xz")  # a run folder's: one run
+        frame.insert(0, "run", run_name(path) if of_a_run else frame["trial_id"])
         frames.append(frame)
     return pd.concat(frames, ignore_index=True, sort=False)
 

@@ -23,9 +23,9 @@ import pandas as pd
 from . import results
 from .datasets import Dataset
 from .eqprop import EqPropNetwork
-from .experiment import evaluate_test, evaluate_train, long_rates, weighted_error
+from .experiment import evaluate_test, evaluate_train, long_rates, run_epoch, weighted_error
 from .resultlog import ResultLog
-from .spec import TrialSpec, build_graph, load_data, new_network, shuffle_seed
+from .spec import TrialSpec, build_graph, load_data, new_network
 
 
 class RunStateError(RuntimeError):
@@ -204,17 +204,17 @@ def run_training(
         )
         for epoch in bar:
             t0 = time.perf_counter()
-            stats = net.train_epoch(data, progress=progress, shuffle_seed=shuffle_seed(spec, epoch))
+            stats, test = run_epoch(net, data, spec, epoch, progress=progress)
             row = _epoch_row(
                 net,
                 data,
                 epoch,
                 weighted_error(stats),
                 evaluate_train(net, data, spec),
-                evaluate_test(net, data),
+                evaluate_test(net, data) if test is None else test,
                 t0,
             )
-            rates_log.append(long_rates(spec.trial_id, [stats], first_epoch=epoch))
+            rates_log.append(long_rates(spec.run_id, [stats], first_epoch=epoch))
             epochs_log.append([row])
             if remove_skip_after is not None and epoch == remove_skip_after:
                 net = net.without_kind("skip")

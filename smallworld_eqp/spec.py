@@ -153,17 +153,22 @@ class TrialSpec:
         object.__setattr__(self, "steps", tuple(dict(s) for s in self.steps))
         if not isinstance(self.config, EqPropConfig):
             raise TypeError(f"config must be an EqPropConfig, got {type(self.config).__name__}")
-        check_bool("intra", self.intra)
+        # Stored as the checkers return them, so equal specs hash alike (see EqPropConfig).
+        object.__setattr__(self, "intra", check_bool("intra", self.intra))
+        object.__setattr__(self, "reuse_removed", check_bool("reuse_removed", self.reuse_removed))
         if self.n is not None and self.p is not None:
             raise ValueError(f"give at most one of n and p, got n={self.n} and p={self.p}")
+        if self.n is not None or self.p is not None:  # rewire's own check, also for 0
+            n, p = topology.check_rewire(self.n, self.p, self.mode, self.reuse_removed)
+            object.__setattr__(self, "n", n)
+            object.__setattr__(self, "p", p)
         topology.check_recipe(self.recipe)
-        check_int("seed", self.seed, low=0)
         check_choice("dataset", self.dataset, tuple(datasets.DATASETS))
         for name in ("n_train", "n_test", "train_eval_n"):
             if getattr(self, name) is not None:
-                check_int(name, getattr(self, name), low=1)
-        check_int("epochs", self.epochs, low=1)
-        check_int("rate_every", self.rate_every, low=1)
+                object.__setattr__(self, name, check_int(name, getattr(self, name), low=1))
+        for name, low in (("seed", 0), ("epochs", 1), ("rate_every", 1)):
+            object.__setattr__(self, name, check_int(name, getattr(self, name), low=low))
         if not isinstance(self.preset, str):
             raise TypeError(f"preset must be a string, got {self.preset!r}")
         lr = self.config.learning_rate
@@ -233,15 +238,20 @@ class TrialSpec:
         enters the hash only when it differs from its default, so trials recorded
         before it existed keep their ids and a resumed sweep still finds them.
         """
+        return self._hash()
+
+    def _hash(self, drop: tuple[str, ...] = ()) -> str:
         d = self.to_dict()
-        for key in ("seed", "data_dir"):
+        for key in ("seed", "data_dir", *drop):
             d.pop(key)
         d["config"].pop("seed")
         for where, cls in ((d, TrialSpec), (d["config"], EqPropConfig)):
             for f in declared(cls):
+                owner = self if cls is TrialSpec else self.config
                 if (
-                    f.metadata["since"] != BASE_VERSION
-                    and getattr(self if cls is TrialSpec else self.config, f.name) == f.default
+                    f.name in where
+                    and f.metadata["since"] != BASE_VERSION
+                    and getattr(owner, f.name) == f.default
                 ):
                     del where[f.name]
         blob = json.dumps(d, sort_keys=True, default=str).encode()
@@ -251,6 +261,12 @@ class TrialSpec:
     def trial_id(self) -> str:
         """``<config_hash>-s<seed>``: the trial's id in every results file."""
         return f"{self.config_hash}-s{self.seed}"
+
+    @property
+    def run_id(self) -> str:
+        """The trial id without the epoch count: what a run folder's rates rows carry, so
+        a long run extended to more epochs (``--resume --epochs``) keeps one id."""
+        return f"{self._hash(drop=('epochs',))}-s{self.seed}"
 
     def columns(self) -> dict[str, Any]:
         """The setting columns of the trial's results row (:func:`setting_columns`)."""

@@ -599,9 +599,11 @@ def _sample_reusing_removed(
     return np.concatenate([new, edges[restored].reshape(-1, 2)]), len(restored)
 
 
-def _check_rewire(
+def check_rewire(
     n: int | None = None, p: float | None = None, mode: str = "replace", reuse_removed: bool = False
 ) -> tuple[int | None, float | None]:
+    """:func:`rewire`'s arguments checked: exactly one of ``n`` and ``p``; returns them
+    as an int and a float (the other None)."""
     if (n is None) == (p is None):
         raise ValueError(f"give exactly one of n and p, got n={n!r} and p={p!r}")
     check_choice("mode", mode, MODES)
@@ -613,7 +615,7 @@ def _check_rewire(
     return None, check_real("p", p, "[0, 1]")
 
 
-@graph_step(check=_check_rewire)
+@graph_step(check=check_rewire)
 def rewire(
     graph: Graph,
     *,
@@ -666,7 +668,7 @@ def rewire(
     >>> g.kind_counts()["skip"], g.history[-1]["n"]
     (10, 10)
     """
-    n, p = _check_rewire(n, p, mode, reuse_removed)
+    n, p = check_rewire(n, p, mode, reuse_removed)
     rng = check_random_state(seed)
     n_edges, n_candidates = graph.n_edges, n_skip_candidates(graph)
     remove = None

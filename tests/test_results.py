@@ -258,9 +258,9 @@ def test_load_rates_concatenates_and_resolves_dirs(tmp_path):
     assert list(df.columns) == ["run", *results.RATES_COLUMNS]
     assert len(df) == 2 * 30 * 4 + 3 * 4
     assert set(df["trial_id"]) == {"basic", "007"}  # "007" stays a string
-    # a file of one trial is named after its run folder, a sweep's rows by their trial
+    # a run folder's rows are named after the folder, a sweep's by their trial
     runs = dict(zip(df["trial_id"], df["run"]))
-    assert runs == {"basic": "basic", "007": "sweep_rates"}
+    assert runs == {"basic": "basic", "007": "007"}
     epochs = tmp_path / "e.csv"
     epochs_frame().to_csv(epochs, index=False)
     with pytest.raises(

@@ -140,3 +140,17 @@ def test_test_particles_add_an_evaluation_before_training(tmp_path):
     assert pd.isna(first["online_error"]) and pd.isna(first["train_error"]) and 0 <= first["test_error"] <= 1
     # 50 test examples in groups of 20: the 10 left over are not evaluated.
     assert (frame["test_error"] * 40).round(9).apply(float.is_integer).all()
+
+
+def test_an_extended_run_keeps_one_id_and_the_sweep_evaluates_like_a_run(tmp_path):
+    from smallworld_eqp.experiment import run_trial
+
+    run_training(dataclasses.replace(AUTHORS_SPEC, epochs=1), tmp_path / "r", progress=False)
+    frame = run_training(AUTHORS_SPEC, tmp_path / "r", resume=True, progress=False)
+    rates = pd.read_csv(tmp_path / "r" / "rates.csv", dtype={"trial_id": str})
+    assert set(rates["trial_id"]) == {AUTHORS_SPEC.run_id} and set(rates["epoch"]) == {1, 2, 3}
+    # With test particles the test split is evaluated after every epoch (it moves the
+    # particles), in a sweep's trial as in a run: the same last test error.
+    row, _ = run_trial(AUTHORS_SPEC)
+    assert row["test_error"] == frame["test_error"].iloc[-1]
+    assert row["online_error_final"] == frame["online_error"].iloc[-1]
