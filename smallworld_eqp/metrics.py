@@ -26,6 +26,8 @@ array([1.667, 1.8  , 1.   , 0.   ])
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numba
 import numpy as np
 from numba import prange
@@ -360,6 +362,18 @@ PER_LAYER = {"hops_to_output": lambda g: hops_to_output(g)}
 def summary_columns(n_layers: int) -> list[str]:
     """The columns of :func:`small_world_summary` for a network of ``n_layers`` layers."""
     return list(SUMMARY) + [f"{name}_{lay}" for name in PER_LAYER for lay in range(n_layers)]
+
+
+def summary_depth(columns: Iterable[str]) -> int:
+    """The number of layers whose :data:`PER_LAYER` columns ``columns`` holds (0: none)."""
+    columns = list(columns)
+    return max(
+        (
+            sum(c.startswith(f"{name}_") and c[len(name) + 1 :].isdigit() for c in columns)
+            for name in PER_LAYER
+        ),
+        default=0,
+    )
 
 
 def small_world_summary(graph: Graph) -> dict[str, float | int]:

@@ -26,7 +26,8 @@ import csv
 import fcntl
 import io
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,8 @@ class ResultLog:
                 f"{self.path} holds other results ({found}, not the {self.columns[0]}, ... columns of this file); "
                 "choose another --out"
             )
-        self.read()  # a damaged row is an error now, before anything is created
+        for _ in self._rows():  # a damaged row is an error now, before anything is created
+            pass
 
     # --- lock ---------------------------------------------------------------------------
     @property
@@ -119,6 +121,11 @@ class ResultLog:
     def __enter__(self) -> ResultLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        if not os.pread(fd, 32, 0).strip().isdigit() and os.fstat(fd).st_size:
+            os.close(fd)  # a file of that name that is no lock of ours: leave it be
+            raise ResultLogError(
+                f"{self.lock_path} exists and is not a lock file of this package; move it or choose another --out"
+            )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -176,32 +183,37 @@ class ResultLog:
             os.close(fd)
 
     def _rewrite(self, frame: pd.DataFrame) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        frame.to_csv(tmp, index=False, lineterminator="\n")
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        replace_atomically(self.path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
 
     # --- reading and writing ---------------------------------------------------------
-    def read(self) -> pd.DataFrame:
-        """The rows, every cell as text; a row with a wrong number of fields (a shifted
-        or hand-edited line) raises naming the file and the line. A last line without
-        its newline (a writer killed mid-row) is not a row."""
-        text = self.path.read_text(encoding="utf-8")
-        if not text.endswith("\n"):  # a killed writer's partial row is no row
-            text = text[: text.rfind("\n") + 1]
-        with io.StringIO(text, newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader, None) or self.columns
-            rows = []
-            for line, row in enumerate(reader, start=2):
-                if len(row) != len(header):
+    def _rows(self) -> Iterator[list[str]]:
+        """The header, then every row, streamed; a row with a wrong number of fields (a
+        shifted or hand-edited line) raises naming the file and the line. A last line
+        without its newline (a writer killed mid-row) is not a row."""
+        with open(self.path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(raw for raw in f if raw.endswith("\n"))
+            width = None
+            for row in reader:
+                if width is None:
+                    width = len(row)
+                elif len(row) != width:
                     raise ResultLogError(
-                        f"{self.path}, line {line}: {len(row)} fields where the header has {len(header)}; "
+                        f"{self.path}, line {reader.line_num}: {len(row)} fields where the header has {width}; "
                         "the file is damaged (fix or remove that line)"
                     )
-                rows.append(row)
-        return pd.DataFrame(rows, columns=header, dtype=object)
+                yield row
+
+    def read(self) -> pd.DataFrame:
+        """The rows, every cell as text (see :meth:`_rows`)."""
+        rows = self._rows()
+        header = next(rows, None) or self.columns
+        return pd.DataFrame(list(rows), columns=header, dtype=object)
+
+    def values(self, column: str) -> set[str]:
+        """The distinct cells of ``column`` (streamed)."""
+        rows = self._rows()
+        k = next(rows, self.columns).index(column)
+        return {row[k] for row in rows}
 
     def append(self, rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> None:
         """Append rows in a single write; each must have exactly the log's columns."""
@@ -220,12 +232,39 @@ class ResultLog:
         self._write(buf.getvalue())
 
     def keep_only(self, column: str, allowed: set) -> None:
-        """Drop the rows whose ``column`` is not in ``allowed`` (one atomic rewrite)."""
+        """Drop the rows whose ``column`` is not in ``allowed``: one atomic rewrite,
+        streamed, and none when every row stays."""
         self._need_lock()
-        frame = self.read()
-        keep = frame[column].astype(str).isin(allowed)
-        if not keep.all():
-            self._rewrite(frame[keep])
+        if self.values(column) <= allowed:
+            return
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", newline="", encoding="utf-8") as out:
+                writer = csv.writer(out, lineterminator="\n")
+                rows = self._rows()
+                header = next(rows)
+                k = header.index(column)
+                writer.writerow(header)
+                writer.writerows(row for row in rows if row[k] in allowed)
+
+        replace_atomically(self.path, write)
+
+
+def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Replace ``path`` by what ``write(tmp)`` writes: into a new temporary file beside
+    it (never an existing one), synced, then renamed over ``path`` in one step."""
+    fd, name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes[-1:])
+    )
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _csv_line(cells: Sequence[str]) -> str:

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import results
+from . import metrics, results
 from .experiment import failed_trial, run_trial
-from .resultlog import ResultLog
+from .resultlog import ResultLog, ResultLogError
 from .spec import LATER_DEFAULT_CELLS, TrialSpec
 
 
@@ -66,7 +66,7 @@ def sweep_log(out: str | os.PathLike, specs: Sequence[TrialSpec]) -> ResultLog:
     out = Path(out)
     if out.is_file() and out.stat().st_size:
         header = read_header(out) or []
-        depth = max(depth, sum(c.startswith("hops_to_output_") for c in header))
+        depth = max(depth, metrics.summary_depth(header))
     return ResultLog(out, results.sweep_columns(depth), fill=LATER_DEFAULT_CELLS | results.OLD_DEFAULTS)
 
 
@@ -119,6 +119,12 @@ def run_sweep(
             done["status"].isin(["ok", "diverged"]) if retry_failed else done["status"].isin(results.STATUSES)
         )
         finished = set(done.loc[final, "trial_id"])
+        orphans = rates_log.values("trial_id") - set(done["trial_id"])
+        if len(orphans) > 1:  # a killed sweep leaves at most the one trial it was recording
+            raise ResultLogError(
+                f"{rates_log.path} holds the rates of {len(orphans)} trials that {log.path} does not record, "
+                "so it belongs to other results; move it or choose another --out"
+            )
         rates_log.keep_only("trial_id", set(done["trial_id"]))
         todo = list({s.trial_id: s for s in specs if s.trial_id not in finished}.values())
 

@@ -24,18 +24,12 @@ from . import results
 from .datasets import Dataset
 from .eqprop import EqPropNetwork
 from .experiment import evaluate_test, evaluate_train, long_rates, run_epoch, weighted_error
-from .resultlog import ResultLog
+from .resultlog import ResultLog, replace_atomically
 from .spec import TrialSpec, build_graph, load_data, new_network
 
 
 class RunStateError(RuntimeError):
     """A run folder whose saved state cannot be continued (missing or damaged checkpoint)."""
-
-
-def _atomic_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
 
 
 def _run_record(spec: TrialSpec, remove_skip_after: int | None) -> dict:
@@ -78,6 +72,8 @@ def _check_folder(out: Path, spec: TrialSpec, resume: bool, remove_skip_after: i
         raise ValueError(
             f"{out} is not empty and holds no run.json, so it is not a run folder; choose another --out"
         )
+    if resume:
+        raise ValueError(f"{out} holds no run to resume; drop --resume to start one there")
     return False
 
 
@@ -89,7 +85,8 @@ def load_checkpoint(out: str | os.PathLike) -> tuple[EqPropNetwork, int]:
     RunStateError
         The checkpoint is missing or cannot be read (one line naming the file).
     """
-    ckpt = Path(out) / "checkpoint.npz"
+    out = Path(out)
+    ckpt = out / "checkpoint.npz"
     try:
         with np.load(ckpt, allow_pickle=False) as f:
             # Before 0.2 the epoch was in checkpoint.json beside the network.
@@ -107,9 +104,21 @@ def load_checkpoint(out: str | os.PathLike) -> tuple[EqPropNetwork, int]:
 
 
 def _checkpoint(net: EqPropNetwork, out: Path, epoch: int) -> None:
-    tmp = out / "checkpoint.tmp.npz"
-    net.save(tmp, epoch=epoch)
-    os.replace(tmp, out / "checkpoint.npz")
+    replace_atomically(out / "checkpoint.npz", lambda tmp: net.save(tmp, epoch=epoch))
+
+
+def _restart_epoch(epochs_log: ResultLog, first_checkpoint: int) -> int:
+    """The last finished epoch of a held run folder without a checkpoint: -1 (start
+    again) if its rows stop at the first checkpoint's epoch, whose checkpoint a crash
+    can have cut off; later rows mean a checkpoint was lost."""
+    recorded = {int(e) for e in epochs_log.values("epoch")}
+    if recorded - {first_checkpoint}:
+        raise RunStateError(
+            f"{epochs_log.path.parent / 'checkpoint.npz'} is missing but "
+            f"{epochs_log.path} records epochs up to {max(recorded)}; "
+            "the run cannot continue: start it again in another --out"
+        )
+    return -1
 
 
 def _epoch_row(
@@ -173,15 +182,13 @@ def run_training(
     with epochs_log, rates_log:
         if (out / "run.json").exists():  # again, under the lock: another run may have started here
             held = _check_folder(out, spec, resume or held, remove_skip_after)
-        _atomic_json(out / "run.json", _run_record(spec, remove_skip_after))
+        record = json.dumps(_run_record(spec, remove_skip_after), indent=2, sort_keys=True, default=str)
+        replace_atomically(out / "run.json", lambda tmp: tmp.write_text(record))
         done, net = -1, None
         if held and (out / "checkpoint.npz").exists():
             net, done = load_checkpoint(out)
-        elif held and len(epochs_log.read()):
-            raise RunStateError(
-                f"{out / 'checkpoint.npz'} is missing but {out / 'epochs.csv'} records finished epochs; "
-                "the run cannot continue: start it again in another --out"
-            )
+        elif held:
+            done = _restart_epoch(epochs_log, 0 if spec.config.test_particles else 1)
         if net is None:
             net = new_network(spec, build_graph(spec))
         # Rows written after the last checkpoint belong to an epoch that will be redone.

@@ -83,9 +83,17 @@ def test_two_sweeps_on_one_csv_run_every_trial_once(tmp_path):
     args = [*TINY, "--n-free", "40000", "--replacements", "0,5,10,15", "--seeds", "0", "--out", str(out)]
     first = sweep_process(args, tmp_path)
     wait_for(lambda: rows(out) >= 1)
-    second = subprocess.run(
-        [sys.executable, "-m", "smallworld_eqp.sweep", *args], cwd=tmp_path, capture_output=True, text=True
-    )
+    # Paused, the first sweep still holds the lock however slowly the second starts.
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "smallworld_eqp.sweep", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert second.returncode == 2 and "Traceback" not in second.stderr
     assert second.stderr.count("\n") == 1 and f"pid {first.pid}" in second.stderr, second.stderr
     assert first.wait(timeout=300) == 0
@@ -181,16 +189,21 @@ def test_a_damaged_checkpoint_stops_a_resume_with_one_line(tmp_path):
     args = ["--preset", "paper-basic", "--dataset", "digits", "--layers", "64,8,10", "--n-train", "40",
             "--n-test", "20", "--n-free", "5", "--n-clamped", "2", "--out", str(tmp_path / "run"), "--quiet"]  # fmt: skip
     command = [sys.executable, "-m", "smallworld_eqp.train", *args]
-    assert subprocess.run([*command, "--epochs", "1"]).returncode == 0
+    assert subprocess.run([*command, "--epochs", "2"]).returncode == 0
     ckpt = tmp_path / "run" / "checkpoint.npz"
     ckpt.write_bytes(ckpt.read_bytes()[:100])  # truncated
-    res = subprocess.run([*command, "--epochs", "2", "--resume"], capture_output=True, text=True)
+    res = subprocess.run([*command, "--epochs", "3", "--resume"], capture_output=True, text=True)
     assert res.returncode == 1 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
     assert "checkpoint.npz cannot be read" in res.stderr
-    ckpt.unlink()  # missing, with a finished epoch recorded
-    res = subprocess.run([*command, "--epochs", "2", "--resume"], capture_output=True, text=True)
+    ckpt.unlink()  # missing, with epochs recorded after the first checkpoint's
+    res = subprocess.run([*command, "--epochs", "3", "--resume"], capture_output=True, text=True)
     assert res.returncode == 1 and "checkpoint.npz is missing but" in res.stderr
-    assert len(pd.read_csv(tmp_path / "run" / "epochs.csv")) == 1  # the finished epoch is kept
+    assert "records epochs up to 2" in res.stderr
+    assert len(pd.read_csv(tmp_path / "run" / "epochs.csv")) == 2  # the finished epochs are kept
+    res = subprocess.run([*command, "--epochs", "1", "--resume", "--out", str(tmp_path / "none")],
+                         capture_output=True, text=True)  # fmt: skip
+    assert res.returncode == 2 and "holds no run to resume" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "none").exists()
 
 
 def test_train_never_writes_into_a_folder_that_is_not_a_run_of_ours(tmp_path):

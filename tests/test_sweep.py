@@ -17,7 +17,7 @@ import pytest
 from smallworld_eqp import results
 from smallworld_eqp.eqprop import EqPropConfig
 from smallworld_eqp.experiment import run_trial
-from smallworld_eqp.resultlog import ResultLog
+from smallworld_eqp.resultlog import ResultLog, ResultLogError
 from smallworld_eqp.results import sweep_columns
 from smallworld_eqp.runner import rates_path, run_sweep
 from smallworld_eqp.spec import TrialSpec, expand
@@ -142,6 +142,24 @@ def test_partial_last_line_is_dropped_on_resume(tmp_path):
     assert len(pd.read_csv(out)) == 1
 
 
+def test_rates_of_other_results_are_refused_and_one_orphan_trial_is_pruned(tmp_path):
+    specs = tiny_specs(values=(0,))
+    run_sweep(specs, tmp_path / "a.csv", progress=False)
+    foreign = rates_path(tmp_path / "b.csv")
+    foreign.write_bytes(rates_path(tmp_path / "a.csv").read_bytes())
+    with pytest.raises(ResultLogError, match="rates of 2 trials that .* does not record"):
+        run_sweep(specs[:1], tmp_path / "b.csv", progress=False)
+    assert foreign.read_bytes() == rates_path(tmp_path / "a.csv").read_bytes()
+    # A sweep killed between a trial's rates and its row leaves one orphan trial: pruned.
+    one = tmp_path / "c.csv"
+    run_sweep(specs[:1], one, progress=False)
+    orphan = pd.read_csv(rates_path(tmp_path / "a.csv"))
+    orphan = orphan[orphan["trial_id"] == specs[1].trial_id]
+    orphan.to_csv(rates_path(one), mode="a", header=False, index=False)
+    run_sweep(specs[:1], one, progress=False)
+    assert set(pd.read_csv(rates_path(one))["trial_id"]) == {specs[0].trial_id}
+
+
 def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path):
     args = [*TINY, "--replacements", "0,10,20,30,40,50", "--seeds", "0", "--no-plot", "--quiet"]
     ref = tmp_path / "ref.csv"
@@ -203,6 +221,7 @@ def test_a_csv_mixing_depths_keeps_the_deepest_columns(tmp_path):
     shallow = TrialSpec(layers=(64, 8, 10), dataset="digits", n_train=60, n_test=20, n_free=5, n_clamped=2)
     for first, second in ((deep, shallow), (shallow, deep)):
         out.unlink(missing_ok=True)
+        rates_path(out).unlink(missing_ok=True)
         run_sweep([first], out, progress=False)
         frame = run_sweep([second], out, progress=False)
         assert list(pd.read_csv(out).columns) == sweep_columns(5)

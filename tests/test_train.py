@@ -68,6 +68,19 @@ def test_resume_equals_uninterrupted_run(tmp_path, spec):
     pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.parametrize("spec", [SPEC, AUTHORS_SPEC], ids=["ours", "authors"])
+def test_a_crash_before_the_first_checkpoint_starts_the_run_again(tmp_path, spec):
+    full = run_training(spec, tmp_path / "full", progress=False)
+    run_training(dataclasses.replace(spec, epochs=1), tmp_path / "cut", progress=False)
+    # Killed after the first checkpoint's row (epoch 0 with test particles, else 1),
+    # before that checkpoint: nothing to continue from, and nothing lost by starting again.
+    (tmp_path / "cut" / "checkpoint.npz").unlink()
+    epochs = tmp_path / "cut" / "epochs.csv"
+    epochs.write_text("".join(epochs.read_text().splitlines(keepends=True)[:2]))
+    resumed = run_training(spec, tmp_path / "cut", resume=True, progress=False)
+    pd.testing.assert_frame_equal(without_timing(full), without_timing(resumed))
+
+
 def test_existing_run_needs_resume_and_same_config(tmp_path):
     run_training(dataclasses.replace(SPEC, epochs=1), tmp_path / "r", progress=False)
     with pytest.raises(ValueError, match="already holds a run"):
