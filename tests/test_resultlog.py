@@ -57,6 +57,25 @@ def test_a_row_with_a_wrong_field_count_names_the_file_and_line(tmp_path):
     assert path.read_text() == text and not (tmp_path / "r.csv.lock").exists()
 
 
+def test_a_foreign_file_named_like_the_lock_is_left_alone(tmp_path):
+    lock = tmp_path / "r.csv.lock"
+    lock.write_text("my notes\n")
+    with pytest.raises(ResultLogError, match=r"r\.csv\.lock exists and is not a lock file of this package"):
+        with ResultLog(tmp_path / "r.csv", COLS):
+            pass
+    assert lock.read_text() == "my notes\n"
+
+
+def test_a_multiline_quoted_cell_is_one_row_and_rows_stream(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text('trial_id,status,x\na,ok,"two\nlines"\nb,failed,2\n')
+    with ResultLog(path, COLS) as log:
+        assert log.read()["x"].tolist() == ["two\nlines", "2"]
+        assert log.values("status") == {"ok", "failed"}
+        log.keep_only("status", {"ok"})
+    assert path.read_text() == 'trial_id,status,x\na,ok,"two\nlines"\n'
+
+
 def test_rows_must_have_exactly_the_columns(tmp_path):
     with ResultLog(tmp_path / "r.csv", COLS) as log:
         with pytest.raises(ValueError, match=r"unknown \['y'\], missing \[\]"):
