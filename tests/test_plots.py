@@ -154,6 +154,24 @@ def test_fig2(results_dir, tmp_path):
         plots.fig2([], tmp_path / "d.png")
 
 
+def test_a_regression_cost_is_drawn_as_it_is_and_never_beside_a_rate(results_dir, tmp_path):
+    reg = tmp_path / "reg"
+    reg.mkdir()
+    epochs_frame(3).assign(error_measure="cost").to_csv(reg / "epochs.csv", index=False)
+    runs = [results_dir / "runs" / "basic", reg]
+    assert plots._error_axis([pd.read_csv(reg / "epochs.csv")]) == (1.0, "cost C (eq. 4)")
+    assert plots._error_axis([pd.read_csv(runs[0] / "epochs.csv")]) == (100.0, "(%)")
+    assert_png(plots.fig2([reg], tmp_path / "a.png"))
+    with pytest.raises(ValueError, match="mix error measures \\(cost, misclassification\\)"):
+        plots.fig2(runs, tmp_path / "b.png")
+    mixed = tmp_path / "mixed.csv"
+    frame = sweep_frame(n_values=(0, 5), seeds=(0,)).assign(error_measure="misclassification")
+    regression = frame.assign(error_measure="cost", dataset="diabetes", trial_id=frame["trial_id"] + "-d")
+    pd.concat([frame, regression]).to_csv(mixed, index=False)
+    with pytest.raises(ValueError, match="mix error measures"):
+        plots.fig4(mixed, tmp_path / "c.png")
+
+
 def test_fig2_leaves_out_runs_without_a_finished_epoch(results_dir, tmp_path):
     started = results_dir / "runs" / "started"
     started.mkdir()

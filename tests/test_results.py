@@ -101,6 +101,7 @@ def epochs_frame(n_epochs=5, *, start=0.6, rate=0.5):
     return pd.DataFrame(
         {
             "epoch": e,
+            "error_measure": "misclassification",
             "online_error": err * 1.1,
             "train_error": err,
             "test_error": err + 0.05,

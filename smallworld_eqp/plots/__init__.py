@@ -223,13 +223,27 @@ def zero_log_axes(fig: Figure, x: np.ndarray, nrows: int = 1) -> list[ZeroLogAxe
     return rows
 
 
+def _error_axis(frames: Iterable[pd.DataFrame]) -> tuple[float, str]:
+    """Scale and unit of the error columns of ``frames``: misclassification in percent,
+    a regression's cost C (eq. 4) as it is; one axis cannot hold both."""
+    measures = set()
+    for frame in frames:
+        measures |= set(frame.get("error_measure", pd.Series(["misclassification"])).dropna())
+    if len(measures) > 1:
+        raise ValueError(
+            f"the results mix error measures ({', '.join(sorted(measures))}); draw each data set on its own"
+        )
+    return (1.0, "cost C (eq. 4)") if measures == {"cost"} else (100.0, "(%)")
+
+
 # ----------------------------------------------------------------- Fig. 2
 
 
 def fig2(epochs_csvs: Sources, out: PathLike, *, title: str | None = None) -> Path:
     """Error curves of several training runs, like the paper's Fig. 2.
 
-    Training error solid, test error dotted, one colour per run; errors in percent.
+    Training error solid, test error dotted, one colour per run; errors in percent
+    (a regression's: its cost C, eq. 4).
 
     Parameters
     ----------
@@ -248,22 +262,24 @@ def fig2(epochs_csvs: Sources, out: PathLike, *, title: str | None = None) -> Pa
     Raises
     ------
     ValueError
-        If no run has finished an epoch (runs without one are left out).
+        If no run has finished an epoch (runs without one are left out), or the runs
+        mix classification and regression.
     """
     runs = [(label, results.load_epochs([path])) for label, path in _labelled(epochs_csvs, "epochs")]
     # A run still in its first epoch has no rows yet: leave it out of the legend.
     runs = [(label, df) for label, df in runs if not df.empty]
     if not runs:
         raise ValueError("no finished epoch in the runs given")
+    scale, unit = _error_axis(df for _, df in runs)
     fig = new_figure(8.4, 4.0)
     ax = fig.add_subplot()
     for (label, df), color in zip(runs, _run_colors(len(runs))):
         df = df.sort_values("epoch")
         marker = "o" if len(df) == 1 else None
-        ax.plot(df["epoch"], 100 * df["train_error"], "-", color=color, marker=marker, label=label)
-        ax.plot(df["epoch"], 100 * df["test_error"], ":", color=color, marker=marker, linewidth=1.6)
+        ax.plot(df["epoch"], scale * df["train_error"], "-", color=color, marker=marker, label=label)
+        ax.plot(df["epoch"], scale * df["test_error"], ":", color=color, marker=marker, linewidth=1.6)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("error rate (%)")
+    ax.set_ylabel(f"error {unit}")
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.4)
     style = [
@@ -467,6 +483,7 @@ def fig4(
     if df.empty:
         raise ValueError(f"no ok trial with a value of {x} in {', '.join(map(str, paths))}")
     series = results.by_configuration(df)
+    scale, unit = _error_axis([df])
     if pairs and len(series) > 1:
         raise ValueError(
             f"pairs=True needs the trials of one configuration, got {len(series)}: "
@@ -480,14 +497,14 @@ def fig4(
     for (name, part), color in zip(series, colors):
         stats = _by_x(part, x, "online_error_epoch1", band)
         counts += stats["count"].tolist()
-        top.band(stats[x], 100 * stats["lo"], 100 * stats["hi"], color)
-        top.plot(stats[x], 100 * stats["mean"], "o-", color=color, markersize=4, label=name)
+        top.band(stats[x], scale * stats["lo"], scale * stats["hi"], color)
+        top.plot(stats[x], scale * stats["mean"], "o-", color=color, markersize=4, label=name)
         if test:
             st = _by_x(part, x, "test_error", band)
-            top.plot(st[x], 100 * st["mean"], "s--", color=color, markersize=3, label=f"{name}: test error")
+            top.plot(st[x], scale * st["mean"], "s--", color=color, markersize=3, label=f"{name}: test error")
     seeds = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
     spread_text = "min-max" if band == "minmax" else "±1 std"
-    top.set_ylabel("error after one epoch (%)")
+    top.set_ylabel(f"error after one epoch {unit}")
     top.legend(
         fontsize="small", title=f"mean, band {spread_text} over {seeds} trials", title_fontsize="small"
     )
