@@ -184,15 +184,22 @@ def _saturation_part(paths: list[Path]) -> str:
 
 
 def _sweep_part(sweep: pd.DataFrame, paths: list[Path], figures_dir: Path) -> str:
-    # The per-pair panel needs a single configuration (see plots.fig4).
-    single = len(results.by_configuration(sweep)) == 1
-    png = plots.fig4(paths, figures_dir / "fig4.png", test=True, pairs=single)
-    png_p = plots.fig4(paths, figures_dir / "fig4_p.png", x="p", test=True)
+    # One Fig. 4 per kind of error (a rate and a cost share no axis): fig4.png for the
+    # first, fig4_cost.png and so on for the others.
+    measures = sorted(set(sweep["error_measure"]), key=lambda m: (m != "misclassification", m))
+    figures = []
+    for measure in measures:
+        suffix = "" if measure == measures[0] else f"_{measure}"
+        # The per-pair panel needs a single configuration (see plots.fig4).
+        single = len(results.by_configuration(sweep[sweep["error_measure"] == measure])) == 1
+        png = plots.fig4(paths, figures_dir / f"fig4{suffix}.png", test=True, pairs=single, measure=measure)
+        png_p = plots.fig4(paths, figures_dir / f"fig4_p{suffix}.png", x="p", test=True, measure=measure)
+        figures += [f"![fig4, {measure}]({png.name})", f"![fig4 against p, {measure}]({png_p.name})"]
     png_s = plots.fig_studies(paths, figures_dir / "studies.png")
+    figures.append(f"![every seed per study]({png_s.name})")
     return (
         f"## Replacement sweep (Fig. 4)\n\n{len(sweep)} ok trials from {', '.join(map(str, paths))}.\n\n"
-        f"{markdown_table(sweep_table(sweep))}\n\n![fig4]({png.name})\n\n![fig4 against p]({png_p.name})\n\n"
-        f"![every seed per study]({png_s.name})"
+        f"{markdown_table(sweep_table(sweep))}\n\n" + "\n\n".join(figures)
     )
 
 

@@ -356,6 +356,21 @@ def test_report_keeps_studies_apart(tmp_path):
     assert "## Not made" not in text
 
 
+def test_report_draws_a_regression_sweep_beside_a_classification_one(tmp_path):
+    make_results(tmp_path / "results")
+    cost = sweep_frame(n_values=(0, 10, 30, 100, 300, 1000), seeds=(0,), layers="6-4-1", n0=400.0)
+    cost.assign(preset="regression", error_measure="cost").to_csv(
+        tmp_path / "results" / "regression_sweep.csv", index=False
+    )
+    figures = tmp_path / "figures"
+    assert report.main(["--results", str(tmp_path / "results"), "--figures", str(figures)]) == 0
+    text = (figures / "report.md").read_text()
+    for name in ("fig4", "fig4_p", "fig4_cost", "fig4_p_cost", "studies"):
+        assert_png(figures / f"{name}.png")
+        assert f"({name}.png)" in text
+    assert "## Not made" not in text
+
+
 def test_report_notes_what_it_cannot_make(tmp_path, capsys):
     make_results(tmp_path / "results", n_values=(0,))
     figures = tmp_path / "figures"

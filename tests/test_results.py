@@ -58,6 +58,7 @@ def sweep_frame(
                 "requested": "n",
                 "n_replaced": n,
                 "p": topology.replacements_to_p(n, n_edges),
+                "error_measure": "misclassification",
                 "n_neurons": sum(sizes),
                 "n_edges": n_edges,
                 "n_adjacent": n_adjacent - n,

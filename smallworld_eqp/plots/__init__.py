@@ -441,6 +441,7 @@ def fig4(
     test: bool = False,
     pairs: bool = False,
     band: str = "minmax",
+    measure: str | None = None,
     title: str | None = None,
 ) -> Path:
     """One-epoch error against the number of replaced connections, like Fig. 4.
@@ -467,6 +468,9 @@ def fig4(
         trial, log-log, as in the authors' released figure; needs a single series.
     band : {"minmax", "std"}
         Band over seeds: min to max, or mean +- one standard deviation.
+    measure : {"misclassification", "cost"}, optional
+        Draw only the trials whose errors are of this kind (``error_measure``); one
+        axis cannot hold a rate and a regression's cost.
     title : str, optional
 
     Returns
@@ -480,8 +484,11 @@ def fig4(
     paths = [sweep_csvs] if isinstance(sweep_csvs, (str, os.PathLike)) else list(sweep_csvs)
     df = results.load_sweep(paths)
     df = df[df[x].notna()]
+    if measure is not None:
+        df = df[df["error_measure"] == measure]
     if df.empty:
-        raise ValueError(f"no ok trial with a value of {x} in {', '.join(map(str, paths))}")
+        what = f"{x}" if measure is None else f"{x} and error measure {measure!r}"
+        raise ValueError(f"no ok trial with a value of {what} in {', '.join(map(str, paths))}")
     series = results.by_configuration(df)
     scale, unit = _error_axis([df])
     if pairs and len(series) > 1:
