@@ -577,6 +577,12 @@ def _sample_reusing_removed(
     edges = graph.edges[removed].astype(np.int64)
     order = np.lexsort((edges[:, 0], edges[:, 1]))
     n_free = n_skip_candidates(graph)
+    if n_free == 0 and edges.shape[0]:  # the first draw would have an empty pool
+        raise ValueError(
+            f"replacing {edges.shape[0]} edges with reuse_removed=True needs at least one unconnected "
+            "layer-skipping candidate pair for the first replacement, but every pair of neurons two or "
+            "more layers apart is already connected"
+        )
     moved: dict[int, int] = {}  # virtual array of free-candidate ranks: position -> rank
     back: list[int] = []  # removed edges in the pool (rows of `edges`)
     ranks, restored = [], []

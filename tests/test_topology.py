@@ -413,6 +413,17 @@ def test_rewire_rejects_bad_input(kwargs, match):
         topology.rewire(g, seed=0, **kwargs)
 
 
+def test_reusing_removed_edges_needs_a_free_candidate_for_the_first_replacement():
+    # Every pair two layers apart is connected: the first draw has an empty pool.
+    full = topology.connect_layers(topology.layered([2, 2, 2]), 0, 2)
+    assert topology.n_skip_candidates(full) == 0
+    with pytest.raises(
+        ValueError, match="replacing 1 edges with reuse_removed=True needs at least one unconnected"
+    ):
+        topology.rewire(full, n=1, reuse_removed=True, seed=0)
+    assert topology.rewire(full, n=0, reuse_removed=True, seed=0) == full  # nothing to replace
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
