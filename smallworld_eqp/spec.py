@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from . import datasets, topology
-from .eqprop import EqPropConfig, EqPropNetwork
+from .eqprop import EqPropConfig, EqPropNetwork, pair_rates
 from .settings import (
     BASE_VERSION,
     declared,
@@ -171,12 +171,7 @@ class TrialSpec:
             object.__setattr__(self, name, check_int(name, getattr(self, name), low=low))
         if not isinstance(self.preset, str):
             raise TypeError(f"preset must be a string, got {self.preset!r}")
-        lr = self.config.learning_rate
-        if isinstance(lr, tuple) and len(lr) != len(self.layers) - 1:
-            raise ValueError(
-                f"learning_rate has {len(lr)} rates but the {'-'.join(map(str, self.layers))} network "
-                f"has {len(self.layers) - 1} layer pairs"
-            )
+        pair_rates(self.config.learning_rate, self.layers)  # one rate per layer pair, if several
 
     # --- the graph -------------------------------------------------------------
     @property

@@ -322,6 +322,7 @@ def check_recipe(recipe: Sequence[Mapping[str, Any]]) -> None:
     argument, a step out of place, or a bad argument value (nothing is built)."""
     if not recipe:
         raise ValueError("a graph recipe needs at least one step (layered), got none")
+    sizes: tuple[int, ...] = ()
     for k, step in enumerate(recipe):
         if not isinstance(step, Mapping):
             raise TypeError(f"a recipe step must be a mapping like {{'op': 'rewire', 'n': 10}}, got {step!r}")
@@ -344,8 +345,9 @@ def check_recipe(recipe: Sequence[Mapping[str, Any]]) -> None:
                 f"recipe step {op!r} changes a graph: it cannot be the first step (start with layered)"
             )
         if op in _STEP_CHECKS:
-            _STEP_CHECKS[op](**args)
-    sizes = check_layer_sizes(recipe[0]["sizes"])
+            checked = _STEP_CHECKS[op](**args)
+            if k == 0:  # layered's check returns the sizes: checked once, here
+                sizes = checked
     intra = any(step.get("op") == "connect_within_layers" for step in recipe)
     check_size(
         _layered_edges(sizes) + (_intra_edges(sizes) if intra else 0),

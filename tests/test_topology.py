@@ -452,6 +452,19 @@ def test_without_kind_refuses_unknown_kinds():
         topology.without_kind(g, 7)
 
 
+def test_check_recipe_checks_the_layer_sizes_once(monkeypatch):
+    check, calls = topology.check_layer_sizes, []
+
+    def counted(sizes):
+        calls.append(sizes)
+        return check(sizes)
+
+    monkeypatch.setattr(topology, "check_layer_sizes", counted)
+    monkeypatch.setitem(topology._STEP_CHECKS, "layered", counted)
+    topology.check_recipe([{"op": "layered", "sizes": [5, 4, 4, 2]}, {"op": "connect_within_layers"}])
+    assert calls == [[5, 4, 4, 2]]
+
+
 def test_build_applies_a_recipe_like_the_builders():
     recipe = [
         {"op": "layered", "sizes": [5, 4, 4, 2]},

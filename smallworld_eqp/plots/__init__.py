@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .. import results, spread, topology
+from ..validate import check_int
 
 PathLike = str | os.PathLike
 Sources = Mapping[str, PathLike] | Iterable[PathLike] | PathLike
@@ -360,8 +361,7 @@ def fig3(
     -------
     pathlib.Path
     """
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 0:
-        raise ValueError(f"window must be an integer >= 0, got {window!r}")
+    window = check_int("window", window, low=0)
     panels = _rates_panels(rates_csvs, runs)
     ncols = min(len(panels), PANELS_PER_ROW)
     nrows = -(-len(panels) // ncols)
@@ -375,14 +375,14 @@ def fig3(
     ]
     n_pairs = {wide.shape[1] for _, (wide, _), _ in drawn}
     for ax, (name, (wide, x), kinds) in zip(axes, drawn):
-        smooth = spread.moving_average(wide.to_numpy(dtype=float), int(window))
+        smooth = spread.moving_average(wide.to_numpy(dtype=float), window)
         smooth[smooth <= 0] = np.nan  # nothing to show on a log axis
         step = max(1, smooth.shape[0] // MAX_POINTS)
         labels = pair_labels(smooth.shape[1])
         for pair, color in enumerate(_pair_colors(smooth.shape[1])):
             ax.plot(x[::step], smooth[::step, pair], color=color, linewidth=1.2, label=labels[pair])
         for kind in kinds.columns:
-            extra = spread.moving_average(kinds[kind].reindex(wide.index).to_numpy(dtype=float), int(window))
+            extra = spread.moving_average(kinds[kind].reindex(wide.index).to_numpy(dtype=float), window)
             extra[extra <= 0] = np.nan
             style = KIND_STYLES[kind]
             ax.plot(x[::step], extra[::step], linewidth=1.0, label=f"{kind} edges", **style)
