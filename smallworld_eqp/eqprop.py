@@ -135,9 +135,6 @@ class BatchStats:
             **{f.name: np.concatenate([getattr(s, f.name) for s in stacks]) for f in dataclasses.fields(cls)}
         )
 
-    def __len__(self) -> int:
-        return int(np.shape(self.error)[0]) if np.ndim(self.error) else 1
-
 
 class Particles:
     """The last free state of every example seen, keyed by example index ("persistent

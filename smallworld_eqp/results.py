@@ -160,7 +160,14 @@ def n_layers_of(layers: str) -> int:
     return len(str(layers).split("-"))
 
 
-def _as_paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
+def as_paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
+    """One path or several as a list of paths; none at all is refused.
+
+    Examples
+    --------
+    >>> as_paths("a.csv"), as_paths(["a.csv", Path("b.csv")])
+    ([PosixPath('a.csv')], [PosixPath('a.csv'), PosixPath('b.csv')])
+    """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     out = [Path(p) for p in paths]
@@ -213,7 +220,7 @@ def load_sweep(paths: PathLike | Iterable[PathLike], *, status: str | None = "ok
     from .spec import LATER_DEFAULT_CELLS
 
     dtype = dict.fromkeys(string_columns(), "str")
-    frames = [_read(p, SWEEP_REQUIRED_COLUMNS, "a sweep", dtype) for p in _as_paths(paths)]
+    frames = [_read(p, SWEEP_REQUIRED_COLUMNS, "a sweep", dtype) for p in as_paths(paths)]
     # A file written before a setting existed ran every trial with its default.
     old = LATER_DEFAULT_CELLS | OLD_DEFAULTS
     frames = [f.assign(**{k: v for k, v in old.items() if k not in f}) for f in frames]
@@ -297,7 +304,7 @@ def load_rates(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
         As :func:`load_sweep`, for a missing file or one lacking a rates column.
     """
     frames = []
-    for p in _as_paths(paths):
+    for p in as_paths(paths):
         path = run_file(p, "rates.csv")
         frame = _read(path, RATES_COLUMNS, "a rates", {"trial_id": "str", "pair": "str"})
         of_a_run = path.name in ("rates.csv", "rates.csv.xz")  # a run folder's: one run
@@ -367,7 +374,7 @@ def load_epochs(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     """
     required = [c for c in EPOCHS_COLUMNS if c not in OLD_DEFAULTS]
     frames = []
-    for p in _as_paths(paths):
+    for p in as_paths(paths):
         frame = _read(run_file(p, "epochs.csv"), required, "an epochs")
         frame = frame.assign(**{k: v for k, v in OLD_DEFAULTS.items() if k not in frame})[EPOCHS_COLUMNS]
         frame.insert(0, "run", run_name(p))

@@ -42,6 +42,7 @@ from .cli import (
     run_main,
 )
 from .presets import SWEEP_PRESETS
+from .settings import argparse_type
 
 SUMMARY_COLUMNS = [
     "seed",
@@ -57,16 +58,9 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def _vary(text: str) -> tuple[str, list]:
+def build_parser() -> argparse.ArgumentParser:
     from .spec import parse_vary
 
-    try:
-        return parse_vary(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m smallworld_eqp.sweep",
         description="Replacement-count study: one CSV row per (varied settings, replacements, seed) trial.",
@@ -90,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--vary",
         action="append",
-        type=_vary,
+        type=argparse_type(parse_vary),
         metavar="NAME=V1,V2",
         help="also sweep any setting (repeatable: the Cartesian product); a list value writes its items "
         "with '/', e.g. learning_rate=0.1/0.05/0.02,0.02",

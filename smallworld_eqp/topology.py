@@ -392,6 +392,19 @@ def _intra_edges(sizes: tuple[int, ...]) -> int:
     return sum(n * (n - 1) // 2 for n in sizes[1:-1])
 
 
+def edge_count(sizes: Sequence[int], intra: bool = False) -> int:
+    """Edges of :func:`layered` ``(sizes)``, with every hidden layer intra-connected
+    (:func:`connect_within_layers`) if ``intra``; computed, nothing is built.
+
+    Examples
+    --------
+    >>> edge_count([784, 500, 500, 500, 10], intra=True)
+    1271250
+    """
+    sizes = check_layer_sizes(sizes)
+    return _layered_edges(sizes) + (_intra_edges(sizes) if check_bool("intra", intra) else 0)
+
+
 @graph_step(check=check_layer_sizes)
 def layered(sizes: Sequence[int]) -> Graph:
     """The basic multilayer topology: adjacent layers fully connected (paper Fig. 1a).

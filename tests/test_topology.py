@@ -259,6 +259,7 @@ def test_layered_and_within_layer_counts(seed):
     assert h.kind_counts() == {"adjacent": g.n_edges, "intra": n_intra, "skip": 0}
     assert h.history[-1] == {"op": "connect_within_layers", "added": n_intra}
     assert topology.connect_within_layers(h) == h
+    assert (topology.edge_count(sizes), topology.edge_count(sizes, intra=True)) == (g.n_edges, h.n_edges)
     assert np.array_equal(g.offsets, np.cumsum([0] + sizes))
     assert np.array_equal(g.layer_of, np.repeat(np.arange(len(sizes)), sizes))
 
@@ -450,6 +451,13 @@ def test_without_kind_refuses_unknown_kinds():
     g = topology.layered([3, 2, 2])
     with pytest.raises(ValueError, match=r"kind must be an integer in \[0, 2\], got 7"):
         topology.without_kind(g, 7)
+
+
+def test_edge_count_checks_its_arguments():
+    with pytest.raises(ValueError, match="at least 3"):
+        topology.edge_count([4, 2])
+    with pytest.raises(TypeError, match="intra must be True or False"):
+        topology.edge_count([4, 3, 2], intra=1)
 
 
 def test_check_recipe_checks_the_layer_sizes_once(monkeypatch):

@@ -34,3 +34,19 @@ def test_text_beyond_the_floats_reads_as_infinity_and_is_refused():
 
     with pytest.raises(ValueError, match="^tol must be finite and > 0, got inf$"):
         check_real("tol", parse_float("1e400"), "(0, inf)")
+
+
+def test_argparse_types_say_what_they_expect_or_the_parser_message():
+    import argparse
+
+    from smallworld_eqp.cli import float_list, int_list
+    from smallworld_eqp.settings import argparse_type, parse_ints
+
+    assert int_list("0, 10") == (0, 10) and float_list("0.5") == (0.5,)
+    for convert, text in ((int_list, "1,,2"), (int_list, "1,-2"), (float_list, "x")):
+        with pytest.raises(
+            argparse.ArgumentTypeError, match=f"^expected a comma-separated list of .*, got '{text}'$"
+        ):
+            convert(text)
+    with pytest.raises(argparse.ArgumentTypeError, match="^expected integers separated by '/', got '1//2'$"):
+        argparse_type(lambda text: parse_ints(text, "/"))("1//2")

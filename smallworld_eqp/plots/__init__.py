@@ -477,7 +477,7 @@ def fig4(
         raise ValueError(f"x must be one of {', '.join(X_CHOICES)}, got {x!r}")
     if band not in BANDS:
         raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
-    paths = [sweep_csvs] if isinstance(sweep_csvs, (str, os.PathLike)) else list(sweep_csvs)
+    paths = results.as_paths(sweep_csvs)
     df = results.load_sweep(paths)
     df = df[df[x].notna()]
     if df.empty:
@@ -563,7 +563,7 @@ def fig_studies(
     bad = [c for c in y if c not in STUDY_Y]
     if not y or bad:
         raise ValueError(f"y must name some of {', '.join(STUDY_Y)}, got {list(y)}")
-    paths = [sweep_csvs] if isinstance(sweep_csvs, (str, os.PathLike)) else list(sweep_csvs)
+    paths = results.as_paths(sweep_csvs)
     df = results.load_sweep(paths)
     if df.empty:
         raise ValueError(f"no ok trial in {', '.join(map(str, paths))}")
