@@ -9,7 +9,8 @@ hash and the results CSV columns.
 Parsers turn text into values of the right type and say what they expect; whether a
 value is allowed is checked by the setting's owner (:mod:`smallworld_eqp.validate`).
 A list value (per-pair learning rates, layer sizes) is written with ``,`` in a flag
-and with ``/`` inside one value of ``--vary``, whose values are separated by ``,``.
+and with ``/`` inside one value of ``--vary``, whose values are separated by ``,``,
+or by the setting's ``vary_sep`` where its values hold commas (the JSON recipe steps: ``;``).
 
 Examples
 --------
@@ -39,6 +40,7 @@ def setting(
     parse: Callable[..., Any] | None = None,
     since: str = BASE_VERSION,
     flag: bool = True,
+    vary_sep: str = ",",
 ) -> Any:
     """A dataclass field declaring a setting.
 
@@ -53,11 +55,15 @@ def setting(
         Version that added the setting (hash compatibility, see above).
     flag : bool
         Whether commands offer a flag for it.
+    vary_sep : str
+        What separates its values in ``--vary NAME=V1<sep>V2`` (another than ``,``
+        where a value holds commas).
     """
     if parse is None:
         parse = {bool: parse_bool, int: parse_int, float: parse_float, str: str}[type(default)]
     return dataclasses.field(
-        default=default, metadata={"help": help, "parse": parse, "since": since, "flag": flag}
+        default=default,
+        metadata={"help": help, "parse": parse, "since": since, "flag": flag, "vary_sep": vary_sep},
     )
 
 

@@ -16,6 +16,11 @@ The quick study at two learning rates, with and without the x2 nudge::
 
     python -m smallworld_eqp.sweep --vary learning_rate=0.05,0.1 --vary nudge_factor=1,2
 
+The quick study with and without its skip edges removed after the rewiring (the
+values of ``steps``, JSON, are separated by ``;``)::
+
+    python -m smallworld_eqp.sweep --vary 'steps=[];[{"op": "without_kind", "kind": "skip"}]'
+
 The authors' sweep on MNIST for three values of p, two worker processes::
 
     python -m smallworld_eqp.sweep --preset authors-code --p 0,0.001,0.1 --workers 2
@@ -59,7 +64,7 @@ SUMMARY_COLUMNS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .spec import parse_vary
+    from .spec import VARY_SEPS, parse_vary
 
     parser = OneLineParser(
         prog="python -m smallworld_eqp.sweep",
@@ -87,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=argparse_type(parse_vary),
         metavar="NAME=V1,V2",
         help="also sweep any setting (repeatable: the Cartesian product); a list value writes its items "
-        "with '/', e.g. learning_rate=0.1/0.05/0.02,0.02",
+        "with '/', e.g. learning_rate=0.1/0.05/0.02,0.02; values holding commas are separated by "
+        + ", ".join(f"{sep!r} ({name})" for name, sep in VARY_SEPS.items())
+        + """, e.g. steps='[];[{"op": "without_kind", "kind": "skip"}]'""",
     )
     add_spec_arguments(parser)
     run = parser.add_argument_group("running")
