@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--plot",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="write the Fig. 4 PNG beside the CSV (NAME.png)",
+        help="write the Fig. 4 PNG beside the CSV (NAME.png; an existing NAME.png must be a figure of this package)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary table")
     return parser
@@ -173,6 +173,11 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--out {out} names an image (the figure goes to NAME.png); give a CSV path like {png.with_suffix('.csv')}"
         )
+    if args.plot and (png.exists() or png.is_symlink()):
+        from .plots import is_own_figure  # matplotlib only when there is a file to check
+
+        if not is_own_figure(png):  # somebody's file: never replaced by the figure
+            raise ValueError(f"{png} exists and is not a figure of this package; move it or pass --no-plot")
     specs = specs_from_args(args)
     check_feasible(specs)
     frame = run_sweep(

@@ -227,6 +227,17 @@ def test_figures_leave_the_pyplot_backend_alone(results_dir, tmp_path):
     assert matplotlib.rcParams._get_backend_or_none() == before
 
 
+def test_our_figures_are_known_by_their_source_text(results_dir, tmp_path):
+    ours = plots.fig4(results_dir / "sweep.csv", tmp_path / "ours.png")
+    assert plots.is_own_figure(ours)
+    foreign = Figure()  # plain matplotlib, without our Source text
+    foreign.add_subplot().plot([0, 1])
+    foreign.savefig(tmp_path / "foreign.png")
+    (tmp_path / "text.png").write_text("not an image")
+    for path in ("foreign.png", "text.png", "missing.png", "."):
+        assert not plots.is_own_figure(tmp_path / path), path
+
+
 # ---------------------------------------------------------------- command line
 
 

@@ -54,6 +54,8 @@ MAX_PANELS = 12
 PANELS_PER_ROW = 4
 MAX_FIG1_NEURONS = 300
 MAX_POINTS = 2000  # per plotted line; longer smoothed traces are thinned
+#: The ``Source`` text of every PNG this package writes (:func:`is_own_figure`).
+FIGURE_SOURCE = "smallworld_eqp"
 
 
 # ----------------------------------------------------------------- helpers
@@ -91,11 +93,28 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save_figure(fig: Figure, out: PathLike, dpi: int = 150) -> Path:
-    """Write ``fig`` to ``out`` (format from the suffix), creating missing folders."""
+    """Write ``fig`` to ``out`` (format from the suffix), creating missing folders.
+
+    A PNG carries the text ``Source: smallworld_eqp`` (:data:`FIGURE_SOURCE`), by
+    which :func:`is_own_figure` knows it may be replaced.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi)
+    png = out.suffix.lower() == ".png"
+    fig.savefig(out, dpi=dpi, metadata={"Source": FIGURE_SOURCE} if png else None)
     return out
+
+
+def is_own_figure(path: PathLike) -> bool:
+    """Whether ``path`` is a PNG written by :func:`save_figure` (False for anything
+    else: another PNG, another file, a folder, nothing)."""
+    from PIL import Image  # matplotlib's own dependency
+
+    try:
+        with Image.open(path) as image:  # reads the header and text chunks only
+            return image.format == "PNG" and image.info.get("Source") == FIGURE_SOURCE
+    except OSError:  # missing, a folder, unreadable, or no image Pillow knows
+        return False
 
 
 def _labelled(sources: Sources, name: str) -> list[tuple[str, Path]]:
