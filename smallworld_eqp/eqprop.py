@@ -244,7 +244,10 @@ class EqPropConfig:
         (:data:`kernels.SOLVERS`).
     tol : float or None
         Stop an example's relaxation once max |ds| of a step is below ``tol``
-        (never beyond the step budget); ``None`` runs every step.
+        (never beyond the step budget); ``None`` runs every step. Either way the
+        Euler solver may stop an example early at an exact fixed point (a step that
+        moved no neuron, every later step would repeat it): the results are the
+        same, only the steps counted (``BatchStats.free_steps``) are fewer.
     dtype : {"float32", "float64"}
     seed : int
         Seeds the weight initialisation and the beta signs (a trial derives it

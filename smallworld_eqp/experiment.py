@@ -95,7 +95,8 @@ def run_epoch(
 
 
 def weighted_error(stats: BatchStats) -> float:
-    """Error rate over an epoch from its per-batch error rates and batch sizes."""
+    """Mean error over an epoch (a misclassification rate, or a regression's cost) from
+    its per-batch means and batch sizes."""
     return float(np.sum(stats.error * stats.size) / np.sum(stats.size))
 
 

@@ -7,9 +7,11 @@ sweep CSV (``data/results/sweep.csv``)
     One row per trial, columns :func:`sweep_columns`. The layer-dependent columns
     (``hops_to_output_<layer>``, one per layer; ``dw_<pair>``, one per layer pair)
     vary with depth, so a CSV mixing depths is written with the columns of the
-    deepest network and holds NaN (an empty cell) in the missing ones. Error
-    columns are fractions in [0, 1]. ``learning_rate`` is a string, comma-joined
-    when there is one rate per layer pair.
+    deepest network and holds NaN (an empty cell) in the missing ones. The error
+    columns hold what ``error_measure`` names (:data:`ERROR_MEASURES`): the
+    misclassification rate, a fraction in [0, 1], or for a regression the mean cost
+    C of eq. 4 (``cost``), which is not a rate. ``learning_rate`` is a string,
+    comma-joined when there is one rate per layer pair.
 rates CSV (``sweep_rates.csv``, ``runs/<name>/rates.csv``)
     Long format, :data:`RATES_COLUMNS`: one row per (trial, epoch, batch, pair)
     holding the correction RMS of eq. 20. ``epoch`` and ``batch`` (within the
@@ -20,7 +22,8 @@ rates CSV (``sweep_rates.csv``, ``runs/<name>/rates.csv``)
 epochs CSV (``runs/<name>/epochs.csv``)
     One row per epoch of a long training run, :data:`EPOCHS_COLUMNS`;
     ``online_error`` is the mean error over the epoch's training batches, seen
-    before each batch's update.
+    before each batch's update. As in a sweep CSV, ``error_measure`` says whether
+    the error columns are misclassification rates or a regression's cost.
 
 Examples
 --------
