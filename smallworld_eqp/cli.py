@@ -9,6 +9,7 @@ settings (:mod:`smallworld_eqp.presets`) that the flags given override.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from .settings import add_arguments, parse_float, parse_int, parse_ints
+from .settings import add_arguments, argparse_type, parse_float, parse_int, parse_ints, parse_items
 
 #: Most values a logarithmic grid flag may ask for (more is a typing error).
 MAX_GRID = 10_000
@@ -54,26 +55,6 @@ def run_main(
         parser.error(str(exc))
 
 
-def _argtype(parse: Callable[[str], object], what: str) -> Callable[[str], object]:
-    def convert(text: str) -> object:
-        try:
-            return parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-
-    return convert
-
-
-def _list_of(parse: Callable[[str], object]) -> Callable[[str], list]:
-    def convert(text: str) -> list:
-        items = [t.strip() for t in text.split(",")]
-        if not text.strip() or any(not t for t in items):
-            raise ValueError(text)
-        return [parse(t) for t in items]
-
-    return convert
-
-
 def _int_from(low: int) -> Callable[[str], int]:
     def convert(text: str) -> int:
         value = parse_int(text)
@@ -84,11 +65,15 @@ def _int_from(low: int) -> Callable[[str], int]:
     return convert
 
 
-positive_int = _argtype(_int_from(1), "a positive integer")
-nonneg_int = _argtype(_int_from(0), "a non-negative integer")
-int_list = _argtype(_list_of(_int_from(0)), "a comma-separated list of non-negative integers")
-float_list = _argtype(_list_of(parse_float), "a comma-separated list of numbers")
-layer_list = _argtype(parse_ints, "comma-separated layer sizes like 784,500,10")
+positive_int = argparse_type(_int_from(1), "a positive integer")
+nonneg_int = argparse_type(_int_from(0), "a non-negative integer")
+int_list = argparse_type(
+    functools.partial(parse_items, parse=_int_from(0)), "a comma-separated list of non-negative integers"
+)
+float_list = argparse_type(
+    functools.partial(parse_items, parse=parse_float), "a comma-separated list of numbers"
+)
+layer_list = argparse_type(parse_ints, "comma-separated layer sizes like 784,500,10")
 
 
 def logspace_spec(text: str) -> tuple[float, float, int]:

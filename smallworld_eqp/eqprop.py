@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,44 @@ MAX_COUNT = 1_000_000_000
 
 class DivergenceError(FloatingPointError):
     """States, weights or biases became NaN or infinite during training."""
+
+
+def pair_rates(learning_rate: float | Sequence[float], layer_sizes: Sequence[int]) -> np.ndarray:
+    """The learning rate of every adjacent layer pair of a network, input pair first.
+
+    Parameters
+    ----------
+    learning_rate : float or sequence of float
+        One rate for every pair, or one per pair (``EqPropConfig.learning_rate``).
+    layer_sizes : sequence of int
+        The network's layer sizes, input first.
+
+    Returns
+    -------
+    ndarray of float64, shape (len(layer_sizes) - 1,), read-only
+
+    Raises
+    ------
+    ValueError
+        If a sequence of rates does not hold one rate per layer pair.
+
+    Examples
+    --------
+    >>> pair_rates(0.02, (4, 3, 2)).tolist()
+    [0.02, 0.02]
+    >>> pair_rates((0.1, 0.2, 0.3), (4, 3, 2))
+    Traceback (most recent call last):
+    ...
+    ValueError: learning_rate has 3 rates but the 4-3-2 network has 2 layer pairs
+    """
+    n_pairs = len(layer_sizes) - 1
+    rates = np.asarray(learning_rate, dtype=np.float64)
+    if rates.ndim == 1 and rates.shape[0] != n_pairs:
+        raise ValueError(
+            f"learning_rate has {rates.shape[0]} rates but the {'-'.join(map(str, layer_sizes))} network "
+            f"has {n_pairs} layer pairs"
+        )
+    return np.broadcast_to(rates, (n_pairs,))
 
 
 @dataclass(frozen=True)
@@ -95,9 +134,6 @@ class BatchStats:
         return cls(
             **{f.name: np.concatenate([getattr(s, f.name) for s in stacks]) for f in dataclasses.fields(cls)}
         )
-
-    def __len__(self) -> int:
-        return int(np.shape(self.error)[0]) if np.ndim(self.error) else 1
 
 
 class Particles:
@@ -208,7 +244,10 @@ class EqPropConfig:
         (:data:`kernels.SOLVERS`).
     tol : float or None
         Stop an example's relaxation once max |ds| of a step is below ``tol``
-        (never beyond the step budget); ``None`` runs every step.
+        (never beyond the step budget); ``None`` runs every step. Either way the
+        Euler solver may stop an example early at an exact fixed point (a step that
+        moved no neuron, every later step would repeat it): the results are the
+        same, only the steps counted (``BatchStats.free_steps``) are fewer.
     dtype : {"float32", "float64"}
     seed : int
         Seeds the weight initialisation and the beta signs (a trial derives it
@@ -351,21 +390,16 @@ class EqPropNetwork:
 
     def __init__(self, graph: Graph, config: EqPropConfig | None = None) -> None:
         if not isinstance(graph, Graph):
-            raise ValueError(f"graph must be a topology.Graph, got {type(graph).__name__}")
+            raise TypeError(f"graph must be a topology.Graph, got {type(graph).__name__}")
         config = EqPropConfig() if config is None else config
         if not isinstance(config, EqPropConfig):
-            raise ValueError(f"config must be an EqPropConfig, got {type(config).__name__}")
+            raise TypeError(f"config must be an EqPropConfig or None, got {type(config).__name__}")
         self.graph = graph
         self.config = config
         self._dtype = np.dtype(config.dtype)
         sizes = np.asarray(graph.layer_sizes, dtype=np.int64)
         n_pairs = graph.n_layers - 1
-        lr = config.learning_rate
-        if isinstance(lr, tuple) and len(lr) != n_pairs:
-            raise ValueError(
-                f"learning_rate has {len(lr)} rates but the {'-'.join(map(str, graph.layer_sizes))} network has {n_pairs} layer pairs"
-            )
-        rates = np.broadcast_to(np.asarray(lr, dtype=np.float64), (n_pairs,))
+        rates = pair_rates(config.learning_rate, graph.layer_sizes)
         la = graph.edge_layers[:, 0].astype(np.int64)
         lb = graph.edge_layers[:, 1].astype(np.int64)
         self._lr_edge = rates[lb - 1].copy()

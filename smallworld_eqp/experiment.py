@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, datasets, metrics, results, spread, topology
-from .eqprop import BatchStats, DivergenceError, EqPropNetwork
+from .eqprop import BatchStats, DivergenceError, EqPropNetwork, pair_rates
 from .spec import TrialSpec, build_graph, load_data, new_network, shuffle_seed
 
 
@@ -74,8 +74,7 @@ def check_fits(spec: TrialSpec, data: datasets.Dataset) -> None:
 def edge_rates(stats: BatchStats, spec: TrialSpec) -> np.ndarray:
     """The authors' per-pair rates: RMS over each pair's existing edges of the correction
     before the learning rate (``rms_edges`` over the pair's rate), (n_batches, n_pairs)."""
-    rates = np.broadcast_to(np.asarray(spec.config.learning_rate, dtype=float), (len(spec.layers) - 1,))
-    return np.asarray(stats.rms_edges, dtype=float) / rates
+    return np.asarray(stats.rms_edges, dtype=float) / pair_rates(spec.config.learning_rate, spec.layers)
 
 
 def run_epoch(
@@ -96,7 +95,8 @@ def run_epoch(
 
 
 def weighted_error(stats: BatchStats) -> float:
-    """Error rate over an epoch from its per-batch error rates and batch sizes."""
+    """Mean error over an epoch (a misclassification rate, or a regression's cost) from
+    its per-batch means and batch sizes."""
     return float(np.sum(stats.error * stats.size) / np.sum(stats.size))
 
 

@@ -34,18 +34,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .topology import edge_count
+
 PAPER_LAYERS = (784, 500, 500, 500, 10)
 AUTHORS_LAYERS = (784, 100, 100, 100, 100, 100, 10)
 
-
-def intra_edge_count(layers: tuple[int, ...], intra: bool) -> int:
-    """Edges of a layered graph, with every hidden layer intra-connected if asked."""
-    adjacent = sum(a * b for a, b in zip(layers[:-1], layers[1:]))
-    within = sum(n * (n - 1) // 2 for n in layers[1:-1]) if intra else 0
-    return adjacent + within
-
-
-_PAPER_EDGES = intra_edge_count(PAPER_LAYERS, intra=True)
+_PAPER_EDGES = edge_count(PAPER_LAYERS, intra=True)
 # Paper section 4.3: "around 8% of a network's connections" replaced.
 PAPER_SW_REPLACEMENTS = round(0.08 * _PAPER_EDGES)
 

@@ -7,9 +7,11 @@ sweep CSV (``data/results/sweep.csv``)
     One row per trial, columns :func:`sweep_columns`. The layer-dependent columns
     (``hops_to_output_<layer>``, one per layer; ``dw_<pair>``, one per layer pair)
     vary with depth, so a CSV mixing depths is written with the columns of the
-    deepest network and holds NaN (an empty cell) in the missing ones. Error
-    columns are fractions in [0, 1]. ``learning_rate`` is a string, comma-joined
-    when there is one rate per layer pair.
+    deepest network and holds NaN (an empty cell) in the missing ones. The error
+    columns hold what ``error_measure`` names (:data:`ERROR_MEASURES`): the
+    misclassification rate, a fraction in [0, 1], or for a regression the mean cost
+    C of eq. 4 (``cost``), which is not a rate. ``learning_rate`` is a string,
+    comma-joined when there is one rate per layer pair.
 rates CSV (``sweep_rates.csv``, ``runs/<name>/rates.csv``)
     Long format, :data:`RATES_COLUMNS`: one row per (trial, epoch, batch, pair)
     holding the correction RMS of eq. 20. ``epoch`` and ``batch`` (within the
@@ -20,7 +22,8 @@ rates CSV (``sweep_rates.csv``, ``runs/<name>/rates.csv``)
 epochs CSV (``runs/<name>/epochs.csv``)
     One row per epoch of a long training run, :data:`EPOCHS_COLUMNS`;
     ``online_error`` is the mean error over the epoch's training batches, seen
-    before each batch's update.
+    before each batch's update. As in a sweep CSV, ``error_measure`` says whether
+    the error columns are misclassification rates or a regression's cost.
 
 Examples
 --------
@@ -160,7 +163,14 @@ def n_layers_of(layers: str) -> int:
     return len(str(layers).split("-"))
 
 
-def _as_paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
+def as_paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
+    """One path or several as a list of paths; none at all is refused.
+
+    Examples
+    --------
+    >>> as_paths("a.csv"), as_paths(["a.csv", Path("b.csv")])
+    ([PosixPath('a.csv')], [PosixPath('a.csv'), PosixPath('b.csv')])
+    """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     out = [Path(p) for p in paths]
@@ -213,7 +223,7 @@ def load_sweep(paths: PathLike | Iterable[PathLike], *, status: str | None = "ok
     from .spec import LATER_DEFAULT_CELLS
 
     dtype = dict.fromkeys(string_columns(), "str")
-    frames = [_read(p, SWEEP_REQUIRED_COLUMNS, "a sweep", dtype) for p in _as_paths(paths)]
+    frames = [_read(p, SWEEP_REQUIRED_COLUMNS, "a sweep", dtype) for p in as_paths(paths)]
     # A file written before a setting existed ran every trial with its default.
     old = LATER_DEFAULT_CELLS | OLD_DEFAULTS
     frames = [f.assign(**{k: v for k, v in old.items() if k not in f}) for f in frames]
@@ -297,7 +307,7 @@ def load_rates(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
         As :func:`load_sweep`, for a missing file or one lacking a rates column.
     """
     frames = []
-    for p in _as_paths(paths):
+    for p in as_paths(paths):
         path = run_file(p, "rates.csv")
         frame = _read(path, RATES_COLUMNS, "a rates", {"trial_id": "str", "pair": "str"})
         of_a_run = path.name in ("rates.csv", "rates.csv.xz")  # a run folder's: one run
@@ -367,7 +377,7 @@ def load_epochs(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     """
     required = [c for c in EPOCHS_COLUMNS if c not in OLD_DEFAULTS]
     frames = []
-    for p in _as_paths(paths):
+    for p in as_paths(paths):
         frame = _read(run_file(p, "epochs.csv"), required, "an epochs")
         frame = frame.assign(**{k: v for k, v in OLD_DEFAULTS.items() if k not in frame})[EPOCHS_COLUMNS]
         frame.insert(0, "run", run_name(p))

@@ -6,15 +6,19 @@ is the user's business. Each finished trial's row is appended to the results CSV
 (:class:`~smallworld_eqp.resultlog.ResultLog`) as soon as it arrives, so an
 interrupted sweep (Ctrl-C, ``kill -9``, a lost worker) keeps every finished row and
 rerunning the same command skips them. A worker that dies is a failed trial,
-recorded; workers exit when the sweep's process dies.
+recorded; workers ignore Ctrl-C (the sweep's process handles it) and exit when the
+sweep's process dies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -155,6 +159,31 @@ def run_sweep(
 # --- worker processes -----------------------------------------------------------------
 
 
+#: prctl option of Linux: the signal a process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(sig: int = signal.SIGTERM) -> bool:
+    """Ask Linux to send this process ``sig`` when its parent dies (``prctl``
+    ``PR_SET_PDEATHSIG``); elsewhere, or without a C library, do nothing.
+
+    Linux sends it when the thread that started this process ends, so start workers
+    from a thread that lives as long as the sweep (the main thread does).
+
+    Returns
+    -------
+    bool
+        Whether the request was made.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)  # the C library the interpreter runs on
+        return libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):  # no libc or no prctl: the watchdog still ends us
+        return False
+
+
 def _exit_with_parent(parent: int) -> None:
     """In a worker: end this process as soon as the sweep's process is gone."""
 
@@ -166,8 +195,18 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _worker(spec_dict: dict, threads: int, conn: multiprocessing.connection.Connection, parent: int) -> None:
+def _worker_setup(parent: int) -> None:
+    """What a worker does first: leave Ctrl-C to the sweep's process (it kills the
+    workers and says what is kept), and die with that process: at once on Linux
+    (:func:`_die_with_parent`), else within half a second (the watchdog, which also
+    covers a parent gone before the request)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     _exit_with_parent(parent)
+
+
+def _worker(spec_dict: dict, threads: int, conn: multiprocessing.connection.Connection, parent: int) -> None:
+    _worker_setup(parent)
     with limit_threads(threads):
         conn.send(run_trial(TrialSpec.from_dict(spec_dict)))
     conn.close()

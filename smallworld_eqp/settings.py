@@ -9,7 +9,8 @@ hash and the results CSV columns.
 Parsers turn text into values of the right type and say what they expect; whether a
 value is allowed is checked by the setting's owner (:mod:`smallworld_eqp.validate`).
 A list value (per-pair learning rates, layer sizes) is written with ``,`` in a flag
-and with ``/`` inside one value of ``--vary``, whose values are separated by ``,``.
+and with ``/`` inside one value of ``--vary``, whose values are separated by ``,``,
+or by the setting's ``vary_sep`` where its values hold commas (the JSON recipe steps: ``;``).
 
 Examples
 --------
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +40,7 @@ def setting(
     parse: Callable[..., Any] | None = None,
     since: str = BASE_VERSION,
     flag: bool = True,
+    vary_sep: str = ",",
 ) -> Any:
     """A dataclass field declaring a setting.
 
@@ -52,11 +55,15 @@ def setting(
         Version that added the setting (hash compatibility, see above).
     flag : bool
         Whether commands offer a flag for it.
+    vary_sep : str
+        What separates its values in ``--vary NAME=V1<sep>V2`` (another than ``,``
+        where a value holds commas).
     """
     if parse is None:
         parse = {bool: parse_bool, int: parse_int, float: parse_float, str: str}[type(default)]
     return dataclasses.field(
-        default=default, metadata={"help": help, "parse": parse, "since": since, "flag": flag}
+        default=default,
+        metadata={"help": help, "parse": parse, "since": since, "flag": flag, "vary_sep": vary_sep},
     )
 
 
@@ -89,17 +96,36 @@ def add_arguments(group: argparse._ActionsContainer, cls: type, skip: tuple[str,
                 help=f.metadata["help"],
             )
         else:
-            group.add_argument(flag_name(f.name), type=_argparse_type(f), help=f.metadata["help"])
+            parse = functools.partial(parse_value, f)
+            group.add_argument(
+                flag_name(f.name), type=argparse_type(parse, name=f.name), help=f.metadata["help"]
+            )
 
 
-def _argparse_type(f: dataclasses.Field) -> Callable[[str], Any]:
+def argparse_type(
+    parse: Callable[[str], Any], what: str | None = None, *, name: str | None = None
+) -> Callable[[str], Any]:
+    """``parse`` as an argparse ``type``: its ValueError becomes argparse's one-line error.
+
+    Parameters
+    ----------
+    parse : callable
+        Text to value; raises ValueError on bad text.
+    what : str, optional
+        What the flag expects: the error then says ``expected <what>, got '<text>'``;
+        without it, the parser's own message.
+    name : str, optional
+        The type's name, which argparse shows in some messages.
+    """
+
     def convert(text: str) -> Any:
         try:
-            return parse_value(f, text)
+            return parse(text)
         except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            message = str(exc) if what is None else f"expected {what}, got {text!r}"
+            raise argparse.ArgumentTypeError(message) from None
 
-    convert.__name__ = f.name  # argparse names the type in some messages
+    convert.__name__ = name or getattr(parse, "__name__", "value")
     return convert
 
 
@@ -142,22 +168,33 @@ def parse_optional_float(text: str) -> float | None:
     return None if text.strip().lower() == "none" else parse_float(text)
 
 
-def _items(text: str, sep: str, what: str) -> list[str]:
+def parse_items(text: str, parse: Callable[[str], Any], sep: str = ",", what: str = "values") -> tuple:
+    """Items separated by ``sep``, each parsed by ``parse``; an empty item is refused.
+
+    Examples
+    --------
+    >>> parse_items("1, 2", parse_int)
+    (1, 2)
+    >>> parse_items("1,,2", parse_int, what="integers")
+    Traceback (most recent call last):
+    ...
+    ValueError: expected integers separated by ',', got '1,,2'
+    """
     items = [t.strip() for t in text.split(sep)]
     if not text.strip() or any(not t for t in items):
         raise ValueError(f"expected {what} separated by {sep!r}, got {text!r}")
-    return items
+    return tuple(parse(t) for t in items)
 
 
 def parse_floats(text: str, sep: str = ",") -> float | tuple[float, ...]:
     """One number, or several separated by ``sep`` (a tuple)."""
-    values = tuple(parse_float(t) for t in _items(text, sep, "numbers"))
+    values = parse_items(text, parse_float, sep, "numbers")
     return values[0] if len(values) == 1 else values
 
 
 def parse_ints(text: str, sep: str = ",") -> tuple[int, ...]:
     """Integers separated by ``sep``."""
-    return tuple(parse_int(t) for t in _items(text, sep, "integers"))
+    return parse_items(text, parse_int, sep, "integers")
 
 
 def parse_number_or(word: str) -> Callable[[str], float | str]:

@@ -41,12 +41,13 @@ from typing import Any
 import numpy as np
 
 from . import datasets, topology
-from .eqprop import EqPropConfig, EqPropNetwork
+from .eqprop import EqPropConfig, EqPropNetwork, pair_rates
 from .settings import (
     BASE_VERSION,
     declared,
     parse_floats,
     parse_ints,
+    parse_items,
     parse_optional_float,
     parse_optional_int,
     parse_value,
@@ -126,6 +127,7 @@ class TrialSpec:
         'further graph recipe steps, JSON, e.g. \'[{"op": "without_kind", "kind": "intra"}]\'',
         parse=parse_steps,
         since="0.2",
+        vary_sep=";",  # a value is JSON, commas and all
     )
     seed: int = setting(0, "seeds rewiring, init and shuffling", flag=False)
     config: EqPropConfig = field(default_factory=EqPropConfig)
@@ -171,12 +173,7 @@ class TrialSpec:
             object.__setattr__(self, name, check_int(name, getattr(self, name), low=low))
         if not isinstance(self.preset, str):
             raise TypeError(f"preset must be a string, got {self.preset!r}")
-        lr = self.config.learning_rate
-        if isinstance(lr, tuple) and len(lr) != len(self.layers) - 1:
-            raise ValueError(
-                f"learning_rate has {len(lr)} rates but the {'-'.join(map(str, self.layers))} network "
-                f"has {len(self.layers) - 1} layer pairs"
-            )
+        pair_rates(self.config.learning_rate, self.layers)  # one rate per layer pair, if several
 
     # --- the graph -------------------------------------------------------------
     @property
@@ -333,12 +330,17 @@ LATER_DEFAULT_CELLS = {
 def parse_vary(text: str) -> tuple[str, list]:
     """``NAME=V1,V2,...`` -> ``(NAME, [values])``; a list value writes its items with ``/``.
 
+    A setting whose values hold commas separates them by its own ``vary_sep``
+    (:func:`settings.setting`): the recipe ``steps``, JSON, by ``;``.
+
     Examples
     --------
     >>> parse_vary("learning_rate=0.1/0.05/0.02,0.02")
     ('learning_rate', [(0.1, 0.05, 0.02), 0.02])
     >>> parse_vary("nudge_factor=1,2")
     ('nudge_factor', [1.0, 2.0])
+    >>> parse_vary('steps=[];[{"op": "without_kind", "kind": "skip"}]')
+    ('steps', [(), ({'op': 'without_kind', 'kind': 'skip'},)])
     """
     name, sep, values = text.partition("=")
     name = name.strip().replace("-", "_")
@@ -347,13 +349,21 @@ def parse_vary(text: str) -> tuple[str, list]:
     if name in GRID_NAMES:
         raise ValueError(f"{name} is swept by its own flag (--seeds, --replacements, --p), not by --vary")
     f = setting_field(name)
-    items = [v.strip() for v in values.split(",")]
-    if any(not v for v in items):
-        raise ValueError(f"expected NAME=VALUE,VALUE,... with no empty value, got {text!r}")
-    parsed = [parse_value(f, v, sep="/") for v in items]
+    parsed = list(
+        parse_items(values, lambda v: parse_value(f, v, sep="/"), f.metadata["vary_sep"], f"values of {name}")
+    )
     if f.metadata["parse"] is parse_floats:  # one-item lists are plain numbers
         parsed = [v[0] if isinstance(v, tuple) and len(v) == 1 else v for v in parsed]
     return name, parsed
+
+
+#: Settings whose ``--vary`` values are not separated by ``,``, with their separator.
+VARY_SEPS = {
+    f.name: f.metadata["vary_sep"]
+    for cls in (TrialSpec, EqPropConfig)
+    for f in declared(cls)
+    if f.metadata["vary_sep"] != ","
+}
 
 
 def expand(

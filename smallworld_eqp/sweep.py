@@ -16,6 +16,11 @@ The quick study at two learning rates, with and without the x2 nudge::
 
     python -m smallworld_eqp.sweep --vary learning_rate=0.05,0.1 --vary nudge_factor=1,2
 
+The quick study with and without its skip edges removed after the rewiring (the
+values of ``steps``, JSON, are separated by ``;``)::
+
+    python -m smallworld_eqp.sweep --vary 'steps=[];[{"op": "without_kind", "kind": "skip"}]'
+
 The authors' sweep on MNIST for three values of p, two worker processes::
 
     python -m smallworld_eqp.sweep --preset authors-code --p 0,0.001,0.1 --workers 2
@@ -42,6 +47,7 @@ from .cli import (
     run_main,
 )
 from .presets import SWEEP_PRESETS
+from .settings import argparse_type
 
 SUMMARY_COLUMNS = [
     "seed",
@@ -57,16 +63,9 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def _vary(text: str) -> tuple[str, list]:
-    from .spec import parse_vary
-
-    try:
-        return parse_vary(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from .spec import VARY_SEPS, parse_vary
+
     parser = OneLineParser(
         prog="python -m smallworld_eqp.sweep",
         description="Replacement-count study: one CSV row per (varied settings, replacements, seed) trial.",
@@ -90,10 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--vary",
         action="append",
-        type=_vary,
+        type=argparse_type(parse_vary),
         metavar="NAME=V1,V2",
         help="also sweep any setting (repeatable: the Cartesian product); a list value writes its items "
-        "with '/', e.g. learning_rate=0.1/0.05/0.02,0.02",
+        "with '/', e.g. learning_rate=0.1/0.05/0.02,0.02; values holding commas are separated by "
+        + ", ".join(f"{sep!r} ({name})" for name, sep in VARY_SEPS.items())
+        + """, e.g. steps='[];[{"op": "without_kind", "kind": "skip"}]'""",
     )
     add_spec_arguments(parser)
     run = parser.add_argument_group("running")
@@ -108,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--plot",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="write the Fig. 4 PNG beside the CSV (NAME.png)",
+        help="write the Fig. 4 PNG beside the CSV (NAME.png; an existing NAME.png must be a figure of this package)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary table")
     return parser
@@ -172,6 +173,11 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--out {out} names an image (the figure goes to NAME.png); give a CSV path like {png.with_suffix('.csv')}"
         )
+    if args.plot and (png.exists() or png.is_symlink()):
+        from .plots import is_own_figure  # matplotlib only when there is a file to check
+
+        if not is_own_figure(png):  # somebody's file: never replaced by the figure
+            raise ValueError(f"{png} exists and is not a figure of this package; move it or pass --no-plot")
     specs = specs_from_args(args)
     check_feasible(specs)
     frame = run_sweep(

@@ -322,6 +322,7 @@ def check_recipe(recipe: Sequence[Mapping[str, Any]]) -> None:
     argument, a step out of place, or a bad argument value (nothing is built)."""
     if not recipe:
         raise ValueError("a graph recipe needs at least one step (layered), got none")
+    sizes: tuple[int, ...] = ()
     for k, step in enumerate(recipe):
         if not isinstance(step, Mapping):
             raise TypeError(f"a recipe step must be a mapping like {{'op': 'rewire', 'n': 10}}, got {step!r}")
@@ -344,8 +345,9 @@ def check_recipe(recipe: Sequence[Mapping[str, Any]]) -> None:
                 f"recipe step {op!r} changes a graph: it cannot be the first step (start with layered)"
             )
         if op in _STEP_CHECKS:
-            _STEP_CHECKS[op](**args)
-    sizes = check_layer_sizes(recipe[0]["sizes"])
+            checked = _STEP_CHECKS[op](**args)
+            if k == 0:  # layered's check returns the sizes: checked once, here
+                sizes = checked
     intra = any(step.get("op") == "connect_within_layers" for step in recipe)
     check_size(
         _layered_edges(sizes) + (_intra_edges(sizes) if intra else 0),
@@ -388,6 +390,19 @@ def _layered_edges(sizes: tuple[int, ...]) -> int:
 
 def _intra_edges(sizes: tuple[int, ...]) -> int:
     return sum(n * (n - 1) // 2 for n in sizes[1:-1])
+
+
+def edge_count(sizes: Sequence[int], intra: bool = False) -> int:
+    """Edges of :func:`layered` ``(sizes)``, with every hidden layer intra-connected
+    (:func:`connect_within_layers`) if ``intra``; computed, nothing is built.
+
+    Examples
+    --------
+    >>> edge_count([784, 500, 500, 500, 10], intra=True)
+    1271250
+    """
+    sizes = check_layer_sizes(sizes)
+    return _layered_edges(sizes) + (_intra_edges(sizes) if check_bool("intra", intra) else 0)
 
 
 @graph_step(check=check_layer_sizes)
@@ -577,6 +592,12 @@ def _sample_reusing_removed(
     edges = graph.edges[removed].astype(np.int64)
     order = np.lexsort((edges[:, 0], edges[:, 1]))
     n_free = n_skip_candidates(graph)
+    if n_free == 0 and edges.shape[0]:  # the first draw would have an empty pool
+        raise ValueError(
+            f"replacing {edges.shape[0]} edges with reuse_removed=True needs at least one unconnected "
+            "layer-skipping candidate pair for the first replacement, but every pair of neurons two or "
+            "more layers apart is already connected"
+        )
     moved: dict[int, int] = {}  # virtual array of free-candidate ranks: position -> rank
     back: list[int] = []  # removed edges in the pool (rows of `edges`)
     ranks, restored = [], []

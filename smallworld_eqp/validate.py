@@ -39,6 +39,17 @@ def _got(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
+def _shown(value: Any) -> str:
+    """``repr(value)``, but a huge exact number (an int or Fraction of dozens of digits
+    or more, whose repr may even be refused) as its order of magnitude."""
+    if isinstance(value, numbers.Rational) and abs(value) >= 10**30:
+        log = math.log10(abs(value.numerator)) - math.log10(value.denominator)
+        exponent = math.floor(log)
+        sign = "-" if value < 0 else ""
+        return f"about {sign}{10 ** (log - exponent):.3g}e+{exponent} ({type(value).__name__})"
+    return repr(value)
+
+
 def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
     """``value`` as an int, within ``[low, high]`` (either end optional).
 
@@ -63,7 +74,7 @@ def check_int(name: str, value: Any, *, low: int | None = None, high: int | None
             allowed = f"an integer <= {high}"
         else:
             allowed = f"an integer in [{low}, {high}]"
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+        raise ValueError(f"{name} must be {allowed}, got {_shown(value)}")
     return v
 
 
@@ -77,7 +88,8 @@ def check_real(name: str, value: Any, interval: str = "(-inf, inf)") -> float:
     """``value`` as a float in ``interval``, written like ``"(0, inf)"`` or ``"[0, 1]"``.
 
     NaN is never allowed, infinity only where the interval includes it (it never
-    does: write ``inf`` as an open end).
+    does: write ``inf`` as an open end). An int or Fraction beyond the floats
+    (``10**400``) counts as infinite.
 
     Raises
     ------
@@ -88,7 +100,10 @@ def check_real(name: str, value: Any, interval: str = "(-inf, inf)") -> float:
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {_got(value)}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int or Fraction beyond the floats, like 10**400: refused below
+        v = math.inf if value > 0 else -math.inf
     lo, hi, lo_closed, hi_closed = _parse_interval(interval)
     inside = (v > lo or (lo_closed and v == lo)) and (v < hi or (hi_closed and v == hi))
     if math.isnan(v) or not inside:
@@ -99,7 +114,7 @@ def check_real(name: str, value: Any, interval: str = "(-inf, inf)") -> float:
         else:
             allowed = f"lie in {interval}"
         verb = "" if allowed.startswith("lie") else "be "
-        raise ValueError(f"{name} must {verb}{allowed}, got {value!r}")
+        raise ValueError(f"{name} must {verb}{allowed}, got {_shown(value)}")
     return v
 
 

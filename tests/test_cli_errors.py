@@ -49,6 +49,7 @@ def _prepare(tmp_path: Path) -> dict:
     (run / "run.json").write_text('{"spec": {}, "remove_skip_after": null}')
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("one line of someone's notes")
+    (tmp_path / "figure.png").write_bytes(b"\x89PNG\r\n\x1a\nsomebody's figure")
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "epochs.csv").write_text("somebody,else\n1,2")
     from smallworld_eqp.results import sweep_columns

@@ -364,6 +364,39 @@ def test_config_round_trip_and_rate_count():
         EqPropNetwork(_graph(), EqPropConfig(learning_rate=(0.1, 0.1, 0.1)))
 
 
+def test_network_refuses_wrong_types_by_name():
+    with pytest.raises(TypeError, match="graph must be a topology.Graph, got list"):
+        EqPropNetwork([6, 4, 3], EqPropConfig())
+    with pytest.raises(TypeError, match="config must be an EqPropConfig or None, got dict"):
+        EqPropNetwork(_graph(), {"n_free": 5})
+
+
+def test_one_rate_count_check_for_the_spec_and_the_authors_rates():
+    from smallworld_eqp import experiment
+    from smallworld_eqp.eqprop import BatchStats, pair_rates
+    from smallworld_eqp.spec import TrialSpec
+
+    with pytest.raises(ValueError, match=r"has 2 rates but the 6-4-4-3 network has 3 layer pairs"):
+        pair_rates((0.1, 0.2), (6, 4, 4, 3))
+    with pytest.raises(ValueError, match=r"has 3 rates but the 6-4-3 network has 2 layer pairs"):
+        TrialSpec(layers=(6, 4, 3), learning_rate=(0.1, 0.2, 0.3))
+    spec = TrialSpec(layers=(6, 4, 4, 3), learning_rate=(0.1, 0.2, 0.4))
+    assert pair_rates(spec.config.learning_rate, spec.layers).tolist() == [0.1, 0.2, 0.4]
+    assert pair_rates(0.5, spec.layers).tolist() == [0.5, 0.5, 0.5]
+    one = dict(
+        error=0.0,
+        cost=0.0,
+        rms=np.zeros(3),
+        rms_intra=np.nan,
+        rms_skip=np.nan,
+        free_steps=1,
+        beta=1.0,
+        size=1,
+    )
+    stats = BatchStats.stack([BatchStats(rms_edges=np.array([0.1, 0.4, 0.8]), **one)])
+    np.testing.assert_allclose(experiment.edge_rates(stats, spec), [[1.0, 2.0, 2.0]])
+
+
 def test_bad_inputs():
     g = _graph()
     net = EqPropNetwork(g, EqPropConfig(n_free=5, n_clamped=2))

@@ -192,8 +192,10 @@ def test_fig3(results_dir, tmp_path):
     assert_png(plots.fig3({"deep": mixed}, tmp_path / "c.png", runs=["t1"]))
     with pytest.raises(ValueError, match="none of the runs t9"):
         plots.fig3([mixed], tmp_path / "d.png", runs=["t9"])
-    with pytest.raises(ValueError, match="window must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match="window must be a non-negative integer, got -1"):
         plots.fig3([mixed], tmp_path / "e.png", window=-1)
+    with pytest.raises(TypeError, match=r"window must be an integer, got 2\.5 \(float\)"):
+        plots.fig3([mixed], tmp_path / "e.png", window=2.5)
     many = tmp_path / "many.csv"
     pd.concat([rates_frame(f"t{k}", 1, 3, 2) for k in range(13)]).to_csv(many, index=False)
     with pytest.raises(ValueError, match="13 runs to draw, at most 12"):
@@ -223,6 +225,17 @@ def test_figures_leave_the_pyplot_backend_alone(results_dir, tmp_path):
     before = matplotlib.rcParams._get_backend_or_none()
     plots.fig4(results_dir / "sweep.csv", tmp_path / "a.png")
     assert matplotlib.rcParams._get_backend_or_none() == before
+
+
+def test_our_figures_are_known_by_their_source_text(results_dir, tmp_path):
+    ours = plots.fig4(results_dir / "sweep.csv", tmp_path / "ours.png")
+    assert plots.is_own_figure(ours)
+    foreign = Figure()  # plain matplotlib, without our Source text
+    foreign.add_subplot().plot([0, 1])
+    foreign.savefig(tmp_path / "foreign.png")
+    (tmp_path / "text.png").write_text("not an image")
+    for path in ("foreign.png", "text.png", "missing.png", "."):
+        assert not plots.is_own_figure(tmp_path / path), path
 
 
 # ---------------------------------------------------------------- command line

@@ -168,6 +168,27 @@ def test_ctrl_c_stops_at_once_and_keeps_the_finished_rows(tmp_path):
     assert pd.read_csv(out).columns[0] == "trial_id"
 
 
+WORKER_SETUP = """
+import ctypes, os, signal, sys
+from smallworld_eqp import runner
+assert runner._die_with_parent() is True  # callable again, without error
+runner._worker_setup(os.getppid())
+os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C reaches the worker too: ignored
+got = ctypes.c_int()
+ctypes.CDLL(None).prctl(2, ctypes.byref(got), 0, 0, 0)  # PR_GET_PDEATHSIG
+print(got.value)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_a_worker_ignores_ctrl_c_and_is_signalled_when_its_parent_dies():
+    # A process of its own: the setup changes signal handling for good.
+    repo = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, "-c", WORKER_SETUP], cwd=repo, capture_output=True, text=True)
+    assert res.returncode == 0 and "KeyboardInterrupt" not in res.stderr, res.stderr
+    assert int(res.stdout) == signal.SIGTERM
+
+
 def test_failed_trials_make_a_nonzero_exit_counted_in_the_last_line(tmp_path):
     res = subprocess.run(
         [sys.executable, "-m", "smallworld_eqp.sweep", *TINY, "--replacements", "0", "--seeds", "0,1",

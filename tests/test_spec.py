@@ -91,7 +91,9 @@ def test_parse_vary(text, name, values):
     [
         ("learning_rate", "expected NAME=VALUE,VALUE"),
         ("learning_rate=", "expected NAME=VALUE,VALUE"),
-        ("learning_rate=0.1,,0.2", "no empty value"),
+        ("learning_rate=0.1,,0.2", "expected values of learning_rate separated by ',', got '0.1,,0.2'"),
+        ("steps=[];", "expected values of steps separated by ';'"),
+        ('steps=[{"op": "without_kind"},[]', "expected a JSON list of steps"),
         ("bogus=1,2", "unknown setting 'bogus'"),
         ("seed=1,2", "seed is swept by its own flag"),
         ("n_free=1.5", "expected an integer, got '1.5'"),
@@ -137,6 +139,21 @@ def test_sweep_cli_vary_gives_the_product(tmp_path):
     twice = sweep.build_parser().parse_args(["--vary", "eps=0.5", "--vary", "eps=0.4"])
     with pytest.raises(ValueError, match="--vary eps is given twice"):
         sweep.specs_from_args(twice)
+
+
+def test_sweep_cli_varies_steps_separated_by_semicolons():
+    drop = '[{"op": "without_kind", "kind": "skip"}]'
+    both = '[{"op": "without_kind", "kind": "skip"}, {"op": "without_kind", "kind": "intra"}]'
+    args = sweep.build_parser().parse_args(
+        ["--replacements", "0,5", "--seeds", "0", "--intra", "--vary", f"steps=[];{drop}; {both}"]
+    )
+    specs = sweep.specs_from_args(args)
+    assert [(len(s.steps), s.n) for s in specs] == [(0, 0), (0, 5), (1, 0), (1, 5), (2, 0), (2, 5)]
+    assert specs[5].recipe[-2:] == [
+        {"op": "without_kind", "kind": "skip"},
+        {"op": "without_kind", "kind": "intra"},
+    ]
+    assert "separated by ';' (steps)" in " ".join(sweep.build_parser().format_help().split())
 
 
 def test_presets_have_one_shape():

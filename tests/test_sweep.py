@@ -199,6 +199,35 @@ def test_quick_cli_writes_csv_and_figure(tmp_path):
     assert len(frame) == 2 and (frame["status"] == "ok").all()
     png = Path(out).with_suffix(".png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from smallworld_eqp import plots
+
+    assert plots.is_own_figure(png)
+    # Rerun, every trial done: our own figure is drawn again, not refused.
+    again = run_cli([*TINY, "--replacements", "0,40", "--seeds", "0", "--out", str(out), "--quiet"])
+    assert again.returncode == 0, again.stderr
+    assert plots.is_own_figure(png)
+
+
+def test_a_foreign_png_stops_the_sweep_before_it_runs_and_is_left_alone(tmp_path, capsys):
+    import matplotlib.pyplot as plt
+
+    from smallworld_eqp import sweep
+
+    png = tmp_path / "mine.png"
+    fig = plt.figure()  # somebody's figure, written with plain matplotlib
+    fig.gca().plot([0, 1])
+    fig.savefig(png)
+    plt.close(fig)
+    before = png.read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        sweep.main(
+            [*TINY, "--replacements", "0", "--seeds", "0", "--quiet", "--out", str(tmp_path / "mine.csv")]
+        )
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"{png} exists and is not a figure of this package; move it or pass --no-plot"), err
+    assert "\n" not in err and png.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.png"]  # nothing ran, nothing written
 
 
 def test_trial_ids_survive_settings_added_later():

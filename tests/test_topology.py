@@ -259,6 +259,7 @@ def test_layered_and_within_layer_counts(seed):
     assert h.kind_counts() == {"adjacent": g.n_edges, "intra": n_intra, "skip": 0}
     assert h.history[-1] == {"op": "connect_within_layers", "added": n_intra}
     assert topology.connect_within_layers(h) == h
+    assert (topology.edge_count(sizes), topology.edge_count(sizes, intra=True)) == (g.n_edges, h.n_edges)
     assert np.array_equal(g.offsets, np.cumsum([0] + sizes))
     assert np.array_equal(g.layer_of, np.repeat(np.arange(len(sizes)), sizes))
 
@@ -413,6 +414,17 @@ def test_rewire_rejects_bad_input(kwargs, match):
         topology.rewire(g, seed=0, **kwargs)
 
 
+def test_reusing_removed_edges_needs_a_free_candidate_for_the_first_replacement():
+    # Every pair two layers apart is connected: the first draw has an empty pool.
+    full = topology.connect_layers(topology.layered([2, 2, 2]), 0, 2)
+    assert topology.n_skip_candidates(full) == 0
+    with pytest.raises(
+        ValueError, match="replacing 1 edges with reuse_removed=True needs at least one unconnected"
+    ):
+        topology.rewire(full, n=1, reuse_removed=True, seed=0)
+    assert topology.rewire(full, n=0, reuse_removed=True, seed=0) == full  # nothing to replace
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -439,6 +451,26 @@ def test_without_kind_refuses_unknown_kinds():
     g = topology.layered([3, 2, 2])
     with pytest.raises(ValueError, match=r"kind must be an integer in \[0, 2\], got 7"):
         topology.without_kind(g, 7)
+
+
+def test_edge_count_checks_its_arguments():
+    with pytest.raises(ValueError, match="at least 3"):
+        topology.edge_count([4, 2])
+    with pytest.raises(TypeError, match="intra must be True or False"):
+        topology.edge_count([4, 3, 2], intra=1)
+
+
+def test_check_recipe_checks_the_layer_sizes_once(monkeypatch):
+    check, calls = topology.check_layer_sizes, []
+
+    def counted(sizes):
+        calls.append(sizes)
+        return check(sizes)
+
+    monkeypatch.setattr(topology, "check_layer_sizes", counted)
+    monkeypatch.setitem(topology._STEP_CHECKS, "layered", counted)
+    topology.check_recipe([{"op": "layered", "sizes": [5, 4, 4, 2]}, {"op": "connect_within_layers"}])
+    assert calls == [[5, 4, 4, 2]]
 
 
 def test_build_applies_a_recipe_like_the_builders():

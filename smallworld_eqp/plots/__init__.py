@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .. import results, spread, topology
+from ..validate import check_int
 
 PathLike = str | os.PathLike
 Sources = Mapping[str, PathLike] | Iterable[PathLike] | PathLike
@@ -53,6 +54,8 @@ MAX_PANELS = 12
 PANELS_PER_ROW = 4
 MAX_FIG1_NEURONS = 300
 MAX_POINTS = 2000  # per plotted line; longer smoothed traces are thinned
+#: The ``Source`` text of every PNG this package writes (:func:`is_own_figure`).
+FIGURE_SOURCE = "smallworld_eqp"
 
 
 # ----------------------------------------------------------------- helpers
@@ -90,11 +93,28 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save_figure(fig: Figure, out: PathLike, dpi: int = 150) -> Path:
-    """Write ``fig`` to ``out`` (format from the suffix), creating missing folders."""
+    """Write ``fig`` to ``out`` (format from the suffix), creating missing folders.
+
+    A PNG carries the text ``Source: smallworld_eqp`` (:data:`FIGURE_SOURCE`), by
+    which :func:`is_own_figure` knows it may be replaced.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi)
+    png = out.suffix.lower() == ".png"
+    fig.savefig(out, dpi=dpi, metadata={"Source": FIGURE_SOURCE} if png else None)
     return out
+
+
+def is_own_figure(path: PathLike) -> bool:
+    """Whether ``path`` is a PNG written by :func:`save_figure` (False for anything
+    else: another PNG, another file, a folder, nothing)."""
+    from PIL import Image  # matplotlib's own dependency
+
+    try:
+        with Image.open(path) as image:  # reads the header and text chunks only
+            return image.format == "PNG" and image.info.get("Source") == FIGURE_SOURCE
+    except OSError:  # missing, a folder, unreadable, or no image Pillow knows
+        return False
 
 
 def _labelled(sources: Sources, name: str) -> list[tuple[str, Path]]:
@@ -360,8 +380,7 @@ def fig3(
     -------
     pathlib.Path
     """
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 0:
-        raise ValueError(f"window must be an integer >= 0, got {window!r}")
+    window = check_int("window", window, low=0)
     panels = _rates_panels(rates_csvs, runs)
     ncols = min(len(panels), PANELS_PER_ROW)
     nrows = -(-len(panels) // ncols)
@@ -375,14 +394,14 @@ def fig3(
     ]
     n_pairs = {wide.shape[1] for _, (wide, _), _ in drawn}
     for ax, (name, (wide, x), kinds) in zip(axes, drawn):
-        smooth = spread.moving_average(wide.to_numpy(dtype=float), int(window))
+        smooth = spread.moving_average(wide.to_numpy(dtype=float), window)
         smooth[smooth <= 0] = np.nan  # nothing to show on a log axis
         step = max(1, smooth.shape[0] // MAX_POINTS)
         labels = pair_labels(smooth.shape[1])
         for pair, color in enumerate(_pair_colors(smooth.shape[1])):
             ax.plot(x[::step], smooth[::step, pair], color=color, linewidth=1.2, label=labels[pair])
         for kind in kinds.columns:
-            extra = spread.moving_average(kinds[kind].reindex(wide.index).to_numpy(dtype=float), int(window))
+            extra = spread.moving_average(kinds[kind].reindex(wide.index).to_numpy(dtype=float), window)
             extra[extra <= 0] = np.nan
             style = KIND_STYLES[kind]
             ax.plot(x[::step], extra[::step], linewidth=1.0, label=f"{kind} edges", **style)
@@ -481,7 +500,7 @@ def fig4(
         raise ValueError(f"x must be one of {', '.join(X_CHOICES)}, got {x!r}")
     if band not in BANDS:
         raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
-    paths = [sweep_csvs] if isinstance(sweep_csvs, (str, os.PathLike)) else list(sweep_csvs)
+    paths = results.as_paths(sweep_csvs)
     df = results.load_sweep(paths)
     df = df[df[x].notna()]
     if measure is not None:
@@ -570,7 +589,7 @@ def fig_studies(
     bad = [c for c in y if c not in STUDY_Y]
     if not y or bad:
         raise ValueError(f"y must name some of {', '.join(STUDY_Y)}, got {list(y)}")
-    paths = [sweep_csvs] if isinstance(sweep_csvs, (str, os.PathLike)) else list(sweep_csvs)
+    paths = results.as_paths(sweep_csvs)
     df = results.load_sweep(paths)
     if df.empty:
         raise ValueError(f"no ok trial in {', '.join(map(str, paths))}")
