@@ -23,7 +23,9 @@ epochs CSV (``runs/<name>/epochs.csv``)
     One row per epoch of a long training run, :data:`EPOCHS_COLUMNS`;
     ``online_error`` is the mean error over the epoch's training batches, seen
     before each batch's update. As in a sweep CSV, ``error_measure`` says whether
-    the error columns are misclassification rates or a regression's cost.
+    the error columns are misclassification rates or a regression's cost;
+    ``version`` and ``git_rev`` name the code that trained the epoch (empty in rows
+    written before 0.2.0 recorded it: a resumed run may mix versions).
 
 Examples
 --------
@@ -83,9 +85,13 @@ EPOCHS_COLUMNS = [
     "seconds",
     "n_edges",
     "n_skip",
+    "version",
+    "git_rev",
 ]
 #: What files written before a column existed held in it (every run before 0.2 classified).
 OLD_DEFAULTS = {"error_measure": "misclassification"}
+#: Epoch rows written before runs recorded their code: which code it was is unknown.
+UNRECORDED = {"version": "", "git_rev": ""}
 
 
 def study_columns() -> list[str]:
@@ -375,11 +381,12 @@ def load_epochs(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     FileNotFoundError, ValueError
         As :func:`load_sweep`, for a missing file or one lacking an epochs column.
     """
-    required = [c for c in EPOCHS_COLUMNS if c not in OLD_DEFAULTS]
+    defaults = OLD_DEFAULTS | UNRECORDED
+    required = [c for c in EPOCHS_COLUMNS if c not in defaults]
     frames = []
     for p in as_paths(paths):
         frame = _read(run_file(p, "epochs.csv"), required, "an epochs")
-        frame = frame.assign(**{k: v for k, v in OLD_DEFAULTS.items() if k not in frame})[EPOCHS_COLUMNS]
+        frame = frame.assign(**{k: v for k, v in defaults.items() if k not in frame})[EPOCHS_COLUMNS]
         frame.insert(0, "run", run_name(p))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True, sort=False)

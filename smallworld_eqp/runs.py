@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import results
+from . import __version__, results
 from .datasets import Dataset
 from .eqprop import EqPropNetwork
-from .experiment import evaluate_test, evaluate_train, long_rates, run_epoch, weighted_error
+from .experiment import evaluate_test, evaluate_train, git_revision, long_rates, run_epoch, weighted_error
 from .resultlog import ResultLog, replace_atomically
 from .spec import TrialSpec, build_graph, load_data, new_network
 
@@ -133,6 +133,8 @@ def _epoch_row(
         "seconds": round(time.perf_counter() - t0, 3),
         "n_edges": net.graph.n_edges,
         "n_skip": net.graph.kind_counts()["skip"],
+        "version": __version__,
+        "git_rev": git_revision(),
     }
 
 
@@ -177,7 +179,9 @@ def run_training(
     out = Path(out_dir)
     held = _check_folder(out, spec, resume, remove_skip_after)
     data = load_data(spec)
-    epochs_log = ResultLog(out / "epochs.csv", results.EPOCHS_COLUMNS, fill=results.OLD_DEFAULTS)
+    epochs_log = ResultLog(
+        out / "epochs.csv", results.EPOCHS_COLUMNS, fill=results.OLD_DEFAULTS | results.UNRECORDED
+    )
     rates_log = ResultLog(out / "rates.csv", results.RATES_COLUMNS)
     with epochs_log, rates_log:
         if (out / "run.json").exists():  # again, under the lock: another run may have started here

@@ -9,6 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
+import smallworld_eqp
 from smallworld_eqp.eqprop import EqPropConfig
 from smallworld_eqp.results import EPOCHS_COLUMNS, RATES_COLUMNS
 from smallworld_eqp.runs import load_checkpoint, run_training
@@ -43,6 +44,16 @@ def test_run_writes_epochs_rates_and_checkpoint(tmp_path):
     net, epoch = load_checkpoint(tmp_path / "r")
     assert epoch == 3 and net.n_batches_trained == 15
     assert not (tmp_path / "r" / "checkpoint.json").exists()  # one file: network and epoch together
+    assert (frame["version"] == smallworld_eqp.__version__).all()
+
+
+def test_epochs_written_before_runs_recorded_their_code_keep_an_empty_version(tmp_path):
+    run_training(dataclasses.replace(SPEC, epochs=1), tmp_path / "r", progress=False)
+    epochs = tmp_path / "r" / "epochs.csv"
+    pd.read_csv(epochs).drop(columns=["version", "git_rev"]).to_csv(epochs, index=False)
+    frame = run_training(dataclasses.replace(SPEC, epochs=2), tmp_path / "r", resume=True, progress=False)
+    assert list(frame.columns) == EPOCHS_COLUMNS
+    assert frame["version"].isna().tolist() == [True, False]
 
 
 AUTHORS_SPEC = dataclasses.replace(
@@ -60,7 +71,7 @@ def test_resume_equals_uninterrupted_run(tmp_path, spec):
     run_training(dataclasses.replace(spec, epochs=1), tmp_path / "cut", progress=False)
     # A crash after writing epoch 2's row but before its checkpoint: the row is redone.
     with open(tmp_path / "cut" / "epochs.csv", "a") as f:
-        f.write("2,misclassification,0.5,0.5,0.5,1.0,1,1\n")
+        f.write("2,misclassification,0.5,0.5,0.5,1.0,1,1,0.2.0,abc\n")
     resumed = run_training(spec, tmp_path / "cut", resume=True, progress=False)
     pd.testing.assert_frame_equal(without_timing(full), without_timing(resumed))
     a = pd.read_csv(tmp_path / "full" / "rates.csv").drop(columns="trial_id")
