@@ -19,6 +19,7 @@ The CSV schema and loaders are in :mod:`smallworld_eqp.results`.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -106,7 +107,7 @@ def each_group(
     parts, files, errors = [], [], []
     for k, (label, group) in enumerate(groups, 1):
         try:
-            text, made = make(group, "_" + re.sub(r"[^a-z0-9.]+", "-", label.lower()).strip("-"))
+            text, made = make(group, _file_suffix(label))
             files += made
         except (ValueError, RuntimeError) as exc:
             errors.append(exc)
@@ -115,6 +116,21 @@ def each_group(
     if len(errors) == len(groups):
         raise errors[0]
     return "\n\n".join(parts), files
+
+
+def _file_suffix(label: str, most: int = 80) -> str:
+    """``"_"`` and ``label`` made safe for a file name; a label longer than ``most``
+    is cut and ends in a short hash of the whole, so names stay distinct and short.
+
+    >>> _file_suffix("paper, 784-500-500-500-10")
+    '_paper-784-500-500-500-10'
+    >>> len(_file_suffix("x=1, " * 100)) <= 90
+    True
+    """
+    safe = re.sub(r"[^a-z0-9.]+", "-", label.lower()).strip("-")
+    if len(safe) > most:
+        safe = f"{safe[:most].rstrip('-')}-{hashlib.sha1(label.encode()).hexdigest()[:8]}"
+    return "_" + safe
 
 
 def each_study(

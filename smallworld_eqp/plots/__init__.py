@@ -21,6 +21,7 @@ Command line::
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,13 +177,17 @@ class ZeroLogAxes:
         for ax in self.axes:
             ax.set_yscale(scale)
 
-    def legend(self, **kwargs) -> None:
+    def legend(self, *, below: bool = False, **kwargs) -> None:
+        """One legend for the pair of axes: inside the wide one, or below the figure."""
         handles, labels = [], []
         for ax in self.axes:
             h, lab = ax.get_legend_handles_labels()
             handles += h
             labels += lab
-        self.axes[-1].legend(handles, labels, **kwargs)
+        if below:
+            self.axes[-1].figure.legend(handles, labels, loc="outside lower center", **kwargs)
+        else:
+            self.axes[-1].legend(handles, labels, **kwargs)
 
 
 def zero_log_axes(fig: Figure, x: np.ndarray, nrows: int = 1) -> list[ZeroLogAxes]:
@@ -515,7 +520,12 @@ def fig4(
             f"pairs=True needs the trials of one configuration, got {len(series)}: "
             + "; ".join(name for name, _ in series)
         )
-    fig = new_figure(6.4, 6.4 if pairs else 4.2)
+    # Beyond two series the legend goes below the axes, a long label wrapped, so it hides
+    # no data and stays inside the figure.
+    if len(series) > 2:
+        series = [(textwrap.fill(name, 110), part) for name, part in series]
+    below = sum(name.count("\n") + 1 for name, _ in series) * (2 if test else 1) if len(series) > 2 else 0
+    fig = new_figure(6.4, (6.4 if pairs else 4.2) + 0.16 * below + (0.4 if below else 0))
     rows = zero_log_axes(fig, df[x].to_numpy(), nrows=2 if pairs else 1)
     top = rows[0]
     colors = _run_colors(len(series))
@@ -531,9 +541,11 @@ def fig4(
     seeds = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
     spread_text = "min-max" if band == "minmax" else "±1 std"
     top.set_ylabel(f"error after one epoch {unit}")
-    top.legend(
-        fontsize="small", title=f"mean, band {spread_text} over {seeds} trials", title_fontsize="small"
-    )
+    legend_title = f"mean, band {spread_text} over {seeds} trials"
+    if below:
+        top.legend(below=True, fontsize="x-small", title=legend_title, title_fontsize="x-small")
+    else:
+        top.legend(fontsize="small", title=legend_title, title_fontsize="small")
     # A figure title: an axes title would widen the narrow zero axis in the layout.
     fig.suptitle(title or "Online training error during the first epoch (Fig. 4)")
     if pairs:
