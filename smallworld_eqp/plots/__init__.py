@@ -520,12 +520,13 @@ def fig4(
             f"pairs=True needs the trials of one configuration, got {len(series)}: "
             + "; ".join(name for name, _ in series)
         )
-    # Beyond two series the legend goes below the axes, a long label wrapped, so it hides
-    # no data and stays inside the figure.
-    if len(series) > 2:
+    # Beyond two series the legend goes below the axes (long labels wrapped), so it hides
+    # no data; the figure grows by a line per legend line.
+    below = len(series) > 2
+    if below:
         series = [(textwrap.fill(name, 110), part) for name, part in series]
-    below = sum(name.count("\n") + 1 for name, _ in series) * (2 if test else 1) if len(series) > 2 else 0
-    fig = new_figure(6.4, (6.4 if pairs else 4.2) + 0.16 * below + (0.4 if below else 0))
+    lines = sum(name.count("\n") + 1 for name, _ in series) * (2 if test else 1)
+    fig = new_figure(6.4, (6.4 if pairs else 4.2) + (0.4 + 0.16 * lines if below else 0))
     rows = zero_log_axes(fig, df[x].to_numpy(), nrows=2 if pairs else 1)
     top = rows[0]
     colors = _run_colors(len(series))
@@ -542,10 +543,8 @@ def fig4(
     spread_text = "min-max" if band == "minmax" else "±1 std"
     top.set_ylabel(f"error after one epoch {unit}")
     legend_title = f"mean, band {spread_text} over {seeds} trials"
-    if below:
-        top.legend(below=True, fontsize="x-small", title=legend_title, title_fontsize="x-small")
-    else:
-        top.legend(fontsize="small", title=legend_title, title_fontsize="small")
+    size = "x-small" if below else "small"
+    top.legend(below=below, fontsize=size, title=legend_title, title_fontsize=size)
     # A figure title: an axes title would widen the narrow zero axis in the layout.
     fig.suptitle(title or "Online training error during the first epoch (Fig. 4)")
     if pairs:
