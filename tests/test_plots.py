@@ -12,7 +12,7 @@ import pytest
 from matplotlib.figure import Figure
 from test_results import epochs_frame, rates_frame, sweep_frame
 
-from smallworld_eqp import plots, topology
+from smallworld_eqp import plots, results, topology
 from smallworld_eqp.plots.__main__ import main as plots_main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -302,3 +302,16 @@ def test_fig_studies_draws_every_seed_of_every_pool(tmp_path):
         plots.fig_studies([tmp_path / "a.csv"], tmp_path / "t.png", y=["bogus"])
     assert plots_main(["studies", str(tmp_path / "a.csv"), "--out", str(tmp_path / "c.png")]) == 0
     assert_png(tmp_path / "c.png")
+
+
+def test_study_ticks_mark_the_studies_whose_errors_are_a_cost():
+    digits = sweep_frame(n_values=(0, 10), seeds=(0,), layers="6-5-5-3")
+    diabetes = sweep_frame(n_values=(0, 10), seeds=(0,), layers="6-5-5-1", seed=1).assign(
+        error_measure="cost"
+    )
+    studies = results.by_configuration(pd.concat([digits, diabetes], ignore_index=True))
+    ticks = dict(zip((label for label, _ in studies), plots._study_ticks(studies)))
+    assert len(ticks) == 2
+    for label, tick in ticks.items():
+        cost = "6-5-5-1" in label
+        assert tick.startswith(label.replace(", ", "\n")) and tick.endswith("(errors: cost C)") == cost

@@ -248,12 +248,16 @@ def zero_log_axes(fig: Figure, x: np.ndarray, nrows: int = 1) -> list[ZeroLogAxe
     return rows
 
 
+def _measures(frame: pd.DataFrame) -> set[str]:
+    """What the error columns of ``frame`` hold (``error_measure``; files that do not
+    record it are misclassification)."""
+    return set(frame.get("error_measure", pd.Series(["misclassification"])).dropna())
+
+
 def _error_axis(frames: Iterable[pd.DataFrame]) -> tuple[float, str]:
     """Scale and unit of the error columns of ``frames``: misclassification in percent,
     a regression's cost C (eq. 4) as it is; one axis cannot hold both."""
-    measures = set()
-    for frame in frames:
-        measures |= set(frame.get("error_measure", pd.Series(["misclassification"])).dropna())
+    measures = set().union(*map(_measures, frames))
     if len(measures) > 1:
         raise ValueError(
             f"the results mix error measures ({', '.join(sorted(measures))}); draw each data set on its own"
@@ -623,17 +627,22 @@ def fig_studies(
                 ax.plot(np.full(values.size, at), values, "o", color=colors[j], markersize=3.5)
         ax.set_ylabel(STUDY_Y[column])
         ax.grid(True, axis="y", alpha=0.4)
-    labels = []
-    for label, part in studies:  # a regression's error columns hold its cost C (eq. 4)
-        cost = "cost" in set(part.get("error_measure", pd.Series(dtype=str)).dropna())
-        labels.append(label.replace(", ", "\n") + ("\n(errors: cost C)" if cost else ""))
-    axes[-1].set_xticks(range(len(studies)), labels, fontsize="small")
+    axes[-1].set_xticks(range(len(studies)), _study_ticks(studies), fontsize="small")
     handles = [
         Line2D([], [], color=c, marker="o", linestyle="", label=pool) for c, pool in zip(colors, pools)
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(pools), fontsize="small")
     fig.suptitle(title or "Outcome per study and rewiring: every seed a dot, the mean a bar")
     return save_figure(fig, out)
+
+
+def _study_ticks(studies: list[tuple[str, pd.DataFrame]]) -> list[str]:
+    """Tick labels of :func:`fig_studies`: each study's label a part per line, and a
+    note where its error columns hold a regression's cost C (eq. 4), not percent."""
+    return [
+        label.replace(", ", "\n") + ("\n(errors: cost C)" if "cost" in _measures(part) else "")
+        for label, part in studies
+    ]
 
 
 def _curves(p0: np.ndarray, p1: np.ndarray, bend: np.ndarray, n: int = 16) -> np.ndarray:
