@@ -259,32 +259,43 @@ def by_configuration(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     Returns
     -------
     list of (str, pandas.DataFrame)
-        ``(label, rows)`` in sorted order. The label names the preset and layer
-        sizes when those tell the studies apart, else every column that varies;
-        with one study it is its layer sizes.
+        ``(label, rows)`` in sorted order. A label is short: the preset (when
+        presets differ) and the layer sizes, then ``name=value`` for each setting
+        that differs between the studies sharing that preset and those sizes; with
+        one study it is its layer sizes.
 
     Examples
     --------
-    >>> df = pd.DataFrame({"preset": ["quick", "quick", "paper"], "layers": ["64-10", "64-10", "784-10"]})
-    >>> [(label, len(rows)) for label, rows in by_configuration(df)]
-    [('paper, 784-10', 1), ('quick, 64-10', 2)]
+    >>> df = pd.DataFrame({"preset": ["quick", "paper", "paper"], "layers": ["64-10", "784-10", "784-10"],
+    ...                    "n_train": [1000.0, 50000.0, 60000.0], "eps": [0.5, 0.5, 0.5]})
+    >>> [label for label, rows in by_configuration(df)]
+    ['paper, 784-10, n_train=50000', 'paper, 784-10, n_train=60000', 'quick, 64-10']
     """
     # As Python strings: NaN (no tol, say) is a value "nan", not a missing key, and
     # 0.5 equals "0.5" after a CSV round trip.
-    keys = df[[c for c in study_columns() if c in df]].map(str)
+    keys = df[[c for c in study_columns() if c in df]].map(str).reset_index(drop=True)
     varying = [c for c in keys if keys[c].nunique() > 1]
     if not varying:
         return [(str(df["layers"].iloc[0]) if len(df) else "", df)]
-    n_studies = len(keys[varying].drop_duplicates())
-    by_preset = "preset" in varying and len(keys[["preset", "layers"]].drop_duplicates()) == n_studies
+    base = ["preset", "layers"] if "preset" in varying else ["layers"]
     out = []
-    for key, part in df.groupby([keys[c] for c in varying], sort=True):
-        if by_preset:
-            label = f"{part['preset'].iloc[0]}, {part['layers'].iloc[0]}"
-        else:
-            label = ", ".join(f"{c}={v}" for c, v in zip(varying, key))
-        out.append((label, part))
+    for _, study in keys.groupby(varying, sort=True):
+        value = study.iloc[0]
+        kin = keys[(keys[base] == value[base]).all(axis=1)]  # the studies of the same preset and sizes
+        named = [c for c in varying if c not in base and kin[c].nunique() > 1]
+        label = ", ".join([*value[base], *(f"{c}={_plain(value[c])}" for c in named)])
+        out.append((label, df.iloc[study.index]))
     return out
+
+
+def _plain(value: str) -> str:
+    """A setting's value as a label shows it: ``"60000.0"`` (a count read back as a
+    float next to NaN) as ``"60000"``, anything else as it is."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return str(int(number)) if number.is_integer() and "e" not in value.lower() else value
 
 
 def run_file(path: PathLike, name: str) -> Path:

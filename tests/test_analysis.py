@@ -200,9 +200,9 @@ def test_decay_fit_and_correlations_per_study(tmp_path):
     text, files = decay_fit.write(sweep, tmp_path)
     studies = text.split("### Study ")[1:]
     assert [s.split(" (")[0] for s in studies] == [
-        "1: layers=6-2-3",
-        "2: layers=6-4-3",
-        "3: layers=6-5-5-5-3",
+        "1: 6-2-3",
+        "2: 6-4-3",
+        "3: 6-5-5-5-3",
     ]
     assert "Skipped: need at least 4 trials" in studies[0]
     for study, n0 in zip(studies[1:], (800.0, 50.0)):
@@ -210,13 +210,13 @@ def test_decay_fit_and_correlations_per_study(tmp_path):
         assert float(row.split("|")[2]) == pytest.approx(n0, rel=0.1)
     assert sorted(p.name for p in files) == [
         "decay_fit.md",
-        "decay_fit_layers-6-4-3.png",
-        "decay_fit_layers-6-5-5-5-3.png",
+        "decay_fit_6-4-3.png",
+        "decay_fit_6-5-5-5-3.png",
     ]
     text, files = correlations.write(sweep, tmp_path)
     assert text.count("### Study ") == 3 and "Skipped: need at least 3 ok trials to correlate, got 2" in text
-    assert_png(tmp_path / "scatter_spread_layers-6-5-5-5-3.png")
-    assert not (tmp_path / "scatter_spread_layers-6-2-3.png").exists()
+    assert_png(tmp_path / "scatter_spread_6-5-5-5-3.png")
+    assert not (tmp_path / "scatter_spread_6-2-3.png").exists()
     with pytest.raises(ValueError, match="need at least 4 trials"):
         decay_fit.write(sweep[sweep["layers"] == "6-2-3"], tmp_path)
 

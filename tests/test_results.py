@@ -366,10 +366,18 @@ def test_by_configuration_matches_a_plain_grouping(tmp_path):
     assert sum(len(rows) for _, rows in studies) == len(df)
     labels = [label for label, _ in studies]
     assert len(set(labels)) == len(labels)
+    settings = ["learning_rate", "tol"]
     for label, rows in studies:
-        # preset and layers do not tell these studies apart: every varying column is named
-        assert f"layers={rows['layers'].iloc[0]}" in label and "learning_rate=" in label
-        assert "seed" not in label and "n_replaced" not in label
+        # the preset and the sizes, then name=value for what differs from a study of the same two
+        preset, layers, *named = label.split(", ")
+        assert (preset, layers) == (rows["preset"].iloc[0], rows["layers"].iloc[0])
+        kin = [
+            other
+            for _, other in studies
+            if other[["preset", "layers"]].iloc[0].equals(rows[["preset", "layers"]].iloc[0])
+        ]
+        differ = [c for c in settings if len({str(other[c].iloc[0]) for other in kin}) > 1]
+        assert named == [f"{c}={results._plain(str(rows[c].iloc[0]))}" for c in differ]
 
 
 def test_by_configuration_labels():

@@ -105,7 +105,7 @@ def test_rerun_skips_finished_trials(tmp_path):
     pd.testing.assert_frame_equal(comparable(first), comparable(both[both["nudge_factor"] == 1.0]))
     # the analysis splits the file into the two studies, one per varied value
     studies = results.by_configuration(results.load_sweep([out]))
-    assert [label for label, _ in studies] == ["nudge_factor=1.0", "nudge_factor=2.0"]
+    assert [label for label, _ in studies] == ["64-8-8-8-10, nudge_factor=1", "64-8-8-8-10, nudge_factor=2"]
     from smallworld_eqp import plots
 
     assert plots.fig4([out], tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
