@@ -307,6 +307,14 @@ def test_load_epochs_names_runs(tmp_path):
         results.load_epochs(tmp_path / "empty_run")
 
 
+def test_load_epochs_reads_revisions_as_text(tmp_path):
+    # "24124e5" is a number to pandas (2.4124e9), "0.2" a float
+    frame = epochs_frame().assign(version="0.2", git_rev=["24124e5", "7997edf", "0001234", "1e10", "24124e5"])
+    frame.to_csv(tmp_path / "epochs.csv", index=False)
+    df = results.load_epochs(tmp_path / "epochs.csv")
+    assert df["git_rev"].tolist() == frame["git_rev"].tolist() and set(df["version"]) == {"0.2"}
+
+
 def test_pivot_rates_matches_a_plain_mean():
     """Random long rates with repeated (batch, pair) rows in shuffled order: the
     pivot equals a dictionary-built mean, rows sorted by batch."""
