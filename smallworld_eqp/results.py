@@ -394,10 +394,10 @@ def load_epochs(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     """
     defaults = OLD_DEFAULTS | UNRECORDED
     required = [c for c in EPOCHS_COLUMNS if c not in defaults]
+    # a revision such as 24124e5 or a version 0.2 would otherwise read as a number
+    text = dict.fromkeys(["error_measure", "version", "git_rev"], "str")
     frames = []
     for p in as_paths(paths):
-        # a revision such as 24124e5 or a version 0.2 would otherwise read as a number
-        text = {"error_measure": "str", "version": "str", "git_rev": "str"}
         frame = _read(run_file(p, "epochs.csv"), required, "an epochs", text)
         frame = frame.assign(**{k: v for k, v in defaults.items() if k not in frame})[EPOCHS_COLUMNS]
         frame.insert(0, "run", run_name(p))
