@@ -394,8 +394,8 @@ def load_epochs(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     """
     defaults = OLD_DEFAULTS | UNRECORDED
     required = [c for c in EPOCHS_COLUMNS if c not in defaults]
-    # a revision such as 24124e5 or a version 0.2 would otherwise read as a number
-    text = dict.fromkeys(["error_measure", "version", "git_rev"], "str")
+    # as in a sweep CSV: a revision such as 24124e5 or a version 0.2 is text, not a number
+    text = dict.fromkeys([c for c in EPOCHS_COLUMNS if c in string_columns()], "str")
     frames = []
     for p in as_paths(paths):
         frame = _read(run_file(p, "epochs.csv"), required, "an epochs", text)
