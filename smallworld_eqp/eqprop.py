@@ -107,6 +107,12 @@ class BatchStats:
     rms_edges : the same over the number of existing edges, (n_pairs,).
     rms_intra, rms_skip : over the intra-layer / layer-skipping edges (NaN if none).
     free_steps : most free-phase steps any example used.
+    free_steps_mean, clamped_steps_mean : mean steps (sweeps) the examples used in the
+        free and the clamped phase (fewer than the budget where an example reached a
+        fixed point, or ``tol``).
+    free_residual_mean, free_residual_max : mean and largest over the examples of max
+        |s_next - s| in the last free step: how far from a fixed point the free phase
+        ended (0 at an exact one).
     beta : the signed beta used.
     size : examples in the batch.
     """
@@ -118,6 +124,10 @@ class BatchStats:
     rms_intra: float | np.ndarray
     rms_skip: float | np.ndarray
     free_steps: int | np.ndarray
+    free_steps_mean: float | np.ndarray
+    clamped_steps_mean: float | np.ndarray
+    free_residual_mean: float | np.ndarray
+    free_residual_max: float | np.ndarray
     beta: float | np.ndarray
     size: int | np.ndarray
 
@@ -535,13 +545,22 @@ class EqPropNetwork:
             kernels.gather(self.weights, self._extra)
 
     def _relax(
-        self, x: np.ndarray, y: np.ndarray | None, start: np.ndarray | None, kbeta: float, n_steps: int
+        self,
+        x: np.ndarray,
+        y: np.ndarray | None,
+        start: np.ndarray | None,
+        kbeta: float,
+        n_steps: int,
+        residual: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Relax a batch (:func:`kernels.relax`); returns states (batch, N) and steps used."""
+        """Relax a batch (:func:`kernels.relax`); returns states (batch, N) and steps used,
+        and fills ``residual`` (batch,) if given."""
         cfg = self.config
         tol = -1.0 if cfg.tol is None else float(cfg.tol)
         phase = kernels.Phase(cfg.eps, kbeta, kernels.NUDGES[cfg.nudge], n_steps, tol)
-        return kernels.relax(self._solver, self._plan, self._extra, self.biases, x, start, y, phase)
+        return kernels.relax(
+            self._solver, self._plan, self._extra, self.biases, x, start, y, phase, residual=residual
+        )
 
     def free_phase(self, x: Any) -> np.ndarray:
         """Free phase (eq. 9 on E, ``n_free`` steps from zeros).
@@ -624,12 +643,13 @@ class EqPropNetwork:
         if self.config.random_beta_sign and self._beta_rng.random() < 0.5:
             beta = -beta
         self._refresh()
-        s0, steps = self._relax(x, None, start, 0.0, self.config.n_free)
+        residual = np.empty(n_batch)
+        s0, steps = self._relax(x, None, start, 0.0, self.config.n_free, residual)
         if not np.isfinite(s0).all():
             raise self._diverged("free-phase states")
         error = float(np.mean(self._errors(s0, y, task)))
         cost = float(np.mean(self._errors(s0, y, "regression")))
-        sb, _ = self._relax(x, y, s0, self.config.nudge_factor * beta, self.config.n_clamped)
+        sb, clamped_steps = self._relax(x, y, s0, self.config.nudge_factor * beta, self.config.n_clamped)
         if not np.isfinite(sb).all():
             raise self._diverged("clamped-phase states")
 
@@ -671,6 +691,10 @@ class EqPropNetwork:
             rms_intra=float(extra[0]),
             rms_skip=float(extra[1]),
             free_steps=int(steps.max()),
+            free_steps_mean=float(steps.mean()),
+            clamped_steps_mean=float(clamped_steps.mean()),
+            free_residual_mean=float(residual.mean()),
+            free_residual_max=float(residual.max()),
             beta=beta,
             size=n_batch,
         )

@@ -32,7 +32,11 @@ from .spec import TrialSpec, build_graph, load_data, new_network, shuffle_seed
 
 @lru_cache(maxsize=1)
 def git_revision() -> str:
-    """The short git revision of the package's checkout, or "" outside one."""
+    """The short git revision of the package's checkout, or "" outside one.
+
+    Read once per process: the code a long run executes is the code it imported, even
+    if the checkout moves on while it runs.
+    """
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -92,6 +96,19 @@ def run_epoch(
     """
     stats = net.train_epoch(data, progress=progress, shuffle_seed=shuffle_seed(spec, epoch))
     return stats, evaluate_test(net, data) if spec.config.test_particles else None
+
+
+def equilibrium(stats: BatchStats) -> dict[str, float]:
+    """How close the training relaxations of stacked batches came to a fixed point: the
+    :data:`results.EQUILIBRIUM_COLUMNS`, means over the examples and the largest
+    residual (max |s_next - s| of the last free step)."""
+    size = np.asarray(stats.size, dtype=float)
+    return {
+        "free_steps_mean": float(np.average(stats.free_steps_mean, weights=size)),
+        "clamped_steps_mean": float(np.average(stats.clamped_steps_mean, weights=size)),
+        "free_residual_mean": float(np.average(stats.free_residual_mean, weights=size)),
+        "free_residual_max": float(np.max(stats.free_residual_max)),
+    }
 
 
 def weighted_error(stats: BatchStats) -> float:
@@ -162,6 +179,7 @@ def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.Data
         stacked = BatchStats.concat(epochs)  # every batch of every epoch
         row.update(spread.summarise(stacked.rms, spec.rate_every, edge_rates=edge_rates(stacked, spec)))
         row["free_steps"] = float(np.mean(stacked.free_steps))
+        row.update(equilibrium(stacked))
         rates = long_rates(spec.trial_id, epochs)
     except DivergenceError as exc:
         row["status"], row["error_message"] = "diverged", _one_line(exc)

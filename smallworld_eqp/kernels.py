@@ -348,7 +348,8 @@ def _add_clear(h, dh):
 
 @numba.njit(**JIT)
 def _euler_example(p, s, drive, y, h, dh, ds, idx, lstart, eps, kbeta, nudge, n_steps, tol, trace):
-    """Euler steps of eq. 9 for one example, event-driven; returns the steps used.
+    """Euler steps of eq. 9 for one example, event-driven; returns the steps used and
+    the residual, max |ds| over the state neurons in the last step (0 at a fixed point).
 
     The net input ``h = W s`` is computed at the start (a full product), then updated
     with the changes only, ``h += W ds`` over the neurons that moved (a neuron clipped
@@ -384,16 +385,16 @@ def _euler_example(p, s, drive, y, h, dh, ds, idx, lstart, eps, kbeta, nudge, n_
             trace[t, 1] = macs
         macs = 0
         if (tol >= 0.0 and _max_abs(ds[n0:]) < tol) or (moved == 0 and fresh):
-            return t + 1
+            return t + 1, _max_abs(ds[n0:])
         if moved == 0:
             # Nothing moved, but h carries the rounding of the differences: recompute
             # it first; if still nothing moves, this is a fixed point.
             since = RELAX_RECOMPUTE
-    return n_steps
+    return n_steps, _max_abs(ds[n0:])
 
 
 @numba.njit(**JIT)
-def _euler_chunk(S, Y, b, p, eps, kbeta, nudge, n_steps, tol, n_valid, steps, trace):
+def _euler_chunk(S, Y, b, p, eps, kbeta, nudge, n_steps, tol, n_valid, steps, residual, trace):
     """Relax the valid examples of one chunk one after the other, each for all its
     steps (:func:`_euler_example`): an example's vectors stay in cache, and its
     arithmetic never depends on another example's."""
@@ -412,7 +413,7 @@ def _euler_chunk(S, Y, b, p, eps, kbeta, nudge, n_steps, tol, n_valid, steps, tr
             d[i] = drive[i, j]
         for i in range(Y.shape[0]):
             y[i] = Y[i, j]
-        steps[j] = _euler_example(
+        steps[j], residual[j] = _euler_example(
             p, s, d, y, h, dh, ds, idx, lstart, eps, kbeta, nudge, n_steps, tol, trace[j]
         )
         for i in range(n):
@@ -513,14 +514,15 @@ def _coord_work(p, cp):
 
 
 @numba.njit(**JIT)
-def _coord_chunk(s, y, b, p, cp, kbeta, n_sweeps, tol, n_valid, steps, trace):
+def _coord_chunk(s, y, b, p, cp, kbeta, n_sweeps, tol, n_valid, steps, residual, trace):
     """Coordinate-descent sweeps: each neuron in index order set to its exact minimiser.
 
     A layer without intra-layer edges updates as a block (its neurons do not interact,
     so this equals updating them one by one) from one GEMM; a layer with a dense
     intra-layer block by :func:`_coord_layer_blocked`; a layer with sparse intra-layer
-    edges neuron by neuron through the CSR. ``trace`` (``(examples, n_sweeps, 2)`` or
-    with no sweeps): per example and sweep, neurons changed and multiply-adds done.
+    edges neuron by neuron through the CSR. ``residual``: per example, the largest
+    change of its last sweep. ``trace`` (``(examples, n_sweeps, 2)`` or with no
+    sweeps): per example and sweep, neurons changed and multiply-adds done.
     """
     n, cs = s.shape
     off = p.off
@@ -567,6 +569,9 @@ def _coord_chunk(s, y, b, p, cp, kbeta, n_sweeps, tol, n_valid, steps, trace):
                         moved += s[i, j] != before[i, j]
                     trace[j, t, 0] = moved
                     trace[j, t, 1] = work
+        for j in range(cs):
+            if active[j]:
+                residual[j] = dmax[j]
         n_active = _retire_settled(active, dmax, steps, t, tol)
 
 
@@ -588,7 +593,7 @@ class Phase(NamedTuple):
 
 
 @numba.njit(**JIT_PARALLEL)
-def _run_euler(S, Y, b, p, extra, phase, n_valid, steps, trace):
+def _run_euler(S, Y, b, p, extra, phase, n_valid, steps, residual, trace):
     for c in prange(S.shape[0]):
         _euler_chunk(
             S[c],
@@ -602,15 +607,27 @@ def _run_euler(S, Y, b, p, extra, phase, n_valid, steps, trace):
             phase.tol,
             n_valid[c],
             steps[c],
+            residual[c],
             trace[c],
         )
 
 
 @numba.njit(**JIT_PARALLEL)
-def _run_coordinate(S, Y, b, p, cp, phase, n_valid, steps, trace):
+def _run_coordinate(S, Y, b, p, cp, phase, n_valid, steps, residual, trace):
     for c in prange(S.shape[0]):
         _coord_chunk(
-            S[c], Y[c], b, p, cp, phase.kbeta, phase.n_steps, phase.tol, n_valid[c], steps[c], trace[c]
+            S[c],
+            Y[c],
+            b,
+            p,
+            cp,
+            phase.kbeta,
+            phase.n_steps,
+            phase.tol,
+            n_valid[c],
+            steps[c],
+            residual[c],
+            trace[c],
         )
 
 
@@ -620,10 +637,11 @@ class Solver(NamedTuple):
     ``compile(graph, dtype)`` builds what the solver reads beyond the shared
     :class:`~smallworld_eqp.plan.Plan` (None: nothing; its values are refreshed by
     :func:`gather` like the plan's). ``run(S, Y, b, plan, extra, phase, n_valid,
-    steps, trace)`` is its parallel njit driver over the chunks; it writes the steps
-    (sweeps) each example used to ``steps`` and, when ``trace`` (chunks, examples,
-    steps, 2) has steps, per example and step the state neurons that moved and the
-    multiply-adds done. ``nudges``: the forms of the clamped step it implements (keys
+    steps, residual, trace)`` is its parallel njit driver over the chunks; it writes the
+    steps (sweeps) each example used to ``steps``, the largest state change of its last
+    step (sweep) to ``residual`` and, when ``trace`` (chunks, examples, steps, 2) has
+    steps, per example and step the state neurons that moved and the multiply-adds
+    done. ``nudges``: the forms of the clamped step it implements (keys
     of :data:`NUDGES`).
     """
 
@@ -655,6 +673,7 @@ def relax(
     y: np.ndarray | None,
     phase: Phase,
     trace: np.ndarray | None = None,
+    residual: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Relax a batch: inputs clamped to ``x``, from ``start`` (None: zeros).
 
@@ -673,6 +692,9 @@ def relax(
     trace : ndarray of int64 (batch, phase.n_steps, 2), optional
         Filled with, per example and step (sweep), the number of state neurons that
         moved and the multiply-adds the solver did; zeros after an example stopped.
+    residual : ndarray of float64 (batch,), optional
+        Filled with, per example, max |ds| over the state neurons in its last step
+        (sweep): how far from a fixed point the phase ended (0 at an exact one).
 
     Returns
     -------
@@ -698,12 +720,15 @@ def relax(
         if y is not None:
             Y[c, :, : n_valid[c]] = y[lo:hi].T
     steps = np.zeros((n_chunks, width), dtype=np.int64)
+    resid = np.zeros((n_chunks, width), dtype=np.float64)
     traced = np.zeros((n_chunks, width, phase.n_steps if trace is not None else 0, 2), dtype=np.int64)
     # One thread pool: BLAS runs single-threaded inside numba's parallel chunks.
     with _threadpools().limit(limits=1, user_api="blas"):
-        solver.run(S, Y, biases, plan, extra, phase, n_valid, steps, traced)
+        solver.run(S, Y, biases, plan, extra, phase, n_valid, steps, resid, traced)
     if trace is not None:
         trace[...] = np.concatenate([traced[c, : n_valid[c]] for c in range(n_chunks)])
+    if residual is not None:
+        residual[...] = np.concatenate([resid[c, : n_valid[c]] for c in range(n_chunks)])
     states = np.concatenate([S[c, :, : n_valid[c]].T for c in range(n_chunks)])
     return states, np.concatenate([steps[c, : n_valid[c]] for c in range(n_chunks)])
 

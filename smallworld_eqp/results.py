@@ -59,8 +59,12 @@ _ERRORS = ["error_measure", "online_error_epoch1", "online_error_final", "train_
 #: What an error column holds, by task: the misclassification rate, or the mean cost
 #: C (eq. 4) of a regression.
 ERROR_MEASURES = {"classification": "misclassification", "regression": "cost"}
+#: How close to equilibrium the training relaxations came (``experiment.equilibrium``):
+#: mean steps of the free and clamped phases, and the mean and largest max |ds| of the
+#: last free step; empty in rows written before they were recorded.
+EQUILIBRIUM_COLUMNS = ["free_steps_mean", "clamped_steps_mean", "free_residual_mean", "free_residual_max"]
 #: After the rate summaries.
-_TAIL = ["free_steps", "seconds", "version", "git_rev", "started", "finished"]
+_TAIL = ["free_steps", *EQUILIBRIUM_COLUMNS, "seconds", "version", "git_rev", "started", "finished"]
 #: Columns a CSV must have for :func:`load_sweep` to accept it as a sweep CSV.
 SWEEP_REQUIRED_COLUMNS = [
     "trial_id",
@@ -82,6 +86,7 @@ EPOCHS_COLUMNS = [
     "online_error",
     "train_error",
     "test_error",
+    *EQUILIBRIUM_COLUMNS,
     "seconds",
     "n_edges",
     "n_skip",
@@ -90,8 +95,8 @@ EPOCHS_COLUMNS = [
 ]
 #: What files written before a column existed held in it (every run before 0.2 classified).
 OLD_DEFAULTS = {"error_measure": "misclassification"}
-#: Epoch rows written before runs recorded their code: which code it was is unknown.
-UNRECORDED = {"version": "", "git_rev": ""}
+#: Epoch rows written before runs recorded their code (or their equilibrium): unknown.
+UNRECORDED = {"version": "", "git_rev": ""} | dict.fromkeys(EQUILIBRIUM_COLUMNS, float("nan"))
 
 
 def study_columns() -> list[str]:

@@ -22,8 +22,16 @@ import pandas as pd
 
 from . import __version__, results
 from .datasets import Dataset
-from .eqprop import EqPropNetwork
-from .experiment import evaluate_test, evaluate_train, git_revision, long_rates, run_epoch, weighted_error
+from .eqprop import BatchStats, EqPropNetwork
+from .experiment import (
+    equilibrium,
+    evaluate_test,
+    evaluate_train,
+    git_revision,
+    long_rates,
+    run_epoch,
+    weighted_error,
+)
 from .resultlog import ResultLog, replace_atomically
 from .spec import TrialSpec, build_graph, load_data, new_network
 
@@ -122,14 +130,26 @@ def _restart_epoch(epochs_log: ResultLog, first_checkpoint: int) -> int:
 
 
 def _epoch_row(
-    net: EqPropNetwork, data: Dataset, epoch: int, online: float, train: float, test: float, t0: float
+    net: EqPropNetwork,
+    data: Dataset,
+    epoch: int,
+    stats: BatchStats | None,
+    train: float,
+    test: float,
+    t0: float,
 ) -> dict:
+    """Epoch ``epoch``'s row; ``stats`` its training batches (None: the evaluation before
+    training, which has no online error and no training relaxations)."""
+    trained = (
+        dict.fromkeys(results.EQUILIBRIUM_COLUMNS, float("nan")) if stats is None else equilibrium(stats)
+    )
     return {
         "epoch": epoch,
         "error_measure": results.ERROR_MEASURES[data.task],
-        "online_error": online,
+        "online_error": float("nan") if stats is None else weighted_error(stats),
         "train_error": train,
         "test_error": test,
+        **trained,
         "seconds": round(time.perf_counter() - t0, 3),
         "n_edges": net.graph.n_edges,
         "n_skip": net.graph.kind_counts()["skip"],
@@ -201,9 +221,7 @@ def run_training(
         if spec.config.test_particles and done < 0:
             # The authors' code evaluates before training: it starts the test particles.
             t0 = time.perf_counter()
-            epochs_log.append(
-                [_epoch_row(net, data, 0, float("nan"), float("nan"), evaluate_test(net, data), t0)]
-            )
+            epochs_log.append([_epoch_row(net, data, 0, None, float("nan"), evaluate_test(net, data), t0)])
             _checkpoint(net, out, 0)
         first = max(done, 0) + 1
         bar = tqdm(
@@ -220,7 +238,7 @@ def run_training(
                 net,
                 data,
                 epoch,
-                weighted_error(stats),
+                stats,
                 evaluate_train(net, data, spec),
                 evaluate_test(net, data) if test is None else test,
                 t0,

@@ -11,8 +11,8 @@ import numba
 import numpy as np
 import pytest
 
-from smallworld_eqp import kernels, topology
-from smallworld_eqp.eqprop import DivergenceError, EqPropConfig, EqPropNetwork
+from smallworld_eqp import experiment, kernels, topology
+from smallworld_eqp.eqprop import BatchStats, DivergenceError, EqPropConfig, EqPropNetwork
 
 
 def _graph():
@@ -372,8 +372,7 @@ def test_network_refuses_wrong_types_by_name():
 
 
 def test_one_rate_count_check_for_the_spec_and_the_authors_rates():
-    from smallworld_eqp import experiment
-    from smallworld_eqp.eqprop import BatchStats, pair_rates
+    from smallworld_eqp.eqprop import pair_rates
     from smallworld_eqp.spec import TrialSpec
 
     with pytest.raises(ValueError, match=r"has 2 rates but the 6-4-4-3 network has 3 layer pairs"):
@@ -390,6 +389,10 @@ def test_one_rate_count_check_for_the_spec_and_the_authors_rates():
         rms_intra=np.nan,
         rms_skip=np.nan,
         free_steps=1,
+        free_steps_mean=1.0,
+        clamped_steps_mean=1.0,
+        free_residual_mean=0.0,
+        free_residual_max=0.0,
         beta=1.0,
         size=1,
     )
@@ -487,3 +490,21 @@ def test_init_scale_scales_the_glorot_bounds():
     np.testing.assert_allclose(two.weights, 2 * one.weights, rtol=1e-12)  # the same draws, twice the bounds
     with pytest.raises(ValueError, match="init_scale must be finite and > 0, got 0"):
         EqPropConfig(init_scale=0)
+
+
+def test_equilibrium_pools_the_batches_by_size():
+    one = dict(error=0.0, cost=0.0, rms=np.zeros(2), rms_edges=np.zeros(2), rms_intra=np.nan, rms_skip=np.nan)
+    batches = [
+        BatchStats(**one, free_steps=9, free_steps_mean=6.0, clamped_steps_mean=2.0, free_residual_mean=0.1,
+                   free_residual_max=0.4, beta=1.0, size=3),
+        BatchStats(**one, free_steps=5, free_steps_mean=4.0, clamped_steps_mean=3.0, free_residual_mean=0.0,
+                   free_residual_max=0.0, beta=-1.0, size=1),
+    ]  # fmt: skip
+    assert experiment.equilibrium(BatchStats.stack(batches)) == pytest.approx(
+        {
+            "free_steps_mean": 5.5,
+            "clamped_steps_mean": 2.25,
+            "free_residual_mean": 0.075,
+            "free_residual_max": 0.4,
+        }
+    )

@@ -50,7 +50,7 @@ def _batch(rng, graph, batch):
     return x, y, start
 
 
-def _relax(net, x, start, n_steps, y=None, kbeta=0.0, trace=None):
+def _relax(net, x, start, n_steps, y=None, kbeta=0.0, trace=None, residual=None):
     net._refresh()
     dt = net.weights.dtype
     phase = kernels.Phase(net.config.eps, kbeta, kernels.NUDGES[net.config.nudge], n_steps, -1.0)
@@ -64,6 +64,7 @@ def _relax(net, x, start, n_steps, y=None, kbeta=0.0, trace=None):
         None if y is None else y.astype(dt),
         phase,
         trace,
+        residual,
     )
 
 
@@ -244,3 +245,48 @@ def test_long_phases_do_not_depend_on_thread_count(dtype):
         numba.set_num_threads(old)
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=20)
+@given(seed=seeds, dtype=dtypes, density=densities, solver=st.sampled_from(["euler", "coordinate"]))
+def test_residual_is_the_last_steps_largest_change(seed, dtype, density, solver):
+    # The residual equals max |s_n - s_(n-1)| over the state neurons of the dense
+    # reference's last two steps (sweeps), the measure of how far from a fixed point a
+    # phase ended; for the coordinate solver, against its own runs of n - 1 and n sweeps.
+    rng = np.random.default_rng(seed)
+    net = _network(rng, dtype, density, solver=solver)
+    g, n_in = net.graph, net.graph.layer_sizes[0]
+    x, _, start = _batch(rng, g, 7)
+    n = int(rng.integers(2, N_STEPS))
+    residual = np.full(7, np.nan)
+    _relax(net, x, start, n, residual=residual)
+    if solver == "euler":
+        w, b = _dense(net)
+        before, last = naive.euler(w, b, x, start, 0.5, n - 1), naive.euler(w, b, x, start, 0.5, n)
+    else:
+        before, last = _relax(net, x, start, n - 1)[0], _relax(net, x, start, n)[0]
+    expected = np.abs(last - before)[:, n_in:].max(axis=1)
+    np.testing.assert_allclose(residual, expected, rtol=0, atol=10 * STATE_TOL[dtype])
+
+
+def test_residual_is_zero_at_a_fixed_point():
+    net, rng = _freezing_network("float32")
+    x, _, start = _batch(rng, net.graph, 4)
+    residual = np.full(4, np.nan)
+    _, steps = _relax(net, x, start, 1000, residual=residual)
+    assert np.all(steps < 10) and np.all(residual == 0.0)
+    _relax(net, x, start, 1, residual=residual)  # one step from a random start: far from it
+    assert np.all(residual > 0.01)
+
+
+def test_train_batch_reports_the_equilibrium_reached():
+    rng = np.random.default_rng(31)
+    net = _network(rng, "float64", None, n_free=300, n_clamped=7)
+    x, y, _ = _batch(rng, net.graph, 6)
+    stats = net.train_batch(x, y)
+    assert stats.free_steps_mean <= stats.free_steps <= 300 and stats.clamped_steps_mean <= 7
+    assert 0.0 <= stats.free_residual_mean <= stats.free_residual_max
+    frozen, rng = _freezing_network("float64", n_free=400, n_clamped=30)
+    x, y, _ = _batch(rng, frozen.graph, 5)
+    stats = frozen.train_batch(x, y)
+    assert stats.free_steps_mean < 10 and stats.free_residual_max == 0.0

@@ -11,7 +11,7 @@ import pytest
 
 import smallworld_eqp
 from smallworld_eqp.eqprop import EqPropConfig
-from smallworld_eqp.results import EPOCHS_COLUMNS, RATES_COLUMNS
+from smallworld_eqp.results import EPOCHS_COLUMNS, EQUILIBRIUM_COLUMNS, RATES_COLUMNS
 from smallworld_eqp.runs import load_checkpoint, run_training
 from smallworld_eqp.spec import TrialSpec
 
@@ -45,15 +45,20 @@ def test_run_writes_epochs_rates_and_checkpoint(tmp_path):
     assert epoch == 3 and net.n_batches_trained == 15
     assert not (tmp_path / "r" / "checkpoint.json").exists()  # one file: network and epoch together
     assert (frame["version"] == smallworld_eqp.__version__).all()
+    assert frame["free_steps_mean"].between(1, 10).all() and frame["clamped_steps_mean"].between(1, 3).all()
+    assert (frame["free_residual_mean"] <= frame["free_residual_max"]).all()
+    assert (frame["free_residual_mean"] >= 0).all()
 
 
 def test_epochs_written_before_runs_recorded_their_code_keep_an_empty_version(tmp_path):
     run_training(dataclasses.replace(SPEC, epochs=1), tmp_path / "r", progress=False)
     epochs = tmp_path / "r" / "epochs.csv"
-    pd.read_csv(epochs).drop(columns=["version", "git_rev"]).to_csv(epochs, index=False)
+    recorded_later = ["version", "git_rev", *EQUILIBRIUM_COLUMNS]
+    pd.read_csv(epochs).drop(columns=recorded_later).to_csv(epochs, index=False)
     frame = run_training(dataclasses.replace(SPEC, epochs=2), tmp_path / "r", resume=True, progress=False)
     assert list(frame.columns) == EPOCHS_COLUMNS
-    assert frame["version"].isna().tolist() == [True, False]
+    for column in recorded_later:
+        assert frame[column].isna().tolist() == [True, False]
 
 
 AUTHORS_SPEC = dataclasses.replace(
@@ -70,8 +75,17 @@ def test_resume_equals_uninterrupted_run(tmp_path, spec):
     full = run_training(spec, tmp_path / "full", progress=False)
     run_training(dataclasses.replace(spec, epochs=1), tmp_path / "cut", progress=False)
     # A crash after writing epoch 2's row but before its checkpoint: the row is redone.
+    row = {"epoch": 2, "error_measure": "misclassification", "online_error": 0.5, "train_error": 0.5}
+    row |= {
+        "test_error": 0.5,
+        "seconds": 1.0,
+        "n_edges": 1,
+        "n_skip": 1,
+        "version": "0.2.0",
+        "git_rev": "abc",
+    }
     with open(tmp_path / "cut" / "epochs.csv", "a") as f:
-        f.write("2,misclassification,0.5,0.5,0.5,1.0,1,1,0.2.0,abc\n")
+        f.write(",".join(str(row.get(c, "")) for c in EPOCHS_COLUMNS) + "\n")
     resumed = run_training(spec, tmp_path / "cut", resume=True, progress=False)
     pd.testing.assert_frame_equal(without_timing(full), without_timing(resumed))
     a = pd.read_csv(tmp_path / "full" / "rates.csv").drop(columns="trial_id")
