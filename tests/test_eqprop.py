@@ -122,48 +122,12 @@ def test_symmetric_nudge_matches_reference(seed):
         assert out.cost == pytest.approx(np.mean(naive.cost(s0, y)), rel=1e-12)
 
 
-def test_symmetric_nudge_with_the_coordinate_solver():
-    rng = np.random.default_rng(4)
-    g = _graph()
-    cfg = EqPropConfig(
-        n_free=12, n_clamped=3, solver="coordinate", nudge="symmetric", beta=0.5, dtype="float64"
-    )
-    net = EqPropNetwork(g, cfg)
-    x, y = _data(rng, g, 5)
-    w0, b0 = net.weights.copy(), net.biases.copy()
-    net.train_batch(x, y)
-    w = naive.dense_weights(g, w0)
-    s0 = naive.coordinate(w, b0, x, np.zeros((5, g.n_neurons)), 12)
-    sp = naive.coordinate(w, b0, x, s0, 3, y, 0.5)
-    sm = naive.coordinate(w, b0, x, s0, 3, y, -0.5)
-    w_ref, b_ref, _ = naive.update(g, w0, b0, sm, sp, 1.0, cfg.learning_rate)
-    np.testing.assert_allclose(net.weights, w_ref, atol=1e-10)
-    np.testing.assert_allclose(net.biases, b_ref, atol=1e-10)
-
-
-def test_update_over_several_blocks_matches_reference():
-    # More edges than kernels.UPDATE_BLOCK: the update and its sums run in blocks.
-    rng = np.random.default_rng(12)
-    g = topology.rewire(topology.connect_within_layers(topology.layered([100, 60, 60, 10])), n=300, seed=1)
-    assert g.n_edges > kernels.UPDATE_BLOCK
-    cfg = EqPropConfig(n_free=15, n_clamped=4, learning_rate=(0.1, 0.05, 0.02), dtype="float64")
-    net = EqPropNetwork(g, cfg)
-    x, y = _data(rng, g, 9)
-    w, b = net.weights.copy(), net.biases.copy()
-    out = net.train_batch(x, y)
-    _, (w_ref, b_ref, dw) = _reference_batch(g, w, b, x, y, cfg, 1.0)
-    np.testing.assert_allclose(net.weights, w_ref, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(net.biases, b_ref, rtol=0, atol=1e-12)
-    rms, rms_edges, intra, skip = _rms_reference(g, dw)
-    np.testing.assert_allclose(out.rms, rms, rtol=1e-9)
-    np.testing.assert_allclose([out.rms_intra, out.rms_skip], [intra, skip], rtol=1e-9)
-
-
-def test_coordinate_training_matches_reference():
+@pytest.mark.parametrize("nudge", ["gradient", "symmetric"])
+def test_coordinate_training_matches_reference(nudge):
     rng = np.random.default_rng(8)
     g = _graph()
     cfg = EqPropConfig(
-        n_free=12, n_clamped=3, solver="coordinate", beta=0.5, nudge_factor=2.0, dtype="float64"
+        n_free=12, n_clamped=3, solver="coordinate", beta=0.5, nudge_factor=2.0, nudge=nudge, dtype="float64"
     )
     net = EqPropNetwork(g, cfg)
     x, y = _data(rng, g, 7)
@@ -172,7 +136,9 @@ def test_coordinate_training_matches_reference():
     w = naive.dense_weights(g, w0)
     s0 = naive.coordinate(w, b0, x, np.zeros((7, g.n_neurons)), 12)
     sb = naive.coordinate(w, b0, x, s0, 3, y, 1.0)
-    w_ref, b_ref, _ = naive.update(g, w0, b0, s0, sb, 0.5, cfg.learning_rate)
+    if nudge == "symmetric":  # from the -beta to the +beta phase, over 2 beta
+        s0 = naive.coordinate(w, b0, x, s0, 3, y, -1.0)
+    w_ref, b_ref, _ = naive.update(g, w0, b0, s0, sb, 0.5 if nudge == "gradient" else 1.0, cfg.learning_rate)
     np.testing.assert_allclose(net.weights, w_ref, atol=1e-10)
     np.testing.assert_allclose(net.biases, b_ref, atol=1e-10)
 
