@@ -23,7 +23,9 @@ clamped step budget and a positive beta. Per group of edges (each adjacent layer
 * ``rms_mean_<X>``: RMS over the group's edges of the mean over the examples (a batch
   of ``n`` examples' correction, eq. 20 before the learning rate);
 * ``cos_<X>``: mean over examples of the cosine between the estimate and ``exact`` on
-  the group's edges (examples where either is zero left out);
+  the group's edges, over the ``examples_nonzero`` examples whose exact gradient there
+  is not zero (an estimate of zero counts 0); where every output is clipped the exact
+  gradient is zero while a finite nudge may still move the outputs;
 * ``cos_mean_<X>``: the cosine of the means over the examples.
 
 Also per row: ``max_residual`` / ``mean_residual``, how far the free states are from a
@@ -185,7 +187,6 @@ def compare(
             dot = (vals[k] * vals["exact"]) @ member
             with np.errstate(invalid="ignore", divide="ignore"):
                 cos_sum[k] += np.where(denom > 0, dot / denom, 0.0).sum(axis=0)
-        # An estimate that is zero where the gradient is not counts as cosine 0.
     n, counts = x.shape[0], np.bincount(group, minlength=n_groups)
     out = {
         "max_residual": float(residual.max()),
