@@ -26,7 +26,13 @@ clamped step budget and a positive beta. Per group of edges (each adjacent layer
   the group's edges, over the ``examples_nonzero`` examples whose exact gradient there
   is not zero (an estimate of zero counts 0); where every output is clipped the exact
   gradient is zero while a finite nudge may still move the outputs;
-* ``cos_mean_<X>``: the cosine of the means over the examples.
+* ``cos_mean_<X>``: the cosine of the means over the examples;
+* ``med_rms_<X>``, ``med_cos_<X>``, ``med_ratio_<X>``: medians over the
+  ``examples_nonzero`` examples of one example's RMS over the group's edges, its
+  cosine, and the ratio of the estimate's norm to the exact gradient's. The means
+  above are heavy-tailed: an example near a change of its clipped set (a nudge that
+  unclips a neuron) or with ``I - W_FF`` nearly singular (a slow free phase) can
+  dominate them; the medians show the typical example.
 
 Also per row: ``max_residual`` / ``mean_residual``, how far the free states are from a
 fixed point (:func:`smallworld_eqp.gradient.fixed_point_residual`; the exact gradient
@@ -73,9 +79,9 @@ DEFAULT_OUT = "analysis/results/gradient_vs_eqprop.csv"
 ESTIMATORS = ("one_sided", "symmetric", "after_step")
 #: Examples whose per-edge arrays are held at once (memory: 4 x CHUNK x edges floats).
 CHUNK = 50
-_MEASURES = [f"{stat}_{what}" for stat in ("rms", "rms_mean") for what in ("exact", *ESTIMATORS)] + [
-    f"{stat}_{what}" for stat in ("cos", "cos_mean") for what in ESTIMATORS
-]
+_MEASURES = [
+    f"{stat}_{what}" for stat in ("rms", "rms_mean", "med_rms") for what in ("exact", *ESTIMATORS)
+] + [f"{stat}_{what}" for stat in ("cos", "med_cos", "med_ratio", "cos_mean") for what in ESTIMATORS]
 COLUMNS = [
     "measurement",
     "source",
@@ -164,10 +170,9 @@ def compare(
         (np.ones(g.n_edges), (np.arange(g.n_edges), group)), shape=(g.n_edges, n_groups)
     )
     every = ("exact", *ESTIMATORS)
-    sumsq = {k: np.zeros(n_groups) for k in every}
+    sq = {k: [] for k in every}  # per example and group: sum of squares
+    dot = {k: [] for k in ESTIMATORS}  # per example and group: <estimate, exact>
     total = {k: np.zeros(g.n_edges) for k in every}
-    cos_sum = {k: np.zeros(n_groups) for k in ESTIMATORS}
-    nonzero = np.zeros(n_groups)
     for a in range(0, x.shape[0], CHUNK):
         c = slice(a, a + CHUNK)
         vals = {
@@ -176,33 +181,41 @@ def compare(
             "symmetric": eqprop_estimate(g, minus[c], plus[c], 2.0 * kb)[0],
             "after_step": eqprop_estimate(g, s0[c], after[c], kb)[0],
         }
-        sq = {k: v**2 @ member for k, v in vals.items()}  # (chunk, groups)
         for k, v in vals.items():
-            sumsq[k] += sq[k].sum(axis=0)
+            sq[k].append(v**2 @ member)
             total[k] += v.sum(axis=0)
-        ok = sq["exact"] > 0
-        nonzero += ok.sum(axis=0)
         for k in ESTIMATORS:
-            denom = np.sqrt(sq["exact"] * sq[k])
-            dot = (vals[k] * vals["exact"]) @ member
-            with np.errstate(invalid="ignore", divide="ignore"):
-                cos_sum[k] += np.where(denom > 0, dot / denom, 0.0).sum(axis=0)
+            dot[k].append((vals[k] * vals["exact"]) @ member)
+    sq = {k: np.concatenate(v) for k, v in sq.items()}
+    dot = {k: np.concatenate(v) for k, v in dot.items()}
     n, counts = x.shape[0], np.bincount(group, minlength=n_groups)
+    ok = sq["exact"] > 0  # (examples, groups): the exact gradient moves the group
+    state = s0[:, g.layer_sizes[0] :]
     out = {
         "max_residual": float(residual.max()),
         "mean_residual": float(residual.mean()),
-        "frac_clipped": float(np.mean((s0[:, g.layer_sizes[0] :] == 0) | (s0[:, g.layer_sizes[0] :] == 1))),
+        "frac_clipped": float(np.mean((state == 0) | (state == 1))),
         "group": names,
         "edges": counts,
-        "examples_nonzero": nonzero.astype(np.int64),
+        "examples_nonzero": ok.sum(axis=0),
     }
+
+    def median(v: np.ndarray) -> np.ndarray:
+        """Per group, the median over the examples in ``ok`` (NaN if none)."""
+        return np.array([np.median(v[ok[:, k], k]) if ok[:, k].any() else np.nan for k in range(n_groups)])
+
     means = {k: v / n for k, v in total.items()}
     for k in every:
-        out[f"rms_{k}"] = np.sqrt(sumsq[k] / (n * counts))
+        out[f"rms_{k}"] = np.sqrt(sq[k].sum(axis=0) / (n * counts))
         out[f"rms_mean_{k}"] = np.sqrt((means[k] ** 2) @ member / counts)
+        out[f"med_rms_{k}"] = median(np.sqrt(sq[k] / counts))
     for k in ESTIMATORS:
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[f"cos_{k}"] = cos_sum[k] / nonzero
+            norms = np.sqrt(sq[k] * sq["exact"])
+            cos = np.where(norms > 0, dot[k] / norms, 0.0)  # an estimate of zero: cosine 0
+            out[f"cos_{k}"] = np.where(ok, cos, 0.0).sum(axis=0) / ok.sum(axis=0)
+            out[f"med_cos_{k}"] = median(cos)
+            out[f"med_ratio_{k}"] = median(np.sqrt(sq[k] / sq["exact"]))
             norms = np.sqrt(((means[k] ** 2) @ member) * ((means["exact"] ** 2) @ member))
             out[f"cos_mean_{k}"] = ((means[k] * means["exact"]) @ member) / norms
     return pd.DataFrame(out)[COLUMNS[COLUMNS.index("max_residual") :]]
@@ -295,17 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _main(args: argparse.Namespace) -> None:
     table = measure(args)
-    keep = [
-        "source",
-        "epoch",
-        "beta",
-        "group",
-        "rms_exact",
-        "rms_one_sided",
-        "rms_symmetric",
-        "rms_after_step",
-    ]
-    keep += [f"cos_{k}" for k in ESTIMATORS]
+    keep = ["source", "epoch", "beta", "n_clamped", "group", "med_rms_exact"]
+    keep += [f"med_rms_{k}" for k in ESTIMATORS] + [f"med_cos_{k}" for k in ESTIMATORS]
     print(markdown_table(table[keep]))
 
 

@@ -50,17 +50,22 @@ def _reference(g, net, x, y, beta, n_clamped):
         row = {"group": name, "edges": int(m.sum())}
         ex = vals["exact"][:, m]
         row["examples_nonzero"] = int(np.sum(np.any(ex != 0, axis=1)))
+        moved = np.linalg.norm(ex, axis=1) > 0
         for key, v in vals.items():
             row[f"rms_{key}"] = np.sqrt(np.mean(v[:, m] ** 2))
             row[f"rms_mean_{key}"] = np.sqrt(np.mean(v[:, m].mean(axis=0) ** 2))
+            per_example = [np.sqrt(np.mean(e**2)) for e in v[moved][:, m]]
+            row[f"med_rms_{key}"] = np.median(per_example) if per_example else np.nan
         for key in gve.ESTIMATORS:
             est = vals[key][:, m]
             cos = [
                 e @ r / (np.linalg.norm(e) * np.linalg.norm(r)) if np.linalg.norm(e) else 0.0
-                for e, r in zip(est, ex)
-                if np.linalg.norm(r)
+                for e, r in zip(est[moved], ex[moved])
             ]
+            ratio = [np.linalg.norm(e) / np.linalg.norm(r) for e, r in zip(est[moved], ex[moved])]
             row[f"cos_{key}"] = np.mean(cos) if cos else np.nan
+            row[f"med_cos_{key}"] = np.median(cos) if cos else np.nan
+            row[f"med_ratio_{key}"] = np.median(ratio) if cos else np.nan
             me, mr = est.mean(axis=0), ex.mean(axis=0)
             with np.errstate(invalid="ignore"):  # NaN where the mean gradient is 0
                 row[f"cos_mean_{key}"] = me @ mr / (np.linalg.norm(me) * np.linalg.norm(mr))
@@ -111,6 +116,8 @@ def test_estimates_approach_the_exact_gradient_with_a_long_small_nudge():
     for key in gve.ESTIMATORS:
         ok = table["examples_nonzero"] > 0
         assert (table.loc[ok, f"cos_{key}"] > 0.999).all(), key
+        assert (table.loc[ok, f"med_cos_{key}"] > 0.999).all(), key
+        np.testing.assert_allclose(table.loc[ok, f"med_ratio_{key}"], 1.0, rtol=1e-2)
         np.testing.assert_allclose(table.loc[ok, f"rms_{key}"], table.loc[ok, "rms_exact"], rtol=1e-2)
 
 
