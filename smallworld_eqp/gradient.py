@@ -73,8 +73,10 @@ def _check(graph: Graph, weights: Any, biases: Any, states: Any) -> tuple[np.nda
         )
     if s.ndim != 2 or s.shape[1] != graph.n_neurons:
         raise ValueError(f"states must have shape (batch, {graph.n_neurons}), got shape {s.shape}")
-    if not (np.all((s >= 0) & (s <= 1)) and np.isfinite(w).all() and np.isfinite(b).all()):
-        raise ValueError("states must lie in [0, 1] and weights and biases be finite")
+    if not (np.isfinite(w).all() and np.isfinite(b).all()):
+        raise ValueError("weights and biases must be finite, got NaN or inf")
+    if s.size and not (s.min() >= 0.0 and s.max() <= 1.0):
+        raise ValueError(f"states must lie in [0, 1], got range [{s.min()}, {s.max()}]")
     return w, b, s
 
 

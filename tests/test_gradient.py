@@ -149,8 +149,10 @@ def test_singular_fixed_point_and_bad_inputs_are_refused():
         cost_gradient(g, w, b, s[0], np.array([[1.0]]))
     with pytest.raises(ValueError, match=r"y must have shape \(1, 1\) like states, got shape \(1, 2\)"):
         cost_gradient(g, w, b, s, np.array([[1.0, 0.0]]))
-    with pytest.raises(ValueError, match="states must lie in"):
+    with pytest.raises(ValueError, match=r"states must lie in \[0, 1\], got range \[1.5, 2.0\]"):
         cost_gradient(g, w, b, s + 1, np.array([[1.0]]))
+    with pytest.raises(ValueError, match="weights and biases must be finite, got NaN or inf"):
+        cost_gradient(g, np.array([np.nan, 1.0]), b, s, np.array([[1.0]]))
     with pytest.raises(ValueError, match=r"weights and biases must have shapes \(2,\) and \(3,\)"):
         fixed_point_residual(g, w[:1], b, s)
     with pytest.raises(TypeError, match="graph must be a topology.Graph, got str"):
