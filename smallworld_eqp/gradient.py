@@ -46,7 +46,7 @@ Examples
 >>> x, y = np.array([[0.2, 0.9, 0.5]]), np.array([[1.0, 0.0]])
 >>> dw, db = cost_gradient(g, net.weights, net.biases, net.free_phase(x), y)
 >>> dw.shape, db.shape
-((1, 14), (1, 9))
+((1, 20), (1, 9))
 """
 
 from __future__ import annotations
