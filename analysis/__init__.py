@@ -11,6 +11,10 @@ Modules, each runnable as ``python -m analysis.<module> CSV... [--out DIR]``:
 ``saturation``
     Per-layer saturation and input dependence of a trained run's free phase
     (``python -m analysis.saturation RUN_DIR``).
+``gradient_vs_eqprop``
+    Per layer pair, the RMS and cosine of the exact gradient of the cost and of
+    EqProp's estimates of it (one-sided, symmetric, after-step) on the same examples
+    (``python -m analysis.gradient_vs_eqprop --preset NAME | --run RUN_DIR``).
 ``report``
     Every figure and table from a results folder, for the reproduction write-up.
 

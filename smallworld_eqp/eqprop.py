@@ -10,6 +10,9 @@ neuron. Training a batch runs
    ``s0``, giving ``s_beta``;
 3. the updates eq. 7-8, averaged over the batch, on existing edges only.
 
+With ``nudge="symmetric"`` step 2 runs twice, at +beta and -beta, and step 3 takes
+the difference of the two clamped states over 2 beta.
+
 Examples
 --------
 >>> from smallworld_eqp import topology
@@ -44,7 +47,9 @@ from .validate import check_bool, check_choice, check_int, check_real
 
 SOLVERS = tuple(kernels.SOLVERS)
 DTYPES = ("float32", "float64")
-NUDGES = tuple(kernels.NUDGES)
+# The forms of a training step's clamped phase: the kernels' clamped steps, and the
+# symmetric form, two gradient-form phases at +beta and -beta.
+NUDGES = (*kernels.NUDGES, "symmetric")
 BATCH_ORDERS = ("reshuffle", "fixed")
 _EVAL_BATCH = 1000
 # Step and batch counts above this are typing errors, not experiments (and overflow int32).
@@ -226,14 +231,19 @@ class EqPropConfig:
         ``k``, the factor on the cost's pull: in dF/dy = dE/dy + k beta (y - y_d) with
         ``nudge="gradient"`` (1 is eq. 5), on the after-step nudge with
         ``nudge="after-step"`` (the authors' code uses 2).
-    nudge : {"gradient", "after-step"}
-        Form of a weakly-clamped Euler step. ``"gradient"`` (eq. 5, 9): one step along
-        -dF/ds at the pre-step state, ``y <- clip(y - eps (y - h + k beta (y - y_d)))``.
-        ``"after-step"`` (the authors' code): the free step without clipping,
-        ``u = y + eps (h - y)``, then the nudge from that post-step value,
-        ``u <- u + eps k beta (y_d - u)``, then the clip; with eps 0.5, beta 1 and
-        k 2 it puts the outputs on their targets. Hidden neurons take the free step
-        in both. Euler only.
+    nudge : {"gradient", "after-step", "symmetric"}
+        Form of the weakly-clamped phase. ``"gradient"`` (eq. 5, 9): each Euler step
+        along -dF/ds at the pre-step state, ``y <- clip(y - eps (y - h + k beta (y -
+        y_d)))``. ``"after-step"`` (the authors' code, Euler only): the free step
+        without clipping, ``u = y + eps (h - y)``, then the nudge from that post-step
+        value, ``u <- u + eps k beta (y_d - u)``, then the clip; with eps 0.5, beta 1
+        and k 2 it puts the outputs on their targets. Hidden neurons take the free
+        step in both. ``"symmetric"`` (Laborieux et al. 2021): two gradient-form
+        phases from the free state, ``s+`` at +beta and ``s-`` at -beta, and eq. 7-8
+        from their difference, ``dW_ij = lr / (2 beta) (rho(s+_i) rho(s+_j) -
+        rho(s-_i) rho(s-_j))``, ``db_i = lr / (2 beta) (rho(s+_i) - rho(s-_i))``: the
+        estimator's O(beta) bias cancels (:mod:`smallworld_eqp.gradient`).
+        :meth:`EqPropNetwork.clamped_phase` runs the +beta phase.
     bias_learning_rate : float or None
         ``None``: a bias uses the rate of its neuron's input weights (paper 4.1). A
         number: every bias uses it (the authors' code updates the biases with rate
@@ -284,7 +294,9 @@ class EqPropConfig:
     persistent_particles: bool = setting(False, "start each example's free phase from its last free state")
     nudge_factor: float = setting(1.0, "factor on the cost's pull (1: eq. 5; 2: the authors' code)")
     nudge: str = setting(
-        "gradient", "clamped step: gradient (eq. 5, 9) or after-step (the authors' code)", since="0.2"
+        "gradient",
+        "clamped phase: gradient (eq. 5, 9), after-step (the authors' code) or symmetric (+beta and -beta)",
+        since="0.2",
     )
     bias_learning_rate: float | None = setting(
         None,
@@ -341,8 +353,8 @@ class EqPropConfig:
             keep("bias_learning_rate", check_real("bias_learning_rate", self.bias_learning_rate, "(0, inf)"))
         check_choice("batch_order", self.batch_order, BATCH_ORDERS)
         check_choice("solver", self.solver, SOLVERS)
-        if self.nudge not in kernels.SOLVERS[self.solver].nudges:
-            able = [name for name, solver in kernels.SOLVERS.items() if self.nudge in solver.nudges]
+        if self.step_form not in kernels.SOLVERS[self.solver].nudges:
+            able = [name for name, solver in kernels.SOLVERS.items() if self.step_form in solver.nudges]
             raise ValueError(
                 f"nudge={self.nudge!r} is a form of the {' or '.join(able)} step; it needs solver={able[0]!r}, got solver={self.solver!r}"
             )
@@ -350,6 +362,11 @@ class EqPropConfig:
             keep("tol", check_real("tol", self.tol, "(0, inf)"))
         check_choice("dtype", self.dtype, DTYPES)
         keep("seed", check_int("seed", self.seed, low=0))
+
+    @property
+    def step_form(self) -> str:
+        """The kernels' clamped step (a key of :data:`kernels.NUDGES`) of ``nudge``."""
+        return "gradient" if self.nudge == "symmetric" else self.nudge
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict of the fields (tuples become lists)."""
@@ -557,7 +574,7 @@ class EqPropNetwork:
         and fills ``residual`` (batch,) if given."""
         cfg = self.config
         tol = -1.0 if cfg.tol is None else float(cfg.tol)
-        phase = kernels.Phase(cfg.eps, kbeta, kernels.NUDGES[cfg.nudge], n_steps, tol)
+        phase = kernels.Phase(cfg.eps, kbeta, kernels.NUDGES[cfg.step_form], n_steps, tol)
         return kernels.relax(
             self._solver, self._plan, self._extra, self.biases, x, start, y, phase, residual=residual
         )
@@ -580,6 +597,9 @@ class EqPropNetwork:
 
     def clamped_phase(self, x: Any, y: Any, s0: Any) -> np.ndarray:
         """Weakly-clamped phase (eq. 9 on F = E + beta C, ``n_clamped`` steps from ``s0``).
+
+        With ``nudge="symmetric"``, the +beta phase (gradient form); a configuration
+        with beta negated gives the other.
 
         Parameters
         ----------
@@ -619,7 +639,8 @@ class EqPropNetwork:
         )
 
     def train_batch(self, x: Any, y: Any, indices: Any = None, *, task: str = "classification") -> BatchStats:
-        """One EqProp step on a batch: free phase, clamped phase, updates (eq. 7-8).
+        """One EqProp step on a batch: free phase, clamped phase (two with
+        ``nudge="symmetric"``), updates (eq. 7-8).
 
         Parameters
         ----------
@@ -649,26 +670,35 @@ class EqPropNetwork:
             raise self._diverged("free-phase states")
         error = float(np.mean(self._errors(s0, y, task)))
         cost = float(np.mean(self._errors(s0, y, "regression")))
-        sb, clamped_steps = self._relax(x, y, s0, self.config.nudge_factor * beta, self.config.n_clamped)
+        kbeta = self.config.nudge_factor * beta
+        sb, clamped_steps = self._relax(x, y, s0, kbeta, self.config.n_clamped)
         if not np.isfinite(sb).all():
             raise self._diverged("clamped-phase states")
+        # Eq. 7-8 from the free and the clamped state, or (symmetric) from the -beta
+        # and the +beta clamped states over 2 beta.
+        base, span = s0, beta
+        if self.config.nudge == "symmetric":
+            base, _ = self._relax(x, y, s0, -kbeta, self.config.n_clamped)
+            if not np.isfinite(base).all():
+                raise self._diverged("clamped-phase states")
+            span = 2.0 * beta
 
-        # Eq. 7-8, batch-averaged, with per-parameter rates.
-        s0t, sbt = np.ascontiguousarray(s0.T), np.ascontiguousarray(sb.T)
+        # Batch-averaged, with per-parameter rates.
+        at, bt = np.ascontiguousarray(base.T), np.ascontiguousarray(sb.T)
         dw = np.empty_like(self.weights)
         sums = kernels.update_weights(
             self._edges,
-            s0t,
-            sbt,
-            self._lr_edge / (beta * n_batch),
+            at,
+            bt,
+            self._lr_edge / (span * n_batch),
             self._group,
             self.n_pairs + 2,
             self.weights,
             dw,
         )
-        diff = sbt[n_in:].astype(np.float64) - s0t[n_in:]
+        diff = bt[n_in:].astype(np.float64) - at[n_in:]
         with np.errstate(over="ignore"):  # overflow is reported as divergence just below
-            self.biases[n_in:] += (self._lr_bias[n_in:] / beta * diff.mean(axis=1)).astype(self._dtype)
+            self.biases[n_in:] += (self._lr_bias[n_in:] / span * diff.mean(axis=1)).astype(self._dtype)
         if not (np.isfinite(self.weights).all() and np.isfinite(self.biases).all()):
             raise self._diverged("weights or biases")
         if idx is not None:

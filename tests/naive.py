@@ -105,6 +105,24 @@ def update(graph, weights, biases, s0, sb, beta, lr):
     return weights + dw, biases + db, dw
 
 
+def symmetric_train_batch(graph, weights, biases, x, y, eps, beta, k, n_free, n_clamped, lr, start=None):
+    """A training step with the symmetric nudge (Laborieux et al. 2021): free phase, two
+    gradient-form clamped phases from the free state at +k beta and -k beta, then
+    dW = lr / (2 beta) mean_b (rho(s+) rho(s+)^T - rho(s-) rho(s-)^T) on existing edges and
+    db = lr / (2 beta) mean_b (rho(s+) - rho(s-)). Returns (s0, weights, biases, dW)."""
+    w = dense_weights(graph, weights)
+    start = np.zeros((x.shape[0], graph.n_neurons)) if start is None else start
+    s0 = euler(w, biases, x, start, eps, n_free)
+    s_plus = euler(w, biases, x, s0, eps, n_clamped, y, k * beta)
+    s_minus = euler(w, biases, x, s0, eps, n_clamped, y, -k * beta)
+    lr_edge, lr_bias = learning_rates(graph, lr)
+    rp, rm = rho(s_plus), rho(s_minus)
+    outer = (rp.T @ rp - rm.T @ rm) / x.shape[0]
+    dw = np.array([lr_e / (2 * beta) * outer[i, j] for (i, j), lr_e in zip(graph.edges, lr_edge)])
+    db = lr_bias / (2 * beta) * np.mean(rp - rm, axis=0)
+    return s0, weights + dw, biases + db, dw
+
+
 def random_graph(rng, *, max_layers=5, max_size=7):
     """A random layered graph for tests: random sizes, maybe intra-layer edges, rewired
     in replace or add mode (so blocks range from dense to sparse)."""

@@ -75,29 +75,59 @@ def test_train_batch_matches_reference(lr, nudge):
         assert out.free_steps == 30 and out.beta == 0.7
 
 
-def test_update_over_several_blocks_matches_reference():
-    # More edges than kernels.UPDATE_BLOCK: the update and its sums run in blocks.
-    rng = np.random.default_rng(12)
-    g = topology.rewire(topology.connect_within_layers(topology.layered([100, 60, 60, 10])), n=300, seed=1)
-    assert g.n_edges > kernels.UPDATE_BLOCK
-    cfg = EqPropConfig(n_free=15, n_clamped=4, learning_rate=(0.1, 0.05, 0.02), dtype="float64")
+@pytest.mark.filterwarnings("ignore:Mean of empty slice", "ignore:invalid value encountered")
+@pytest.mark.parametrize("seed", range(6))
+def test_symmetric_nudge_matches_reference(seed):
+    # Random graphs and settings: one or per-pair rates, nudge factor, beta's sign drawn
+    # per batch or not, persistent particles; three batches in a row.
+    rng = np.random.default_rng(seed)
+    g = naive.random_graph(rng)
+    lr = 0.1 if seed % 2 else tuple(rng.uniform(0.02, 0.2, g.n_layers - 1))
+    cfg = EqPropConfig(
+        nudge="symmetric",
+        n_free=int(rng.integers(5, 40)),
+        n_clamped=int(rng.integers(1, 10)),
+        learning_rate=lr,
+        nudge_factor=float(rng.choice([1.0, 2.0])),
+        beta=float(rng.choice([-1.0, 1.0]) * rng.uniform(0.1, 1.0)),
+        random_beta_sign=bool(seed % 3 == 0),
+        persistent_particles=bool(seed % 2),
+        dtype="float64",
+        seed=seed,
+    )
     net = EqPropNetwork(g, cfg)
-    x, y = _data(rng, g, 9)
-    w, b = net.weights.copy(), net.biases.copy()
-    out = net.train_batch(x, y)
-    _, (w_ref, b_ref, dw) = _reference_batch(g, w, b, x, y, cfg, 1.0)
-    np.testing.assert_allclose(net.weights, w_ref, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(net.biases, b_ref, rtol=0, atol=1e-12)
-    rms, rms_edges, intra, skip = _rms_reference(g, dw)
-    np.testing.assert_allclose(out.rms, rms, rtol=1e-9)
-    np.testing.assert_allclose([out.rms_intra, out.rms_skip], [intra, skip], rtol=1e-9)
+    n_in = g.layer_sizes[0]
+    particles = {}
+    for _ in range(3):
+        x, y = _data(rng, g, int(rng.integers(1, 6)))
+        idx = rng.choice(8, size=x.shape[0], replace=False)
+        start = np.zeros((x.shape[0], g.n_neurons))
+        if cfg.persistent_particles:
+            for row, k in enumerate(idx):
+                start[row, n_in:] = particles.get(k, 0.0)
+        w, b = net.weights.copy(), net.biases.copy()
+        out = net.train_batch(x, y, idx if cfg.persistent_particles else None)
+        assert abs(out.beta) == abs(cfg.beta) and (cfg.random_beta_sign or out.beta == cfg.beta)
+        s0, w_ref, b_ref, dw = naive.symmetric_train_batch(
+            g, w, b, x, y, cfg.eps, out.beta, cfg.nudge_factor, cfg.n_free, cfg.n_clamped, lr, start
+        )
+        for row, k in enumerate(idx):
+            particles[k] = s0[row, n_in:]
+        np.testing.assert_allclose(net.weights, w_ref, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(net.biases, b_ref, rtol=0, atol=1e-10)
+        rms, rms_edges, intra, skip = _rms_reference(g, dw)  # NaN where a kind has no edge
+        np.testing.assert_allclose(out.rms, rms, rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(out.rms_edges, rms_edges, rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose([out.rms_intra, out.rms_skip], [intra, skip], rtol=1e-9, atol=1e-15)
+        assert out.cost == pytest.approx(np.mean(naive.cost(s0, y)), rel=1e-12)
 
 
-def test_coordinate_training_matches_reference():
+@pytest.mark.parametrize("nudge", ["gradient", "symmetric"])
+def test_coordinate_training_matches_reference(nudge):
     rng = np.random.default_rng(8)
     g = _graph()
     cfg = EqPropConfig(
-        n_free=12, n_clamped=3, solver="coordinate", beta=0.5, nudge_factor=2.0, dtype="float64"
+        n_free=12, n_clamped=3, solver="coordinate", beta=0.5, nudge_factor=2.0, nudge=nudge, dtype="float64"
     )
     net = EqPropNetwork(g, cfg)
     x, y = _data(rng, g, 7)
@@ -106,7 +136,9 @@ def test_coordinate_training_matches_reference():
     w = naive.dense_weights(g, w0)
     s0 = naive.coordinate(w, b0, x, np.zeros((7, g.n_neurons)), 12)
     sb = naive.coordinate(w, b0, x, s0, 3, y, 1.0)
-    w_ref, b_ref, _ = naive.update(g, w0, b0, s0, sb, 0.5, cfg.learning_rate)
+    if nudge == "symmetric":  # from the -beta to the +beta phase, over 2 beta
+        s0 = naive.coordinate(w, b0, x, s0, 3, y, -1.0)
+    w_ref, b_ref, _ = naive.update(g, w0, b0, s0, sb, 0.5 if nudge == "gradient" else 1.0, cfg.learning_rate)
     np.testing.assert_allclose(net.weights, w_ref, atol=1e-10)
     np.testing.assert_allclose(net.biases, b_ref, atol=1e-10)
 

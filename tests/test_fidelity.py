@@ -200,7 +200,7 @@ def test_after_step_nudge_needs_the_euler_solver():
         ValueError, match="nudge='after-step' is a form of the euler step; it needs solver='euler'"
     ):
         EqPropConfig(nudge="after-step", solver="coordinate")
-    with pytest.raises(ValueError, match="nudge must be one of gradient, after-step, got 'late'"):
+    with pytest.raises(ValueError, match="nudge must be one of gradient, after-step, symmetric, got 'late'"):
         EqPropConfig(nudge="late")
 
 
