@@ -22,10 +22,12 @@ eq. 23, as log10, and the one-epoch online error), this module computes
 ``partial_*``
     for the measures in the multivariate fit, the partial effect of one standard
     deviation of the measure with the others held fixed (ordinary least squares on
-    z-scored measures, statsmodels, HC3 heteroscedasticity-robust 95% CIs). Measures
-    enter in order of their ``r2_leave_one_design_out``, skipping one that the
-    measures already in explain to R^2 > 0.95 (a near-duplicate, such as one edge
-    count among the others), at most one per 10 trials. ``model_r2`` and
+    z-scored measures, statsmodels, HC3 heteroscedasticity-robust 95% CIs). The
+    candidates are the one-number measures (not the per-layer columns, which would
+    crowd the fit with near-copies); they enter in order of their
+    ``r2_leave_one_design_out``, skipping one that the measures already in explain
+    to R^2 > 0.9 (a variance inflation factor above 10: a near-duplicate, such as
+    one edge count among the others), at most one per 10 trials. ``model_r2`` and
     ``model_r2_leave_one_design_out`` are the whole fit's.
 
 A design is the trial's ``design`` setting, with ``-add`` for ``mode="add"`` and
@@ -69,9 +71,11 @@ TARGETS = {
 DESIGN_SETTINGS = ("design", "mode", "intra", "steps")
 MIN_ROWS = 3
 # A measure the ones already in the multivariate fit explain to this R^2 stays out.
-MAX_SHARED_R2 = 0.95
+MAX_SHARED_R2 = 0.9
 # At most one measure in the multivariate fit per this many trials.
 ROWS_PER_MEASURE = 10
+# Panels in a row of the figure.
+PANELS_PER_ROW = 5
 COLUMNS = [
     "measure",
     "target",
@@ -267,7 +271,11 @@ def predictors(df: pd.DataFrame) -> pd.DataFrame:
             .sort_values("r2_leave_one_design_out", ascending=False)["measure"]
             .tolist()
         )
-        ranked = [m for m in ranked if np.ptp(df.loc[complete, m].to_numpy(dtype=float)) > 0]
+        ranked = [
+            m
+            for m in ranked
+            if m in one_number_measures() and np.ptp(df.loc[complete, m].to_numpy(dtype=float)) > 0
+        ]
         table["in_model"] = False
         if ranked and complete.sum() > MIN_ROWS:
             chosen, fit, lodo = multivariate(df[complete], y_all[complete], design_all[complete], ranked)
@@ -288,28 +296,32 @@ def predictors(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def figure(df: pd.DataFrame, out: Path) -> Path:
-    """Each target (rows) against each one-number measure that varies (columns),
-    one colour per design."""
+    """Each target against each one-number measure that varies, one colour per design:
+    a block of panels per target, :data:`PANELS_PER_ROW` to a row."""
+    from matplotlib import colormaps
+
     df = with_hops_mean(df).reset_index(drop=True)
     design = design_labels(df)
     shown = [m for m in measures(df) if m in one_number_measures()]
-    fig = new_figure(2.6 * len(shown) + 1.8, 2.6 * len(TARGETS))
-    axes = np.atleast_2d(fig.subplots(len(TARGETS), len(shown), sharey="row", squeeze=False))
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab20"]
-    for r, (target, (label, transform)) in enumerate(TARGETS.items()):
+    n_cols = min(PANELS_PER_ROW, len(shown))
+    block = -(-len(shown) // n_cols)  # rows per target
+    fig = new_figure(2.6 * n_cols + 1.8, 2.4 * block * len(TARGETS))
+    axes = fig.subplots(block * len(TARGETS), n_cols, squeeze=False)
+    cmap = colormaps["tab20"]  # pairs of a dark and a light shade: a design and its -add
+    for t, (target, (label, transform)) in enumerate(TARGETS.items()):
         with np.errstate(divide="ignore", invalid="ignore"):
             y = transform(pd.to_numeric(df[target], errors="coerce").to_numpy(dtype=float))
-        for c, name in enumerate(shown):
-            ax = axes[r, c]
-            for k, d in enumerate(sorted(design.unique())):
+        for k, name in enumerate(shown):
+            ax = axes[t * block + k // n_cols, k % n_cols]
+            for c, d in enumerate(sorted(design.unique())):
                 at = (design == d).to_numpy()
-                ax.scatter(df.loc[at, name], y[at], s=12, color=cmap(k % 20), label=d, edgecolors="none")
+                ax.scatter(df.loc[at, name], y[at], s=12, color=cmap(c % 20), label=d, edgecolors="none")
+            ax.set_xlabel(name)
             ax.grid(True, alpha=0.4)
-            if r == len(TARGETS) - 1:
-                ax.set_xlabel(name)
-        axes[r, 0].set_ylabel(label)
+            if k % n_cols == 0:
+                ax.set_ylabel(label)
+        for k in range(len(shown), block * n_cols):
+            axes[t * block + k // n_cols, k % n_cols].set_visible(False)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", title="design", fontsize="small")
     fig.suptitle("Training outcomes against graph measures, by graph design")

@@ -30,6 +30,7 @@ def design_sweep(seed: int = 0) -> pd.DataFrame:
         f["hops_to_output_0"] = h + 1.0
         f["path_length"] = 0.5 * h + 1.5 * k
         f["clustering"] = rng.uniform(0.0, 0.2, len(f))
+        f["skip_span"] = 2.0 * h + 1.0  # a copy of the hops under another name
         f["online_error_epoch1"] = 0.9 - 0.2 * h + 0.005 * rng.standard_normal(len(f))
         f["spread"] = 10 ** (0.3 * h + 0.01 * rng.standard_normal(len(f)))
         frames.append(f)
@@ -76,12 +77,18 @@ def test_measures_come_from_the_registry_and_constant_ones_are_left_out(table):
 @pytest.mark.parametrize("target, sign", [("online_error_epoch1", -1), ("spread", 1)])
 def test_multivariate_fit_keeps_one_of_the_duplicates_and_finds_its_effect(table, target, sign):
     rows = table[(table["target"] == target) & table["in_model"]]
-    hops_like = rows[rows["measure"].str.startswith("hops")]
-    # hops_mean_hidden and the hidden layers' hops are the same column here: one enters.
+    # Only one-number measures are candidates; of hops_mean_hidden and skip_span, the same
+    # column here, one enters.
+    assert set(rows["measure"]) <= set(graph_designs.one_number_measures())
+    hops_like = rows[rows["measure"].isin(["hops_mean_hidden", "skip_span"])]
     assert len(hops_like) == 1
     (effect,) = hops_like.to_dict("records")
     assert sign * effect["partial_ci_low"] > 0 and sign * effect["partial_ci_high"] > 0
     assert effect["partial_ci_low"] < effect["partial_effect"] < effect["partial_ci_high"]
+    # The effect of one standard deviation: the slope times the measure's standard deviation.
+    df = graph_designs.with_hops_mean(design_sweep())
+    sd = df[effect["measure"]].std(ddof=0)
+    assert effect["partial_effect"] == pytest.approx(effect["slope"] * sd, rel=0.05)
     assert rows["model_r2"].iloc[0] > 0.95 and rows["model_r2_leave_one_design_out"].iloc[0] > 0.9
     assert len(rows) <= 60 // graph_designs.ROWS_PER_MEASURE
 
