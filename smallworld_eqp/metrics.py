@@ -406,6 +406,7 @@ def log_paths_to_output(graph: Graph) -> np.ndarray:
 
 #: Walks of length k count with weight (WALK_DECAY / lambda_max)^k (:func:`log_walks_to_output`).
 WALK_DECAY = 0.5
+_MAX_WALK_TERMS = 100_000
 
 
 def log_walks_to_output(graph: Graph, decay: float = WALK_DECAY) -> np.ndarray:
@@ -459,11 +460,15 @@ def log_walks_to_output(graph: Graph, decay: float = WALK_DECAY) -> np.ndarray:
     term = np.zeros(graph.n_neurons)
     term[graph.offsets[-2] :] = 1.0
     total = np.zeros(graph.n_neurons)
-    while True:
+    # Terms shrink by about ``decay`` per product; the cap only guards against a wrong eigenvalue.
+    for _ in range(_MAX_WALK_TERMS):
         term = a * (adjacency @ term)
         total += term
         if term.max() <= 1e-13 * total.min():
             return _layer_means(graph, np.log10(total))
+    raise RuntimeError(
+        f"the walk series did not converge in {_MAX_WALK_TERMS} terms (lambda_max = {lam:.6g} may be wrong)"
+    )
 
 
 #: The graph measures of a results row, each a function of the graph: name -> number.

@@ -315,3 +315,9 @@ def test_parallel_path_measures_refuse_a_neuron_cut_off_from_the_output():
             measure(g)
     with pytest.raises(ValueError, match=r"decay must lie in \(0, 1\), got 1.0"):
         metrics.log_walks_to_output(topology.layered([2, 2, 2]), decay=1.0)
+
+
+def test_log_walks_to_output_stops_a_series_that_does_not_converge(monkeypatch):
+    monkeypatch.setattr(metrics, "_MAX_WALK_TERMS", 3)
+    with pytest.raises(RuntimeError, match="did not converge in 3 terms"):
+        metrics.log_walks_to_output(topology.layered([4, 3, 3, 2]))
