@@ -241,3 +241,33 @@ def test_uniform_design_is_the_old_rewiring_with_the_old_trial_id():
 def test_trial_design_rejects_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         spec.TrialSpec(layers=(6, 5, 5, 5, 3), **{"n": 4, **kwargs})
+
+
+def test_sweep_varies_the_design_and_records_it(tmp_path):
+    from smallworld_eqp import results, sweep
+
+    out = tmp_path / "designs.csv"
+    args = [
+        "--dataset", "digits", "--layers", "64,8,8,8,10", "--n-train", "60", "--n-test", "30",
+        "--n-free", "8", "--n-clamped", "2", "--replacements", "0,6", "--seeds", "0",
+        "--vary", "design=uniform,span-3,into-output,intra", "--vary", "mode=replace,add",
+        "--no-plot", "--quiet", "--out", str(out),
+    ]  # fmt: skip
+    assert sweep.main(args) == 0
+    df = results.load_sweep(out).set_index(["design", "mode", "n_replaced"])
+    assert len(df) == 16 and set(df.index.get_level_values("design")) == {
+        "uniform",
+        "span-3",
+        "into-output",
+        "intra",
+    }
+    for mode in ("replace", "add"):
+        assert df.loc[("intra", mode, 6), ["n_intra", "n_skip"]].tolist() == [6, 0]
+        assert df.loc[("span-3", mode, 6), ["n_skip", "skip_span"]].tolist() == [6, 3.0]
+        assert (
+            df.loc[("into-output", mode, 6), "hops_to_output_0"]
+            < df.loc[("uniform", mode, 0), "hops_to_output_0"]
+        )
+        # No new edges: every design's trial is the plain network.
+        assert df.loc[("span-3", mode, 0), "n_edges"] == df.loc[("uniform", "replace", 0), "n_edges"]
+    assert df.loc[("span-3", "add", 6), "n_edges"] == df.loc[("span-3", "replace", 6), "n_edges"] + 6
