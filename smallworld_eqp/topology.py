@@ -832,9 +832,9 @@ def rewire_span(
     As :func:`rewire` with ``n``, but the new edges are drawn uniformly among the
     unconnected pairs ``span`` layers apart only. At equal count the spans separate
     the measures: span-2 edges close triangles (every neuron of the layer between is a
-    common neighbour), so clustering rises; edges of odd span close none in a network
-    without intra-layer edges (it stays bipartite between even and odd layers), so
-    clustering stays 0 while the path length falls.
+    common neighbour), so clustering rises; edges of odd span close none in a layered
+    network without intra-layer or even-span edges (it stays bipartite between even and
+    odd layers), so clustering stays 0 while the path length falls.
 
     Parameters
     ----------
