@@ -8,6 +8,10 @@ Modules, each runnable as ``python -m analysis.<module> CSV... [--out DIR]``:
 ``decay_fit``
     Fit of the one-epoch error against the number of replaced connections to an
     exponential decay towards a floor (paper section 5.1.3).
+``graph_designs``
+    Predictive power of every registered graph measure for the spread and the
+    one-epoch error within graph designs and leave-one-design-out, and a
+    multivariate fit with partial effects.
 ``saturation``
     Per-layer saturation and input dependence of a trained run's free phase
     (``python -m analysis.saturation RUN_DIR``).

@@ -14,10 +14,15 @@ the sparse product formula ``2 T_v = ((A @ A) * A).sum(1)_v``. Our times are the
 of ``--repeat`` runs after a warm-up on a small graph; baselines run once. "equal"
 means bitwise-equal values.
 
+The parallel-path measures (``log_paths_to_output``, ``log_walks_to_output``) have no
+baseline fast enough for these graphs (networkx would enumerate 10^9 paths); they are
+checked against networkx and dense NumPy in ``tests/test_metrics.py`` and only timed
+here, on both graphs; ``--parallel-paths-only`` times just them.
+
 Run from the repository root with the package importable (``pip install -e .`` or
 ``PYTHONPATH=.``)::
 
-    python benchmarks/bench_graph.py [--out benchmarks/results/bench_graph.json]
+    python benchmarks/bench_graph.py [--out benchmarks/results/bench_graph.json] [--parallel-paths-only]
 """
 
 from __future__ import annotations
@@ -162,6 +167,15 @@ def compare(name: str, g: topology.Graph, repeat: int, with_networkx: bool, with
     return rows
 
 
+def parallel_paths(name: str, g: topology.Graph, repeat: int) -> list[dict]:
+    """Rows timing the parallel-path measures on one graph (no baseline)."""
+    rows = []
+    for measure in (metrics.log_paths_to_output, metrics.log_walks_to_output):
+        t, value = timed(measure, g, repeat=repeat)
+        rows.append(row(name, measure.__name__, t, short(value)))
+    return rows
+
+
 def fmt(value, spec: str) -> str:
     width = int(spec.split(".")[0])
     return f"{'-':>{width}}" if value is None else format(value, spec)
@@ -183,9 +197,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_graph.json", help="JSON file to write")
     parser.add_argument("--repeat", type=int, default=5, help="runs of our functions (best is kept)")
+    parser.add_argument(
+        "--parallel-paths-only", action="store_true", help="time only the parallel-path measures"
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error(f"--repeat must be >= 1, got {args.repeat}")
+    if args.parallel_paths_only:
+        metrics.log_paths_to_output(topology.layered([3, 3, 3]))  # compiled outside the timed calls
+        sizes = [784, 500, 500, 500, 10]
+        base = topology.connect_within_layers(topology.layered(sizes))
+        paper = topology.rewire(base, n=int(0.08 * base.n_edges), seed=0)
+        _ = paper.csr
+        rows = parallel_paths("paper", paper, args.repeat)
+        print(f"paper: {paper}")
+        print_table(rows)
+        return
 
     rows = []
     print("timing first calls with an empty numba cache (child process) ...", flush=True)
@@ -210,12 +237,14 @@ def main(argv: list[str] | None = None) -> None:
     rows.append(row("paper", "csr (cached per graph)", t_csr, f"nnz={2 * paper.n_edges}"))
     rows.append(row("paper", "total build", t_build + t_rewire + t_csr))
     rows += compare("paper", paper, args.repeat, with_networkx=False, with_scipy=True)
+    rows += parallel_paths("paper", paper, args.repeat)
 
     print("networkx comparison graph ...", flush=True)
     small_sizes = [784, 100, 100, 100, 100, 100, 10]
     g = topology.rewire(topology.connect_within_layers(topology.layered(small_sizes)), p=0.1, seed=0)
     _ = g.csr
     rows += compare("nx", g, args.repeat, with_networkx=True, with_scipy=True)
+    rows += parallel_paths("nx", g, args.repeat)
 
     print()
     print(f"paper: {paper}")

@@ -26,6 +26,10 @@ Sources
   scikit-learn's data sets: 5 or 8 hidden layers of 10, without skip edges (p = 0)
   and with p = 0.1, lr 0.01, batch 5, 1000/12 steps (5 hidden layers) or 5000/18
   (8), the code's ``bypass mag``, 10 epochs, seeds 0-4; the rest as ``authors-code``.
+- ``graph-designs``: ours; the ``authors-code`` network and settings for one epoch,
+  with the paper's count-based rewiring (no reuse of removed edges, which only the
+  ``uniform`` design allows) at 300-10,000 edges and seeds 0-2, for the designs of
+  :data:`smallworld_eqp.topology.DESIGNS` given with ``--vary design=...``.
 - ``quick``: ours; a deep narrow network on scikit-learn's 8x8 digits that runs
   offline in a few minutes on 2 cores and already shows the effect.
 """
@@ -128,6 +132,17 @@ SWEEP_PRESETS: dict[str, dict] = {
         "layers": AUTHORS_LAYERS,
         "p": (0.0, *np.logspace(-4, 0, 30).tolist()),
         "seed": (0,),
+        "epochs": 1,
+    },
+    # Crossed with --vary design=... (and mode=replace,add): docs/REPRODUCTION.md, "Graph designs".
+    "graph-designs": {
+        **_AUTHORS_DATA,
+        **_AUTHORS_CONFIG,
+        "intra": False,
+        "reuse_removed": False,
+        "layers": AUTHORS_LAYERS,
+        "n": (300, 1_000, 3_000, 10_000),
+        "seed": (0, 1, 2),
         "epochs": 1,
     },
     # run_trials.py: diabetes_5layer_*, diabetes_8layer_*, wine_5layer_*, wine_8layer_*.

@@ -127,7 +127,7 @@ def sweep_columns(n_layers: int) -> list[str]:
     --------
     >>> cols = sweep_columns(3)
     >>> cols[cols.index("skip_span") :][:6]
-    ['skip_span', 'hops_to_output_0', 'hops_to_output_1', 'hops_to_output_2', 'error_measure', 'online_error_epoch1']
+    ['skip_span', 'log_paths_hidden', 'log_walks_hidden', 'hops_to_output_0', 'hops_to_output_1', 'hops_to_output_2']
     >>> [c for c in cols if c.startswith("dw_")]
     ['dw_0', 'dw_1']
     """

@@ -86,6 +86,10 @@ class TrialSpec:
     mode : {"replace", "add"}
     reuse_removed : bool
         Removed edges become candidates for later replacements (the authors' code).
+    design : str
+        Where the new edges go, a name of :data:`topology.DESIGNS`: ``"uniform"`` (the
+        paper's :func:`topology.rewire`) or a design that takes ``n`` only (no ``p``,
+        no ``reuse_removed``), such as ``"span-3"``.
     steps : tuple of dict
         Further recipe steps after the rewiring (:data:`topology.GRAPH_STEPS`).
     seed : int
@@ -121,6 +125,12 @@ class TrialSpec:
     mode: str = setting("replace", "replace edges by skip edges, or add skip edges without removing")
     reuse_removed: bool = setting(
         False, "removed edges become candidates for later replacements (the authors' code)", since="0.2"
+    )
+    design: str = setting(
+        "uniform",
+        "where the n new edges go (topology.DESIGNS): uniform, span-K (K = 2..6), into-output, "
+        "out-of-input, hidden-only, intra",
+        since="0.3",
     )
     steps: tuple[dict, ...] = setting(
         (),
@@ -164,6 +174,13 @@ class TrialSpec:
             n, p = topology.check_rewire(self.n, self.p, self.mode, self.reuse_removed)
             object.__setattr__(self, "n", n)
             object.__setattr__(self, "p", p)
+        check_choice("design", self.design, tuple(topology.DESIGNS))
+        if self.design != "uniform" and (self.p is not None or self.reuse_removed):
+            got = f"p={self.p}" if self.p is not None else "reuse_removed=True"
+            raise ValueError(
+                f"design {self.design!r} places a count n of edges without reusing removed ones; got {got} "
+                "(p and reuse_removed apply to design 'uniform' only)"
+            )
         topology.check_recipe(self.recipe)
         check_choice("dataset", self.dataset, tuple(datasets.DATASETS))
         for name in ("n_train", "n_test", "train_eval_n"):
@@ -182,7 +199,9 @@ class TrialSpec:
         steps: list[dict] = [{"op": "layered", "sizes": list(self.layers)}]
         if self.intra:
             steps.append({"op": "connect_within_layers"})
-        if self.n or self.p:
+        if self.design != "uniform" and self.n:
+            steps.append({**topology.DESIGNS[self.design], "n": self.n, "mode": self.mode})
+        elif self.n or self.p:
             amount = {"n": self.n} if self.n is not None else {"p": self.p}
             steps.append({"op": "rewire", **amount, "mode": self.mode, "reuse_removed": self.reuse_removed})
         return steps + [dict(s) for s in self.steps]

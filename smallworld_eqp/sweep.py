@@ -155,7 +155,7 @@ def check_feasible(specs: Sequence) -> None:
         check_fits(data_spec, load_data(data_spec))
     graphs: dict = {}
     for s in specs:  # the largest rewiring of every distinct recipe
-        key = (s.layers, s.intra, s.mode, s.reuse_removed, str(s.steps))
+        key = (s.layers, s.intra, s.mode, s.reuse_removed, s.design, str(s.steps))
         if key not in graphs or (s.n or 0, s.p or 0.0) > (graphs[key].n or 0, graphs[key].p or 0.0):
             graphs[key] = s
     for s in graphs.values():

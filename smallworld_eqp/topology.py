@@ -520,40 +520,58 @@ def p_to_replacements(p: float, n_edges: int) -> int:
     return round(float(np.log1p(-p) / np.log1p(-1.0 / n_edges)))
 
 
-def _skip_blocks(graph: Graph) -> list[tuple[int, int, int]]:
-    """Layer pairs (a, b), b >= a + 2, with the first linear candidate index of each."""
+def _skip_blocks(graph: Graph, pairs: frozenset[tuple[int, int]] | None = None) -> list[tuple[int, int, int]]:
+    """Layer pairs (a, b), b >= a + 2, with the first linear candidate index of each;
+    only the pairs in ``pairs`` when given."""
     blocks, start = [], 0
     sizes = graph.layer_sizes
     for a in range(graph.n_layers):
         for b in range(a + 2, graph.n_layers):
-            blocks.append((a, b, start))
-            start += sizes[a] * sizes[b]
+            if pairs is None or (a, b) in pairs:
+                blocks.append((a, b, start))
+                start += sizes[a] * sizes[b]
     return blocks
 
 
-def n_skip_candidates(graph: Graph) -> int:
-    """How many unconnected pairs of neurons a new layer-skipping edge may join."""
+def _skip_edges_in(graph: Graph, pairs: frozenset[tuple[int, int]] | None) -> np.ndarray:
+    """The graph's layer-skipping edges, only those between the layer ``pairs`` when given."""
+    skip = graph.kinds == SKIP
+    if pairs is not None:
+        allowed = np.zeros((graph.n_layers, graph.n_layers), dtype=bool)
+        for a, b in pairs:
+            allowed[a, b] = True
+        skip &= allowed[graph.edge_layers[:, 0], graph.edge_layers[:, 1]]
+    return graph.edges[skip]
+
+
+def n_skip_candidates(graph: Graph, pairs: frozenset[tuple[int, int]] | None = None) -> int:
+    """How many unconnected pairs of neurons a new layer-skipping edge may join; only
+    between the layer pairs ``(a, b)``, ``a + 2 <= b``, of ``pairs`` when given."""
     sizes = graph.layer_sizes
-    total = sum(sizes[a] * sizes[b] for a, b, _ in _skip_blocks(graph))
-    return total - int(np.count_nonzero(graph.kinds == SKIP))
+    total = sum(sizes[a] * sizes[b] for a, b, _ in _skip_blocks(graph, pairs))
+    return total - int(_skip_edges_in(graph, pairs).shape[0])
 
 
-def _skip_index(graph: Graph, edges: np.ndarray) -> np.ndarray:
-    """Linear index of layer-skipping edges in the candidate space."""
+def _skip_index(
+    graph: Graph, edges: np.ndarray, pairs: frozenset[tuple[int, int]] | None = None
+) -> np.ndarray:
+    """Linear index of layer-skipping edges (all between ``pairs``) in the candidate space."""
     sizes, offsets = graph.layer_sizes, graph.offsets
     la, lb = graph.layer_of[edges[:, 0]], graph.layer_of[edges[:, 1]]
     start = np.zeros((graph.n_layers, graph.n_layers), dtype=np.int64)
-    for a, b, s in _skip_blocks(graph):
+    for a, b, s in _skip_blocks(graph, pairs):
         start[a, b] = s
     ia = edges[:, 0].astype(np.int64) - offsets[la]
     jb = edges[:, 1].astype(np.int64) - offsets[lb]
     return start[la, lb] + ia * np.asarray(sizes, dtype=np.int64)[lb] + jb
 
 
-def _skip_pairs(graph: Graph, index: np.ndarray) -> np.ndarray:
+def _skip_pairs(
+    graph: Graph, index: np.ndarray, pairs: frozenset[tuple[int, int]] | None = None
+) -> np.ndarray:
     """Neuron pairs of the given linear candidate indices (inverse of `_skip_index`)."""
     sizes, offsets = graph.layer_sizes, graph.offsets
-    blocks = _skip_blocks(graph)
+    blocks = _skip_blocks(graph, pairs)
     starts = np.array([s for _, _, s in blocks], dtype=np.int64)
     which = np.searchsorted(starts, index, side="right") - 1
     a = np.array([b[0] for b in blocks])[which]
@@ -563,18 +581,21 @@ def _skip_pairs(graph: Graph, index: np.ndarray) -> np.ndarray:
     return np.stack([offsets[a] + local // size_b, offsets[b] + local % size_b], axis=1)
 
 
-def _sample_new_skip_edges(graph: Graph, k: int, rng: np.random.Generator) -> np.ndarray:
-    """``k`` distinct unconnected layer-skipping pairs, uniformly without replacement.
+def _sample_new_skip_edges(
+    graph: Graph, k: int, rng: np.random.Generator, pairs: frozenset[tuple[int, int]] | None = None
+) -> np.ndarray:
+    """``k`` distinct unconnected layer-skipping pairs, uniformly without replacement;
+    only between the layer ``pairs`` when given.
 
     Samples ranks among the free candidates and maps each rank to its linear index
     past the taken ones, so no list of all candidates is ever built.
     """
-    taken = np.sort(_skip_index(graph, graph.edges[graph.kinds == SKIP]))
-    ranks = rng.choice(n_skip_candidates(graph), size=k, replace=False)
+    taken = np.sort(_skip_index(graph, _skip_edges_in(graph, pairs), pairs))
+    ranks = rng.choice(n_skip_candidates(graph, pairs), size=k, replace=False)
     # The r-th free index is r plus the number of taken indices t_m with t_m - m <= r.
     shifted = taken - np.arange(taken.shape[0], dtype=np.int64)
     index = ranks + np.searchsorted(shifted, ranks, side="right")
-    return _skip_pairs(graph, index)
+    return _skip_pairs(graph, index, pairs)
 
 
 def _sample_reusing_removed(
@@ -731,6 +752,260 @@ def rewire(
     return _combine(graph, new, keep, record)
 
 
+#: Graph steps that replace (or add) ``n`` edges and record it as :func:`rewire` does;
+#: :func:`rewiring` reads the last of them.
+REWIRING_STEPS = ("rewire", "rewire_span", "rewire_ends", "rewire_within_layers")
+ENDS = ("output", "input", "hidden")
+
+
+def _check_count(n: int | None = None, mode: str = "replace") -> int:
+    check_choice("mode", mode, MODES)
+    return check_int("n", n, low=0)
+
+
+def _check_span(n: int | None = None, span: int | None = None, mode: str = "replace") -> None:
+    _check_count(n, mode)
+    check_int("span", span, low=2)
+
+
+def _check_end(n: int | None = None, end: str | None = None, mode: str = "replace") -> None:
+    _check_count(n, mode)
+    check_choice("end", end, ENDS)
+
+
+def _replace_or_add(
+    graph: Graph,
+    n: int,
+    mode: str,
+    seed: int | np.random.Generator | None,
+    sample: Callable[[np.random.Generator], np.ndarray],
+    record: dict[str, Any],
+) -> Graph:
+    """Remove ``n`` uniformly chosen edges (``mode="replace"``) and add the ``n`` new
+    ones ``sample(rng)`` draws among the pairs unconnected in ``graph``, as
+    :func:`rewire` does with ``n``; the history record says what was done."""
+    n = _check_count(n, mode)
+    rng = check_random_state(seed)
+    keep = None
+    if mode == "replace":
+        if n > graph.n_edges:
+            raise ValueError(f"n={n} exceeds the {graph.n_edges} edges of the graph that could be removed")
+        keep = np.ones(graph.n_edges, dtype=bool)
+        keep[rng.choice(graph.n_edges, size=n, replace=False)] = False
+    new = sample(rng)
+    record = {
+        **record,
+        "n": n,
+        "p": replacements_to_p(n, graph.n_edges),
+        "requested": "n",
+        "mode": mode,
+        "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
+    }
+    return _combine(graph, new, keep, record)
+
+
+def _sample_skip_between(
+    graph: Graph, n: int, pairs: frozenset[tuple[int, int]], what: str
+) -> Callable[[np.random.Generator], np.ndarray]:
+    """A sampler of ``n`` new layer-skipping edges between the layer ``pairs`` (for
+    :func:`_replace_or_add`), refusing more than there are free candidates."""
+    free = n_skip_candidates(graph, pairs)
+    if n > free:
+        raise ValueError(
+            f"{n} new layer-skipping edges {what} requested but only {free} unconnected pairs exist"
+        )
+    return lambda rng: _sample_new_skip_edges(graph, n, rng, pairs)
+
+
+@graph_step(check=_check_span)
+def rewire_span(
+    graph: Graph,
+    *,
+    n: int,
+    span: int,
+    mode: str = "replace",
+    seed: int | np.random.Generator | None = None,
+) -> Graph:
+    """Rewiring whose new edges all skip the same number of layers: each joins a
+    neuron of a layer ``a`` to one of layer ``a + span``.
+
+    As :func:`rewire` with ``n``, but the new edges are drawn uniformly among the
+    unconnected pairs ``span`` layers apart only. At equal count the spans separate
+    the measures: span-2 edges close triangles (every neuron of the layer between is a
+    common neighbour), so clustering rises; edges of odd span close none in a layered
+    network without intra-layer or even-span edges (it stays bipartite between even and
+    odd layers), so clustering stays 0 while the path length falls.
+
+    Parameters
+    ----------
+    graph : Graph
+    n : int
+        Edges to replace (or add).
+    span : int
+        Layers each new edge spans, from 2 to ``n_layers - 1``.
+    mode : {"replace", "add"}
+        Remove ``n`` uniformly chosen edges first, or only add.
+    seed : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    Graph
+        History record ``{"op": "rewire_span", "span": ..., "n": ..., "p": ..., "mode": ..., "seed": ...}``.
+
+    Examples
+    --------
+    >>> g = rewire_span(layered([6, 5, 5, 5, 2]), n=8, span=3, seed=0)
+    >>> g.kind_counts()["skip"], set(np.diff(g.edge_layers[g.kinds == SKIP], axis=1).ravel().tolist())
+    (8, {3})
+    """
+    _check_span(n, span, mode)
+    if span >= graph.n_layers:
+        raise ValueError(f"span={span} needs at least {span + 1} layers, the graph has {graph.n_layers}")
+    pairs = frozenset((a, a + span) for a in range(graph.n_layers - span))
+    sample = _sample_skip_between(graph, n, pairs, f"of span {span}")
+    return _replace_or_add(graph, n, mode, seed, sample, {"op": "rewire_span", "span": span})
+
+
+def end_pairs(n_layers: int, end: str) -> frozenset[tuple[int, int]]:
+    """The layer pairs ``(a, b)``, ``a + 2 <= b``, that :func:`rewire_ends` joins.
+
+    Examples
+    --------
+    >>> sorted(end_pairs(5, "output")), sorted(end_pairs(5, "hidden"))
+    ([(0, 4), (1, 4), (2, 4)], [(1, 3)])
+    """
+    check_choice("end", end, ENDS)
+    last = n_layers - 1
+    keep = {
+        "output": lambda a, b: b == last,
+        "input": lambda a, b: a == 0,
+        "hidden": lambda a, b: a >= 1 and b <= last - 1,
+    }[end]
+    return frozenset((a, b) for a in range(n_layers) for b in range(a + 2, n_layers) if keep(a, b))
+
+
+@graph_step(check=_check_end)
+def rewire_ends(
+    graph: Graph,
+    *,
+    n: int,
+    end: str,
+    mode: str = "replace",
+    seed: int | np.random.Generator | None = None,
+) -> Graph:
+    """Rewiring whose new edges all have one end fixed: all into the output layer, all
+    out of the input layer, or all among the hidden layers.
+
+    As :func:`rewire` with ``n``, but the new layer-skipping edges are drawn uniformly
+    among the unconnected pairs of :func:`end_pairs` only. Edges into the output
+    shorten every layer's way to the target; edges out of the input only the input's
+    way in; edges among hidden layers neither end.
+
+    Parameters
+    ----------
+    graph : Graph
+    n : int
+        Edges to replace (or add).
+    end : {"output", "input", "hidden"}
+        ``"output"``: pairs (a, last layer); ``"input"``: pairs (input, b); ``"hidden"``:
+        pairs of hidden layers (needs at least 3 hidden layers).
+    mode : {"replace", "add"}
+    seed : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    Graph
+        History record ``{"op": "rewire_ends", "end": ..., "n": ..., "p": ..., "mode": ..., "seed": ...}``.
+
+    Examples
+    --------
+    >>> g = rewire_ends(layered([6, 5, 5, 5, 2]), n=8, end="output", seed=0)
+    >>> set(g.edge_layers[g.kinds == SKIP][:, 1].tolist())
+    {4}
+    """
+    _check_end(n, end, mode)
+    pairs = end_pairs(graph.n_layers, end)
+    if not pairs:
+        raise ValueError(f"end={end!r} needs at least 3 hidden layers, the graph has {graph.n_layers - 2}")
+    sample = _sample_skip_between(graph, n, pairs, f"with end={end!r}")
+    return _replace_or_add(graph, n, mode, seed, sample, {"op": "rewire_ends", "end": end})
+
+
+def _free_intra_pairs(graph: Graph) -> np.ndarray:
+    """Every unconnected pair of neurons inside a hidden layer, (i, j) with i < j."""
+    sizes, offsets = graph.layer_sizes, graph.offsets
+    pairs = [
+        np.stack(np.triu_indices(sizes[lay], k=1), axis=1).astype(np.int64) + offsets[lay]
+        for lay in range(1, graph.n_layers - 1)
+    ]
+    every = np.concatenate(pairs)
+    n = graph.n_neurons
+    existing = graph.edges[:, 0].astype(np.int64) * n + graph.edges[:, 1]
+    return every[~np.isin(every[:, 0] * n + every[:, 1], existing)]
+
+
+@graph_step(check=_check_count)
+def rewire_within_layers(
+    graph: Graph, *, n: int, mode: str = "replace", seed: int | np.random.Generator | None = None
+) -> Graph:
+    """Replace (or add) ``n`` edges by intra-layer edges between random neurons of the
+    same hidden layer: clustering rises at an almost fixed path length.
+
+    Two neurons of a hidden layer share every neuron of the adjacent layers as a
+    neighbour, so each new edge closes triangles with all of them; it shortens only
+    its own pair's distance, from 2 to 1, so the characteristic path length falls by
+    ``2 / (N (N - 1))`` per edge. The counterpart of :func:`rewire_span` with an odd
+    span, which lowers the path length at clustering 0. The new edges are drawn
+    uniformly among the unconnected pairs inside hidden layers; the input and output
+    layers never get any.
+
+    Parameters
+    ----------
+    graph : Graph
+    n : int
+        Edges to replace (or add).
+    mode : {"replace", "add"}
+    seed : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    Graph
+        History record ``{"op": "rewire_within_layers", "n": ..., "p": ..., "mode": ..., "seed": ...}``.
+
+    Examples
+    --------
+    >>> g = rewire_within_layers(layered([6, 5, 5, 2]), n=6, mode="add", seed=0)
+    >>> g.kind_counts()
+    {'adjacent': 65, 'intra': 6, 'skip': 0}
+    """
+    _check_count(n, mode)
+    free = _free_intra_pairs(graph)
+    if n > free.shape[0]:
+        raise ValueError(
+            f"{n} new intra-layer edges requested but only {free.shape[0]} unconnected pairs inside hidden layers exist"
+        )
+    return _replace_or_add(
+        graph,
+        n,
+        mode,
+        seed,
+        lambda rng: free[rng.choice(free.shape[0], size=n, replace=False)],
+        {"op": "rewire_within_layers"},
+    )
+
+
+#: Named designs of the skip edges: the step that places the sweep's ``n`` edges
+#: (with the trial's ``mode``), the setting ``design`` of a trial.
+DESIGNS: dict[str, dict[str, Any]] = {
+    "uniform": {"op": "rewire"},
+    **{f"span-{k}": {"op": "rewire_span", "span": k} for k in range(2, 7)},
+    "into-output": {"op": "rewire_ends", "end": "output"},
+    "out-of-input": {"op": "rewire_ends", "end": "input"},
+    "hidden-only": {"op": "rewire_ends", "end": "hidden"},
+    "intra": {"op": "rewire_within_layers"},
+}
+
+
 def _check_kind(kind: int | str) -> int:
     if isinstance(kind, str):
         return KIND_NAMES.index(check_choice("kind", kind, KIND_NAMES))
@@ -738,7 +1013,7 @@ def _check_kind(kind: int | str) -> int:
 
 
 def rewiring(graph: Graph) -> dict[str, int | float]:
-    """What the graph's last :func:`rewire` did (its history record): ``n_replaced``,
+    """What the graph's last rewiring (:data:`REWIRING_STEPS`) did (its history record): ``n_replaced``,
     the edges replaced (or added), and ``p``, the per-edge probability asked for or
     equivalent to that count (footnote 2); 0 and 0.0 for a graph never rewired.
 
@@ -747,7 +1022,7 @@ def rewiring(graph: Graph) -> dict[str, int | float]:
     >>> rewiring(rewire(layered([4, 3, 3, 2]), n=5, seed=0))["n_replaced"]
     5
     """
-    done = [h for h in graph.history if h.get("op") == "rewire"]
+    done = [h for h in graph.history if h.get("op") in REWIRING_STEPS]
     return {"n_replaced": done[-1]["n"], "p": done[-1]["p"]} if done else {"n_replaced": 0, "p": 0.0}
 
 

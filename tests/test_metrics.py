@@ -189,7 +189,8 @@ def test_summary(cache):
         "path_length",
         "clustering",
     ]
-    assert list(row)[-len(hops) :] == hops
+    per_layer = [f"{name}_{lay}" for name in metrics.PER_LAYER for lay in range(g.n_layers)]
+    assert list(row)[-len(per_layer) :] == per_layer and per_layer[: len(hops)] == hops
     counts = g.kind_counts()
     assert row["n_neurons"] == G.number_of_nodes() and row["n_edges"] == G.number_of_edges()
     assert (row["n_adjacent"], row["n_intra"], row["n_skip"]) == (
@@ -200,6 +201,10 @@ def test_summary(cache):
     assert row["path_length"] == metrics.characteristic_path_length(g)
     assert row["clustering"] == metrics.clustering_coefficient(g)
     assert [row[k] for k in hops] == metrics.hops_to_output(g).tolist()
+    paths, walks = metrics.log_paths_to_output(g), metrics.log_walks_to_output(g)
+    assert [row[f"log_paths_to_output_{lay}"] for lay in range(g.n_layers)] == paths.tolist()
+    assert row["log_paths_hidden"] == pytest.approx(paths[1:-1].mean(), rel=1e-15)
+    assert row["log_walks_hidden"] == pytest.approx(walks[1:-1].mean(), rel=1e-12)
     assert all(type(v) in (int, float) for v in row.values())
 
 
@@ -211,3 +216,108 @@ def test_skip_span_is_the_mean_layer_gap_of_the_skip_edges(seed):
     skips = [gap for gap in gaps if gap >= 2]
     want = sum(skips) / len(skips) if skips else 0.0
     assert metrics.small_world_summary(g)["skip_span"] == pytest.approx(want, rel=1e-12)
+
+
+# --- parallel-path measures ---------------------------------------------------------------
+
+
+def small_design_graph(seed: int) -> Graph:
+    """A small layered graph (3-6 layers of 1-5 neurons, maybe intra-connected) with
+    edges placed by a random design step, so that paths can be listed one by one."""
+    rng = np.random.default_rng(seed)
+    g = topology.layered(rng.integers(1, 6, size=rng.integers(3, 7)).tolist())
+    if rng.random() < 0.3:
+        g = topology.connect_within_layers(g)
+    op = ["rewire", "rewire_span", "rewire_ends", "rewire_within_layers"][seed % 4]
+    extra = {"rewire_span": {"span": int(rng.integers(2, g.n_layers))}, "rewire_ends": {"end": "output"}}
+    extra.setdefault(op, {})
+    free = len(naive_free_pairs(g, op, extra[op]))
+    n = int(rng.integers(0, min(free, g.n_edges // 4) + 1))
+    mode = ["replace", "add"][int(rng.integers(2))]
+    return topology.GRAPH_STEPS[op](g, n=n, mode=mode, seed=seed, **extra[op])
+
+
+def naive_free_pairs(g: Graph, op: str, extra: dict) -> list:
+    """The unconnected pairs a design step may join, listed one by one."""
+    lay = g.layer_of
+    taken = set(map(tuple, g.edges.tolist()))
+    out = []
+    for i in range(g.n_neurons):
+        for j in range(i + 1, g.n_neurons):
+            gap = lay[j] - lay[i]
+            ok = {
+                "rewire": gap >= 2,
+                "rewire_span": gap == extra.get("span"),
+                "rewire_ends": gap >= 2 and lay[j] == g.n_layers - 1,
+                "rewire_within_layers": gap == 0 and 0 < lay[i] < g.n_layers - 1,
+            }[op]
+            if ok and (i, j) not in taken:
+                out.append((i, j))
+    return out
+
+
+def reference_paths(g: Graph) -> np.ndarray:
+    """Per-layer mean log10 shortest-path count to the output, by networkx listing every
+    shortest path to a sink joined to all output neurons (one hop longer each)."""
+    G = g.to_networkx()
+    G.add_edges_from(("sink", v) for v in range(g.offsets[-2], g.offsets[-1]))
+    counts = [sum(1 for _ in nx.all_shortest_paths(G, v, "sink")) for v in range(g.n_neurons)]
+    return np.array(
+        [np.log10(counts[g.offsets[lay] : g.offsets[lay + 1]]).mean() for lay in range(g.n_layers)]
+    )
+
+
+def reference_walks(g: Graph, decay: float = metrics.WALK_DECAY) -> np.ndarray:
+    """Per-layer mean log10 of ``sum_k a^k A^k 1_out`` in closed form, dense:
+    ``(I - a A)^-1 1_out - 1_out`` with ``a = decay / lambda_max`` from a dense eigensolver."""
+    A = naive.dense_weights(g, np.ones(g.n_edges))
+    a = decay / np.linalg.eigvalsh(A)[-1]
+    out = np.zeros(g.n_neurons)
+    out[g.offsets[-2] :] = 1.0
+    w = np.linalg.solve(np.eye(g.n_neurons) - a * A, out) - out
+    return np.array([np.log10(w[g.offsets[lay] : g.offsets[lay + 1]]).mean() for lay in range(g.n_layers)])
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_log_paths_to_output_matches_networkx(seed):
+    g = small_design_graph(seed)
+    if not nx.is_connected(g.to_networkx()):
+        pytest.skip("a disconnected draw")  # the refusal is tested on its own
+    np.testing.assert_allclose(metrics.log_paths_to_output(g), reference_paths(g), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("make, args", CASES)
+def test_log_walks_to_output_matches_dense_closed_form(cache, make, args):
+    g, _ = graph_and_nx(cache, make, args)
+    np.testing.assert_allclose(metrics.log_walks_to_output(g), reference_walks(g), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("decay", [0.1, 0.9])
+def test_log_walks_to_output_on_small_graphs(seed, decay):
+    g = small_design_graph(seed)
+    if not nx.is_connected(g.to_networkx()):
+        pytest.skip("a disconnected draw")
+    got = metrics.log_walks_to_output(g, decay=decay)
+    np.testing.assert_allclose(got, reference_walks(g, decay), rtol=1e-9, atol=1e-9)
+
+
+def test_log_paths_of_plain_layers_multiply_the_layer_sizes():
+    sizes = [7, 4, 6, 3, 5]
+    want = [np.log10(np.prod(sizes[lay + 1 :])) for lay in range(len(sizes) - 1)] + [0.0]
+    np.testing.assert_allclose(metrics.log_paths_to_output(topology.layered(sizes)), want, rtol=1e-12)
+
+
+def test_parallel_path_measures_refuse_a_neuron_cut_off_from_the_output():
+    g = Graph.from_edges([2, 2, 2], np.array([[0, 2], [1, 3], [3, 4]]))
+    for measure in (metrics.log_paths_to_output, metrics.log_walks_to_output):
+        with pytest.raises(ValueError, match=r"neuron 0 \(layer 0\) cannot reach the output layer"):
+            measure(g)
+    with pytest.raises(ValueError, match=r"decay must lie in \(0, 1\), got 1.0"):
+        metrics.log_walks_to_output(topology.layered([2, 2, 2]), decay=1.0)
+
+
+def test_log_walks_to_output_stops_a_series_that_does_not_converge(monkeypatch):
+    monkeypatch.setattr(metrics, "_MAX_WALK_TERMS", 3)
+    with pytest.raises(RuntimeError, match="did not converge in 3 terms"):
+        metrics.log_walks_to_output(topology.layered([4, 3, 3, 2]))
