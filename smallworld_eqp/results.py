@@ -26,6 +26,13 @@ epochs CSV (``runs/<name>/epochs.csv``)
     the error columns are misclassification rates or a regression's cost;
     ``version`` and ``git_rev`` name the code that trained the epoch (empty in rows
     written before 0.2.0 recorded it: a resumed run may mix versions).
+    ``train_error`` is empty in the epochs a run with ``--train-eval-every`` did not
+    evaluate.
+weight-change CSV (``runs/<name>/weight_change.csv``, since 0.3)
+    Long format, :data:`WEIGHT_CHANGE_COLUMNS`: after every epoch of a run, per pair
+    of layers holding edges (``layer_a <= layer_b``, 0 the input layer; equal for
+    intra-layer edges), the number of edges and the mean of ``|w - w_initial|`` over
+    them (the paper's Fig. 5).
 
 Examples
 --------
@@ -88,6 +95,9 @@ EPOCHS_COLUMNS = [
     "version",
     "git_rev",
 ]
+#: A run folder's per-epoch weight change per pair of layers (Fig. 5), and its columns.
+WEIGHT_CHANGE_FILE = "weight_change.csv"
+WEIGHT_CHANGE_COLUMNS = ["epoch", "layer_a", "layer_b", "n_edges", "mean_abs_change"]
 #: What files written before a column existed held in it (every run before 0.2 classified).
 OLD_DEFAULTS = {"error_measure": "misclassification"}
 #: Epoch rows written before runs recorded their code: which code it was is unknown.
@@ -376,7 +386,8 @@ def run_name(path: PathLike) -> str:
     path = Path(path)
     if path.is_dir():
         return path.name
-    if path.name in ("epochs.csv", "rates.csv", "rates.csv.xz", "saturation.csv") and path.parent.name:
+    own = ("epochs.csv", "rates.csv", "rates.csv.xz", "saturation.csv", WEIGHT_CHANGE_FILE)
+    if path.name in own and path.parent.name:
         return path.parent.name
     return path.stem
 
@@ -400,6 +411,24 @@ def load_epochs(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     for p in as_paths(paths):
         frame = _read(run_file(p, "epochs.csv"), required, "an epochs", text)
         frame = frame.assign(**{k: v for k, v in defaults.items() if k not in frame})[EPOCHS_COLUMNS]
+        frame.insert(0, "run", run_name(p))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True, sort=False)
+
+
+def load_weight_changes(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
+    """Concatenate weight-change CSVs (:data:`WEIGHT_CHANGE_COLUMNS`) with a ``run``
+    column first; a directory stands for the ``weight_change.csv`` inside it.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`load_sweep`, for a missing file or one lacking a column.
+    """
+    frames = []
+    for p in as_paths(paths):
+        frame = _read(run_file(p, WEIGHT_CHANGE_FILE), WEIGHT_CHANGE_COLUMNS, "a weight-change")
+        frame = frame[WEIGHT_CHANGE_COLUMNS]
         frame.insert(0, "run", run_name(p))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True, sort=False)
