@@ -315,3 +315,72 @@ def test_study_ticks_mark_the_studies_whose_errors_are_a_cost():
     for label, tick in ticks.items():
         cost = "6-5-5-1" in label
         assert tick.startswith(label.replace(", ", "\n")) and tick.endswith("(errors: cost C)") == cost
+
+
+# ----------------------------------------------------------------- Fig. 5
+
+
+def test_weight_change_matrix_is_symmetric_and_empty_without_edges():
+    rng = np.random.default_rng(0)
+    rows = [(a, b) for a in range(7) for b in range(a, 7) if rng.random() < 0.6] + [(0, 6)]
+    frame = pd.DataFrame(rows, columns=["layer_a", "layer_b"])
+    frame["mean_abs_change"] = 10.0 ** rng.uniform(-6, 0, len(frame))
+    frame.loc[len(frame) - 1, "mean_abs_change"] = 0.0  # never changed
+    matrix = plots.weight_change_matrix(frame, 7)
+    for a in range(7):
+        for b in range(7):
+            hit = frame[(frame["layer_a"] == min(a, b)) & (frame["layer_b"] == max(a, b))]
+            if hit.empty:
+                assert np.isnan(matrix[a, b])
+            elif hit["mean_abs_change"].iloc[0] == 0:
+                assert np.isneginf(matrix[a, b])
+            else:
+                assert matrix[a, b] == pytest.approx(np.log10(hit["mean_abs_change"].iloc[0]))
+    with pytest.raises(ValueError, match="0 <= layer_a <= layer_b < 3"):
+        plots.weight_change_matrix(frame, 3)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """A run that kept weight_change.csv and one (the other seed) with only its checkpoint."""
+    import dataclasses
+
+    from test_train import SPEC
+
+    from smallworld_eqp.runs import run_training
+
+    root = tmp_path_factory.mktemp("runs")
+    run_training(dataclasses.replace(SPEC, epochs=2), root / "kept", progress=False)
+    run_training(dataclasses.replace(SPEC, epochs=2, seed=5), root / "checkpoint", progress=False)
+    (root / "checkpoint" / results.WEIGHT_CHANGE_FILE).unlink()
+    return root
+
+
+def test_fig5_draws_runs_side_by_side_from_csv_or_checkpoint(two_runs, tmp_path):
+    out = plots.fig5([two_runs / "kept", two_runs / "checkpoint"], tmp_path / "fig5.png")
+    assert_png(out)
+    assert plots.is_own_figure(out)
+    n, epoch, rows = plots._run_changes(two_runs / "checkpoint", None)
+    assert (n, epoch) == (4, 2) and len(rows) > 3  # 3 adjacent pairs and some skip pairs
+    assert_png(plots.fig5(two_runs / "kept", tmp_path / "one.png", epoch=1))
+    with pytest.raises(ValueError, match="no weight change of epoch 7; it has epochs \\[1, 2\\]"):
+        plots.fig5(two_runs / "kept", tmp_path / "x.png", epoch=7)
+
+
+def test_fig5_cli(two_runs, tmp_path):
+    out = tmp_path / "f5.png"
+    proc = run_cli("fig5", two_runs / "kept", two_runs / "checkpoint", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert_png(out)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "run.json").write_text((two_runs / "kept" / "run.json").read_text())
+    for args, message in (
+        ((empty,), "holds neither weight_change.csv nor a checkpoint.npz"),
+        ((two_runs / "kept", "--epoch", "0"), "--epoch: expected a positive integer, got '0'"),
+        ((tmp_path / "nope",), "run.json"),
+    ):
+        proc = run_cli("fig5", *args, "--out", tmp_path / "x.png")
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.count("\n") == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x.png").exists()

@@ -5,6 +5,7 @@
 ``fig2``   train (solid) and test (dotted) error per epoch of several runs
 ``fig3``   smoothed per-layer-pair training rates (eq. 20-21), one panel per run
 ``fig4``   one-epoch error against the number of replaced connections
+``fig5``   mean weight change between every pair of layers, one panel per run
 =========  ===============================================================
 
 Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas, so
@@ -16,6 +17,7 @@ Command line::
     python -m smallworld_eqp.plots fig2 data/results/runs/basic data/results/runs/ours --out fig2.png
     python -m smallworld_eqp.plots fig3 data/results/runs/* --out fig3.png --window 25
     python -m smallworld_eqp.plots fig1 --layers 6,5,5,5,3 --intra --replacements 10 --seed 0 --out fig1.png
+    python -m smallworld_eqp.plots fig5 data/runs/authors-code-mlff data/runs/authors-code-sw --out fig5.png
 """
 
 from __future__ import annotations
@@ -319,6 +321,137 @@ def fig2(epochs_csvs: Sources, out: PathLike, *, title: str | None = None) -> Pa
     # Outside the axes: inside, it hides the one-epoch runs' markers near chance.
     ax.legend(handles=handles + style, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     ax.set_title(title or "Training (solid) and test (dotted) error per epoch")
+    return save_figure(fig, out)
+
+
+# ----------------------------------------------------------------- Fig. 5
+
+
+def layer_names(n_layers: int) -> list[str]:
+    """Short names of the layers, input first: ``in``, ``h1`` ... ``out``."""
+    return ["in"] + [f"h{k}" for k in range(1, n_layers - 1)] + ["out"]
+
+
+def weight_change_matrix(changes: pd.DataFrame, n_layers: int) -> np.ndarray:
+    """log10 of the mean absolute weight change of every pair of layers, (n_layers, n_layers).
+
+    Symmetric (a pair's edges are undirected), NaN where the pair has no edge and
+    -inf where its weights did not change at all.
+
+    Parameters
+    ----------
+    changes : pandas.DataFrame
+        Rows of one epoch of a run's weight-change CSV (``layer_a``, ``layer_b``,
+        ``mean_abs_change``; :data:`smallworld_eqp.results.WEIGHT_CHANGE_COLUMNS`).
+    n_layers : int
+    """
+    matrix = np.full((n_layers, n_layers), np.nan)
+    a = changes["layer_a"].to_numpy(dtype=int)
+    b = changes["layer_b"].to_numpy(dtype=int)
+    if np.any((a < 0) | (b >= n_layers) | (a > b)):
+        raise ValueError(f"layer pairs must satisfy 0 <= layer_a <= layer_b < {n_layers}")
+    with np.errstate(divide="ignore"):
+        values = np.log10(changes["mean_abs_change"].to_numpy(dtype=float))
+    matrix[a, b] = values
+    matrix[b, a] = values
+    return matrix
+
+
+def _run_changes(run: Path, epoch: int | None) -> tuple[int, int, pd.DataFrame]:
+    """A run's layer count, the epoch drawn (``epoch``, or the last recorded) and its rows:
+    from ``weight_change.csv``, else computed from the run's checkpoint."""
+    n_layers = len(results.run_spec(run)["layers"])
+    if (run / results.WEIGHT_CHANGE_FILE).is_file():
+        changes = results.load_weight_changes([run])
+    elif (run / "checkpoint.npz").is_file():
+        from ..runs import RunStateError, checkpoint_weight_changes  # numba: only for a checkpoint
+
+        try:
+            changes = checkpoint_weight_changes(run)
+        except RunStateError as exc:  # a damaged checkpoint is bad input here
+            raise ValueError(str(exc)) from None
+    else:
+        raise ValueError(f"{run} holds neither {results.WEIGHT_CHANGE_FILE} nor a checkpoint.npz")
+    drawn = int(changes["epoch"].max()) if epoch is None else epoch
+    if drawn not in set(changes["epoch"]):
+        recorded = sorted(set(changes["epoch"]))
+        raise ValueError(f"{run} has no weight change of epoch {drawn}; it has epochs {recorded}")
+    return n_layers, drawn, changes[changes["epoch"] == drawn]
+
+
+def fig5(
+    run_dirs: PathLike | Iterable[PathLike],
+    out: PathLike,
+    *,
+    epoch: int | None = None,
+    title: str | None = None,
+) -> Path:
+    """The mean change of the weights between every pair of layers, one panel per run
+    (the journal's Fig. 5).
+
+    Each panel is the (layers x layers) matrix of log10 mean ``|W - W_initial|`` over
+    the edges joining two layers (the diagonal: intra-layer edges), symmetric, empty
+    where no edge joins them, every cell written out; the panels share one colour
+    scale.
+
+    Parameters
+    ----------
+    run_dirs : path-like or iterable of path-like
+        Run folders of the train command: their ``weight_change.csv``, or, in a folder
+        without one, the change of its checkpoint from the initial weights the seed
+        gives (:func:`smallworld_eqp.runs.checkpoint_weight_changes`).
+    out : path-like
+    epoch : int, optional
+        The epoch to draw (default: each run's last recorded); not from a checkpoint.
+    title : str, optional
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ValueError
+        A folder without the data, without ``epoch``, or more than 12 runs.
+    """
+    runs = [Path(r) for r in results.as_paths(run_dirs)]
+    if len(runs) > MAX_PANELS:
+        raise ValueError(f"{len(runs)} runs to draw, at most {MAX_PANELS}")
+    if epoch is not None:
+        epoch = check_int("epoch", epoch, low=1)
+    panels = []
+    for run in runs:
+        n_layers, drawn, changes = _run_changes(run, epoch)
+        panels.append((run.name, drawn, weight_change_matrix(changes, n_layers)))
+    finite = np.concatenate([m[np.isfinite(m)] for _, _, m in panels])
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 0.0)
+    ncols = min(len(panels), PANELS_PER_ROW)
+    nrows = -(-len(panels) // ncols)
+    size = max(m.shape[0] for _, _, m in panels)
+    side = 0.45 * size + 1.2
+    fig = new_figure(side * ncols + 1.0, side * nrows + 0.8)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(panels) :]:
+        ax.set_axis_off()
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"].with_extremes(bad="white")  # white: no edge between the two layers
+    image = None
+    for ax, (name, drawn, matrix) in zip(axes, panels):
+        shown = np.where(np.isneginf(matrix), lo, matrix)  # no change at all: the scale's bottom
+        image = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=lo, vmax=hi)
+        names = layer_names(matrix.shape[0])
+        ax.set_xticks(range(len(names)), names, fontsize="small")
+        ax.set_yticks(range(len(names)), names, fontsize="small")
+        for (i, j), value in np.ndenumerate(matrix):
+            if np.isnan(value):
+                continue
+            text = "0" if np.isneginf(value) else f"{value:.1f}"
+            dark = hi - lo > 0 and (shown[i, j] - lo) / (hi - lo) < 0.6
+            ax.text(j, i, text, ha="center", va="center", fontsize=6, color="white" if dark else "black")
+        ax.set_title(f"{name}, epoch {drawn}", fontsize="medium")
+    fig.colorbar(image, ax=list(axes[: len(panels)]), label=r"$\log_{10}$ mean $|W - W_{initial}|$")
+    fig.suptitle(title or "Mean weight change between every pair of layers (empty: no edges)")
     return save_figure(fig, out)
 
 
