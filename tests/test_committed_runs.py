@@ -84,7 +84,7 @@ def check_run(folder: Path) -> None:
     assert epochs["epoch"].tolist() == list(range(first, spec.epochs + 1))
     trained = epochs[epochs["epoch"] >= 1]
     assert trained["online_error"].notna().all() and epochs["test_error"].notna().all()
-    if spec.dataset in ("mnist", "fashion_mnist", "digits", "wine"):
+    if spec.dataset in ("mnist", "fashion-mnist", "digits", "wine"):
         errors = epochs[["online_error", "train_error", "test_error"]]
         assert ((errors >= 0) & (errors <= 1) | errors.isna()).all().all()
     assert (trained["seconds"] > 0).all()
