@@ -208,7 +208,9 @@ def _read(path: Path, required: Sequence[str], kind: str, dtype: dict | None = N
     return frame
 
 
-def load_sweep(paths: PathLike | Iterable[PathLike], *, status: str | None = "ok") -> pd.DataFrame:
+def load_sweep(
+    paths: PathLike | Iterable[PathLike], *, status: str | None = "ok", source: bool = False
+) -> pd.DataFrame:
     """Concatenate sweep CSVs into one DataFrame.
 
     Parameters
@@ -217,6 +219,9 @@ def load_sweep(paths: PathLike | Iterable[PathLike], *, status: str | None = "ok
         Any number of sweep CSVs, read in order.
     status : {"ok", "failed", "diverged"} or None
         Keep only the trials with this status; None keeps all.
+    source : bool
+        Add a last column ``source``, the name of the file each row was read from
+        (:func:`by_configuration` names studies by it where many settings differ).
 
     Returns
     -------
@@ -239,10 +244,13 @@ def load_sweep(paths: PathLike | Iterable[PathLike], *, status: str | None = "ok
     from .spec import LATER_DEFAULT_CELLS
 
     dtype = dict.fromkeys(string_columns(), "str")
-    frames = [_read(p, SWEEP_REQUIRED_COLUMNS, "a sweep", dtype) for p in as_paths(paths)]
+    paths = as_paths(paths)
+    frames = [_read(p, SWEEP_REQUIRED_COLUMNS, "a sweep", dtype) for p in paths]
     # A file written before a setting existed ran every trial with its default.
     old = LATER_DEFAULT_CELLS | OLD_DEFAULTS
     frames = [f.assign(**{k: v for k, v in old.items() if k not in f}) for f in frames]
+    if source:
+        frames = [f.assign(source=p.name) for f, p in zip(frames, paths)]
     df = pd.concat(frames, ignore_index=True, sort=False)
     df = df.drop_duplicates("trial_id", keep="last")
     # The schema of the deepest network read, filtered out or not, so the columns
@@ -293,9 +301,28 @@ def by_configuration(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         value = study.iloc[0]
         kin = keys[(keys[base] == value[base]).all(axis=1)]  # the studies of the same preset and sizes
         named = [c for c in varying if c not in base and kin[c].nunique() > 1]
-        label = ", ".join([*value[base], *(f"{c}={_plain(value[c])}" for c in named)])
-        out.append((label, df.iloc[study.index]))
+        rows = df.iloc[study.index]
+        label = ", ".join([*value[base], *_arm_names(named, value, rows, df.iloc[kin.index])])
+        out.append((label, rows))
     return out
+
+
+#: At most this many ``name=value`` settings name a study among its kin; beyond, its file does.
+MAX_NAMED = 2
+
+
+def _arm_names(named: list[str], value: pd.Series, rows: pd.DataFrame, kin: pd.DataFrame) -> list[str]:
+    """What tells a study from the others of its preset and sizes: the settings that
+    differ, or, when more than :data:`MAX_NAMED` differ, the file it came from (the
+    ``source`` column of :func:`load_sweep`) where that tells it apart, else the first
+    settings and how many more differ."""
+    if len(named) <= MAX_NAMED:
+        return [f"{c}={_plain(value[c])}" for c in named]
+    sources = set(rows["source"]) if "source" in rows else set()
+    if len(sources) == 1 and len(set(kin["source"])) > 1:
+        return [f"from {Path(sources.pop()).stem.removesuffix('_sweep')}"]
+    shown = [f"{c}={_plain(value[c])}" for c in named[:MAX_NAMED]]
+    return [*shown, f"+{len(named) - MAX_NAMED} more settings"]
 
 
 def _plain(value: str) -> str:

@@ -384,3 +384,56 @@ def test_fig5_cli(two_runs, tmp_path):
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.count("\n") == 1 and message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+# ----------------------------------------------------------------- names and panels
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_short_layers_expands_back_to_the_sizes(seed):
+    rng = np.random.default_rng(seed)
+    sizes = [int(rng.integers(1, 900))] + [int(s) for s in rng.choice([10, 100, 500], rng.integers(1, 9))]
+    sizes.append(int(rng.integers(1, 20)))
+    short = plots.short_layers("-".join(map(str, sizes)))
+    expanded = []
+    for part in short.split("-"):
+        size, _, times = part.partition("x")
+        expanded += [int(size)] * int(times or 1)
+    assert expanded == sizes
+    assert short.count("-") <= len(sizes) - 1
+    assert plots.short_layers("784-100-100-100-100-100-10") == "784-100x5-10"
+    assert plots.short_layers("10-10-10-1") == "10-10x2-1"  # the input is not a hidden layer
+
+
+def test_fig4_draws_one_panel_per_network_with_short_names(tmp_path, monkeypatch):
+    mnist = sweep_frame(layers="6-5-5-5-3").assign(dataset="mnist", preset="paper")
+    wine = sweep_frame(layers="6-4-3", seed=1).assign(
+        dataset="wine", preset="wine-5", trial_id=lambda f: f["trial_id"] + "-w"
+    )
+    pd.concat([mnist, wine]).to_csv(tmp_path / "both.csv", index=False)
+    families = plots.network_families(results.by_configuration(results.load_sweep(tmp_path / "both.csv")))
+    assert [(family, [name for name, _ in members]) for family, members in families] == [
+        ("mnist, 6-5x3-3", ["paper"]),
+        ("wine, 6-4-3", ["wine-5"]),
+    ]
+    drawn = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out: drawn.append(fig) or Path(out))
+    plots.fig4(tmp_path / "both.csv", tmp_path / "f.png")
+    (fig,) = drawn
+    titles = [sub.get_suptitle() for sub in fig.subfigs]
+    assert titles == ["mnist, 6-5x3-3", "wine, 6-4-3"]
+    legends = [ax.get_legend() for sub in fig.subfigs for ax in sub.axes if ax.get_legend()]
+    assert [[t.get_text() for t in legend.get_texts()] for legend in legends] == [["paper"], ["wine-5"]]
+
+
+def test_fig2_draws_the_online_error_solid_and_the_test_error_dotted(results_dir, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out: drawn.append(fig) or Path(out))
+    plots.fig2([results_dir / "runs" / "basic"], "f.png")
+    epochs = pd.read_csv(results_dir / "runs" / "basic" / "epochs.csv")
+    (ax,) = drawn[0].axes
+    solid, dotted = [line for line in ax.get_lines() if len(line.get_xdata())]
+    assert solid.get_linestyle() == "-" and dotted.get_linestyle() == ":"
+    np.testing.assert_allclose(solid.get_ydata(), 100 * epochs["online_error"])
+    np.testing.assert_allclose(dotted.get_ydata(), 100 * epochs["test_error"])
+    assert "online training error" in ax.get_ylabel()

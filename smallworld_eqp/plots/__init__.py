@@ -2,7 +2,7 @@
 
 =========  ===============================================================
 ``fig1``   topology of a small network (paper Fig. 1), from a Graph
-``fig2``   train (solid) and test (dotted) error per epoch of several runs
+``fig2``   online training (solid) and test (dotted) error per epoch of several runs
 ``fig3``   smoothed per-layer-pair training rates (eq. 20-21), one panel per run
 ``fig4``   one-epoch error against the number of replaced connections
 ``fig5``   mean weight change between every pair of layers, one panel per run
@@ -23,7 +23,6 @@ Command line::
 from __future__ import annotations
 
 import os
-import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -273,8 +272,12 @@ def _error_axis(frames: Iterable[pd.DataFrame]) -> tuple[float, str]:
 def fig2(epochs_csvs: Sources, out: PathLike, *, title: str | None = None) -> Path:
     """Error curves of several training runs, like the paper's Fig. 2.
 
-    Training error solid, test error dotted, one colour per run; errors in percent
-    (a regression's: its cost C, eq. 4).
+    The online training error solid (``online_error``: the mean over the epoch's
+    batches, each seen before its update, what the authors' logs call training
+    error), the test error dotted, one colour per run; errors in percent (a
+    regression's: its cost C, eq. 4). The training error measured from zero after
+    the epoch (``train_error``) is not drawn: it is another quantity (with persistent
+    particles far above the test error) and may be measured only every few epochs.
 
     Parameters
     ----------
@@ -307,20 +310,24 @@ def fig2(epochs_csvs: Sources, out: PathLike, *, title: str | None = None) -> Pa
     for (label, df), color in zip(runs, _run_colors(len(runs))):
         df = df.sort_values("epoch")
         marker = "o" if len(df) == 1 else None
-        ax.plot(df["epoch"], scale * df["train_error"], "-", color=color, marker=marker, label=label)
+        ax.plot(df["epoch"], scale * df["online_error"], "-", color=color, marker=marker, label=label)
         ax.plot(df["epoch"], scale * df["test_error"], ":", color=color, marker=marker, linewidth=1.6)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"error {unit}")
+    ax.set_ylabel(f"online training error (solid), test error (dotted) {unit}")
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.4)
     style = [
-        Line2D([], [], color="k", linestyle="-", label="training error"),
+        Line2D([], [], color="k", linestyle="-", label="online training error"),
         Line2D([], [], color="k", linestyle=":", linewidth=1.6, label="test error"),
     ]
     handles, _ = ax.get_legend_handles_labels()
     # Outside the axes: inside, it hides the one-epoch runs' markers near chance.
     ax.legend(handles=handles + style, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    ax.set_title(title or "Training (solid) and test (dotted) error per epoch")
+    ax.set_title(
+        title
+        or "Online training error (solid, during the epoch, as the authors log it) and test error (dotted)",
+        fontsize="medium",
+    )
     return save_figure(fig, out)
 
 
@@ -643,7 +650,7 @@ def fig4(
     if band not in BANDS:
         raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
     paths = results.as_paths(sweep_csvs)
-    df = results.load_sweep(paths)
+    df = results.load_sweep(paths, source=True)
     df = df[df[x].notna()]
     if measure is not None:
         df = df[df["error_measure"] == measure]
@@ -657,46 +664,86 @@ def fig4(
             f"pairs=True needs the trials of one configuration, got {len(series)}: "
             + "; ".join(name for name, _ in series)
         )
-    # Beyond two series the legend goes below the axes (long labels wrapped), so it hides
-    # no data; the figure grows by a line per legend line.
-    below = len(series) > 2
-    if below:
-        series = [(textwrap.fill(name, 110), part) for name, part in series]
-    lines = sum(name.count("\n") + 1 for name, _ in series) * (2 if test else 1)
-    fig = new_figure(6.4, (6.4 if pairs else 4.2) + (0.4 + 0.16 * lines if below else 0))
-    rows = zero_log_axes(fig, df[x].to_numpy(), nrows=2 if pairs else 1)
-    top = rows[0]
-    colors = _run_colors(len(series))
-    counts = []
-    for (name, part), color in zip(series, colors):
-        stats = _by_x(part, x, "online_error_epoch1", band)
-        counts += stats["count"].tolist()
-        top.band(stats[x], scale * stats["lo"], scale * stats["hi"], color)
-        top.plot(stats[x], scale * stats["mean"], "o-", color=color, markersize=4, label=name)
-        if test:
-            st = _by_x(part, x, "test_error", band)
-            top.plot(st[x], scale * st["mean"], "s--", color=color, markersize=3, label=f"{name}: test error")
-    seeds = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+    panels = network_families(series)
+    ncols = min(len(panels), FIG4_PANELS_PER_ROW)
+    nrows = -(-len(panels) // ncols)
+    width, height = (6.4, 6.4) if pairs else (5.6, 4.2)
+    fig = new_figure(width * ncols, height * nrows + 0.3)
     spread_text = "min-max" if band == "minmax" else "±1 std"
-    top.set_ylabel(f"error after one epoch {unit}")
-    legend_title = f"mean, band {spread_text} over {seeds} trials"
-    size = "x-small" if below else "small"
-    top.legend(below=below, fontsize=size, title=legend_title, title_fontsize=size)
-    # A figure title: an axes title would widen the narrow zero axis in the layout.
-    fig.suptitle(title or "Online training error during the first epoch (Fig. 4)")
-    if pairs:
-        bottom = rows[1]
-        dws = [c for c in df.columns if c.startswith("dw_") and df[c].notna().any()]
-        for col, label, color in zip(dws, pair_labels(len(dws)), _pair_colors(len(dws))):
-            stats = _by_x(df, x, col, band)
-            bottom.plot(stats[x], stats["mean"], "o-", color=color, markersize=3, label=label)
-        bottom.set_yscale("log")
-        bottom.set_ylabel(r"total correction $\Delta w^l$ (eq. 22)")
-        bottom.legend(fontsize="x-small", ncol=2)
-        bottom.set_xlabel(X_LABELS[x])
-    else:
-        top.set_xlabel(X_LABELS[x])
+    subfigs = np.atleast_1d(fig.subfigures(nrows, ncols, squeeze=False)).ravel()
+    for subfig, (family, members) in zip(subfigs, panels):
+        part_x = pd.concat([rows[x] for _, rows in members]).to_numpy()
+        rows_axes = zero_log_axes(subfig, part_x, nrows=2 if pairs else 1)
+        top = rows_axes[0]
+        counts = []
+        for (name, part), color in zip(members, _run_colors(len(members))):
+            stats = _by_x(part, x, "online_error_epoch1", band)
+            counts += stats["count"].tolist()
+            top.band(stats[x], scale * stats["lo"], scale * stats["hi"], color)
+            top.plot(stats[x], scale * stats["mean"], "o-", color=color, markersize=4, label=name)
+            if test:
+                st = _by_x(part, x, "test_error", band)
+                top.plot(st[x], scale * st["mean"], "s--", color=color, markersize=3, label=f"{name}, test")
+        seeds = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+        top.set_ylabel(f"error after one epoch {unit}")
+        top.legend(
+            fontsize="x-small", title=f"mean, {spread_text} over {seeds} trials", title_fontsize="x-small"
+        )
+        # A panel title: an axes title would widen the narrow zero axis in the layout.
+        subfig.suptitle(family, fontsize="medium")
+        if pairs:
+            bottom = rows_axes[1]
+            dws = [c for c in df.columns if c.startswith("dw_") and df[c].notna().any()]
+            for col, label, color in zip(dws, pair_labels(len(dws)), _pair_colors(len(dws))):
+                stats = _by_x(df, x, col, band)
+                bottom.plot(stats[x], stats["mean"], "o-", color=color, markersize=3, label=label)
+            bottom.set_yscale("log")
+            bottom.set_ylabel(r"total correction $\Delta w^l$ (eq. 22)")
+            bottom.legend(fontsize="x-small", ncol=2)
+            bottom.set_xlabel(X_LABELS[x])
+        else:
+            top.set_xlabel(X_LABELS[x])
+    fig.suptitle(title or "Online training error during the first epoch (Fig. 4), one panel per network")
     return save_figure(fig, out)
+
+
+FIG4_PANELS_PER_ROW = 3
+
+
+def short_layers(layers: str) -> str:
+    """Layer sizes with runs of equal hidden sizes written once: ``784-100x5-10``.
+
+    >>> short_layers("784-100-100-100-100-100-10"), short_layers("64-32-10")
+    ('784-100x5-10', '64-32-10')
+    """
+    sizes = str(layers).split("-")
+    out: list[str] = []
+    k = 0
+    while k < len(sizes):
+        run = 1
+        while 0 < k and k + run < len(sizes) - 1 and sizes[k + run] == sizes[k]:
+            run += 1
+        out.append(sizes[k] if run == 1 else f"{sizes[k]}x{run}")
+        k += run
+    return "-".join(out)
+
+
+def network_families(
+    series: Sequence[tuple[str, pd.DataFrame]],
+) -> list[tuple[str, list[tuple[str, pd.DataFrame]]]]:
+    """Studies (:func:`results.by_configuration`) grouped by network: data set and layer sizes.
+
+    Returns ``(family, [(name, rows), ...])`` in first-seen order; the family reads
+    ``mnist, 784-100x5-10`` and each study's name is its label without the layer
+    sizes (the preset, or what tells it from its kin), else ``all trials``.
+    """
+    families: dict[str, list[tuple[str, pd.DataFrame]]] = {}
+    for label, rows in series:
+        layers = str(rows["layers"].iloc[0])
+        family = f"{rows['dataset'].iloc[0]}, {short_layers(layers)}"
+        name = ", ".join(part for part in label.split(", ") if part != layers) or "all trials"
+        families.setdefault(family, []).append((name, rows))
+    return list(families.items())
 
 
 # ----------------------------------------------------------------- Fig. 1
