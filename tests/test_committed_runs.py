@@ -89,10 +89,13 @@ def check_run(folder: Path) -> None:
         assert ((errors >= 0) & (errors <= 1) | errors.isna()).all().all()
     assert (trained["seconds"] > 0).all()
 
-    # The from-zero training error where run.json says it was measured, nowhere else.
+    # The from-zero training error at least where run.json says it is measured (every
+    # k-th epoch and the last; a run extended in pieces also measured each piece's last).
     every = options["train_eval_every"]
     measured = (trained["epoch"] % every == 0) | (trained["epoch"] == spec.epochs)
-    assert trained["train_error"].notna().tolist() == measured.tolist()
+    assert trained.loc[measured, "train_error"].notna().all()
+    if every == 1:
+        assert trained["train_error"].notna().all()
 
     # The graph the spec builds today is the one trained (skip edges until they were dropped).
     graph = build_graph(spec)
