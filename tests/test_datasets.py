@@ -183,16 +183,21 @@ def test_load_raw_files(tmp_path, name):
     check_matches(ds, arrays)
 
 
-def test_load_gz_files_checks_md5(tmp_path, monkeypatch):
-    arrays = write_split_files(tmp_path / "mnist", n_train=9, n_test=4, gz=True)
+@pytest.mark.parametrize(
+    "name, published, shape",
+    [("mnist", "f68b3c2d", IMAGE_SHAPE), ("fashion-mnist", "8d4fb7e6", (28, 28))],
+)
+def test_load_gz_files_checks_md5(tmp_path, monkeypatch, name, published, shape):
+    # .gz files in the folder must be the published ones (Fashion-MNIST: the offline path)
+    arrays = write_split_files(tmp_path / name, n_train=9, n_test=4, gz=True, shape=shape)
     with pytest.raises(
         datasets.ChecksumError,
-        match=r"train-images-idx3-ubyte\.gz: MD5 [0-9a-f]{32} is not the published f68b3c2d",
+        match=rf"train-images-idx3-ubyte\.gz: MD5 [0-9a-f]{{32}} is not the published {published}",
     ):
-        datasets.load("mnist", data_dir=tmp_path, download=False)
-    md5 = {stem: hashlib.md5((tmp_path / "mnist" / f"{stem}.gz").read_bytes()).hexdigest() for stem in arrays}
-    patch_md5(monkeypatch, "mnist", md5)
-    check_matches(datasets.load("mnist", data_dir=tmp_path, download=False), arrays)
+        datasets.load(name, data_dir=tmp_path, download=False)
+    md5 = {stem: hashlib.md5((tmp_path / name / f"{stem}.gz").read_bytes()).hexdigest() for stem in arrays}
+    patch_md5(monkeypatch, name, md5)
+    check_matches(datasets.load(name, data_dir=tmp_path, download=False), arrays)
 
 
 def test_load_prefers_gz_over_raw(tmp_path, monkeypatch):
@@ -633,9 +638,9 @@ def test_the_authors_small_data_sets_split_as_their_code(name, shape, task, n_tr
 # --- Fashion-MNIST offline: a folder of the four IDX files (it cannot be downloaded here) ---
 
 
-def write_fashion_folder(folder: pathlib.Path, n_train: int, n_test: int, gz: bool = False) -> dict:
+def write_fashion_folder(folder: pathlib.Path, n_train: int, n_test: int) -> dict:
     """Four synthetic Fashion-MNIST IDX files of 28x28 images, the real files' shape."""
-    return write_split_files(folder, n_train, n_test, seed=3, gz=gz, shape=(28, 28))
+    return write_split_files(folder, n_train, n_test, seed=3, shape=(28, 28))
 
 
 def test_fashion_mnist_loads_offline_from_its_folder_given_or_from_the_environment(tmp_path, monkeypatch):
@@ -651,19 +656,6 @@ def test_fashion_mnist_loads_offline_from_its_folder_given_or_from_the_environme
     # MNIST's folder beside it is not read for Fashion-MNIST, nor the other way round.
     with pytest.raises(datasets.DataNotFoundError, match="mnist IDX files not found"):
         datasets.load("mnist", data_dir=tmp_path, download=False)
-
-
-def test_fashion_mnist_gz_files_must_be_the_published_ones(tmp_path, monkeypatch):
-    arrays = write_fashion_folder(tmp_path / "fashion-mnist", n_train=8, n_test=4, gz=True)
-    with pytest.raises(
-        datasets.ChecksumError,
-        match=r"train-images-idx3-ubyte\.gz: MD5 [0-9a-f]{32} is not the published 8d4fb7e6",
-    ):
-        datasets.load("fashion-mnist", data_dir=tmp_path, download=False)
-    folder = tmp_path / "fashion-mnist"
-    md5 = {stem: hashlib.md5((folder / f"{stem}.gz").read_bytes()).hexdigest() for stem in arrays}
-    patch_md5(monkeypatch, "fashion-mnist", md5)
-    check_matches(datasets.load("fashion-mnist", data_dir=tmp_path, download=False), arrays)
 
 
 def test_train_command_runs_on_a_fashion_mnist_folder(tmp_path, monkeypatch, capsys):
