@@ -55,14 +55,14 @@ def recorded_options(recorded: dict) -> dict:
     return {name: recorded.get(name, default) for name, default in RUN_OPTIONS.items()}
 
 
-def _same_run(recorded: object, spec: TrialSpec, options: dict) -> bool:
+def _same_spec(recorded: object, spec: TrialSpec) -> bool:
     if not isinstance(recorded, dict) or not isinstance(recorded.get("spec"), dict):
         return False
     try:  # run.json of any version: compare what the run is, not how it was written
         other = TrialSpec.from_dict({**recorded["spec"], "epochs": spec.epochs})
     except (TypeError, ValueError, KeyError):
         return False
-    return other.trial_id == spec.trial_id and recorded_options(recorded) == options
+    return other.trial_id == spec.trial_id
 
 
 def _check_folder(out: Path, spec: TrialSpec, resume: bool, options: dict) -> bool:
@@ -75,10 +75,14 @@ def _check_folder(out: Path, spec: TrialSpec, resume: bool, options: dict) -> bo
             recorded = json.loads(run_file.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{run_file} is not a run.json of ours ({exc}); choose another --out") from None
-        if not _same_run(recorded, spec, options):
+        if not _same_spec(recorded, spec):
+            raise ValueError(f"{out} holds a run of another configuration; choose another --out")
+        held_options = recorded_options(recorded)
+        if held_options != options:
+            name = next(k for k in options if options[k] != held_options[k])
             raise ValueError(
-                f"{out} holds a run of another configuration or other options "
-                f"({', '.join(f'{k}={v}' for k, v in options.items())} asked); choose another --out"
+                f"{out} holds this run with {name}={held_options[name]}, not {options[name]}; "
+                "pass the same option or choose another --out"
             )
         if not resume:
             raise ValueError(

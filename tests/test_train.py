@@ -194,7 +194,9 @@ def test_train_eval_every_changes_what_is_measured_not_the_training(tmp_path):
     assert (a.weights == b.weights).all() and (a.biases == b.biases).all()
     assert json.loads((tmp_path / "k2" / "run.json").read_text())["train_eval_every"] == 2
     assert json.loads((tmp_path / "k1" / "run.json").read_text())["train_eval_every"] == 1
-    with pytest.raises(ValueError, match="train_eval_every=3"):
+    with pytest.raises(
+        ValueError, match="holds this run with train_eval_every=2, not 3; pass the same option"
+    ):
         run_training(SPEC, tmp_path / "k2", resume=True, train_eval_every=3, progress=False)
 
 
@@ -207,7 +209,7 @@ def test_a_run_json_without_train_eval_every_resumes_as_every_epoch(tmp_path):
     run_file.write_text(json.dumps(recorded))
     frame = run_training(SPEC, tmp_path / "r", resume=True, progress=False)
     assert frame["train_error"].notna().all()
-    with pytest.raises(ValueError, match="another configuration or other options"):
+    with pytest.raises(ValueError, match="holds this run with train_eval_every=1, not 2"):
         run_training(dataclasses.replace(SPEC, epochs=4), tmp_path / "r", resume=True, train_eval_every=2)
 
 
