@@ -437,3 +437,11 @@ def test_fig2_draws_the_online_error_solid_and_the_test_error_dotted(results_dir
     np.testing.assert_allclose(solid.get_ydata(), 100 * epochs["online_error"])
     np.testing.assert_allclose(dotted.get_ydata(), 100 * epochs["test_error"])
     assert "online training error" in ax.get_ylabel()
+
+
+def test_a_single_study_is_named_by_its_preset(tmp_path):
+    sweep_frame().to_csv(tmp_path / "one.csv", index=False)
+    families = plots.network_families(results.by_configuration(results.load_sweep(tmp_path / "one.csv")))
+    assert [(family, [name for name, _ in members]) for family, members in families] == [
+        ("digits, 6-5x3-3", ["test"])
+    ]

@@ -735,13 +735,15 @@ def network_families(
 
     Returns ``(family, [(name, rows), ...])`` in first-seen order; the family reads
     ``mnist, 784-100x5-10`` and each study's name is its label without the layer
-    sizes (the preset, or what tells it from its kin), else ``all trials``.
+    sizes (the preset, or what tells it from its kin), else its preset, else
+    ``all trials``.
     """
     families: dict[str, list[tuple[str, pd.DataFrame]]] = {}
     for label, rows in series:
         layers = str(rows["layers"].iloc[0])
         family = f"{rows['dataset'].iloc[0]}, {short_layers(layers)}"
-        name = ", ".join(part for part in label.split(", ") if part != layers) or "all trials"
+        preset = str(rows["preset"].iloc[0]) if "preset" in rows and pd.notna(rows["preset"].iloc[0]) else ""
+        name = ", ".join(part for part in label.split(", ") if part != layers) or preset or "all trials"
         families.setdefault(family, []).append((name, rows))
     return list(families.items())
 
