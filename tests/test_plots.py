@@ -445,3 +445,17 @@ def test_a_single_study_is_named_by_its_preset(tmp_path):
     assert [(family, [name for name, _ in members]) for family, members in families] == [
         ("digits, 6-5x3-3", ["test"])
     ]
+
+
+def test_a_band_at_a_single_x_is_a_bar_on_either_axis():
+    from matplotlib.collections import LineCollection, PolyCollection
+
+    (row,) = plots.zero_log_axes(Figure(), [0, 0.1])
+    row.band([0, 0.1], [1.0, 2.0], [3.0, 5.0], "C0")
+    for ax, lo, hi in ((row.zero, 1.0, 3.0), (row.log, 2.0, 5.0)):
+        (bar,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+        (segment,) = bar.get_segments()
+        np.testing.assert_allclose(segment[:, 1], [lo, hi])
+    (row,) = plots.zero_log_axes(Figure(), [0.1, 0.2])
+    row.band([0.1, 0.2], [1.0, 2.0], [3.0, 5.0], "C0")
+    assert any(isinstance(c, PolyCollection) for c in row.log.collections)  # two x: a shaded area

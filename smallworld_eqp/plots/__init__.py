@@ -161,9 +161,10 @@ class ZeroLogAxes:
             ax.plot(xs, ys, *args, label=label if k == 0 else None, **kwargs)
 
     def band(self, x, lo, hi, color, alpha: float = 0.2) -> None:
-        """A shaded band between ``lo`` and ``hi`` (a bar at the single x = 0)."""
+        """A shaded band between ``lo`` and ``hi`` (a bar where an axis has one x: at x = 0,
+        or a study of one p > 0)."""
         for ax, xs, (los, his) in self._split(x, lo, hi):
-            if ax is self.zero:
+            if ax is self.zero or len(xs) == 1:
                 ax.vlines(xs, los, his, color=color, alpha=alpha + 0.2, linewidth=6)
             else:
                 ax.fill_between(xs, los, his, color=color, alpha=alpha, linewidth=0)
