@@ -452,10 +452,11 @@ def test_a_band_at_a_single_x_is_a_bar_on_either_axis():
 
     (row,) = plots.zero_log_axes(Figure(), [0, 0.1])
     row.band([0, 0.1], [1.0, 2.0], [3.0, 5.0], "C0")
-    for ax, lo, hi in ((row.zero, 1.0, 3.0), (row.log, 2.0, 5.0)):
-        (bar,) = [c for c in ax.collections if isinstance(c, LineCollection)]
-        (segment,) = bar.get_segments()
-        np.testing.assert_allclose(segment[:, 1], [lo, hi])
+    (bar,) = [c for c in row.zero.collections if isinstance(c, LineCollection)]
+    (segment,) = bar.get_segments()
+    np.testing.assert_allclose(segment[:, 1], [1.0, 3.0])
+    (line,) = [ln for ln in row.log.get_lines() if ln.get_transform() is not row.log.transAxes]
+    np.testing.assert_allclose(line.get_xydata(), [[0.1, 2.0], [0.1, 5.0]])
     (row,) = plots.zero_log_axes(Figure(), [0.1, 0.2])
     row.band([0.1, 0.2], [1.0, 2.0], [3.0, 5.0], "C0")
     assert any(isinstance(c, PolyCollection) for c in row.log.collections)  # two x: a shaded area

@@ -164,8 +164,10 @@ class ZeroLogAxes:
         """A shaded band between ``lo`` and ``hi`` (a bar where an axis has one x: at x = 0,
         or a study of one p > 0)."""
         for ax, xs, (los, his) in self._split(x, lo, hi):
-            if ax is self.zero or len(xs) == 1:
+            if ax is self.zero:
                 ax.vlines(xs, los, his, color=color, alpha=alpha + 0.2, linewidth=6)
+            elif len(xs) == 1:  # a line, not vlines: those leave a log axis no x range
+                ax.plot([xs[0], xs[0]], [los[0], his[0]], color=color, alpha=alpha + 0.2, linewidth=6)
             else:
                 ax.fill_between(xs, los, his, color=color, alpha=alpha, linewidth=0)
 
