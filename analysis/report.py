@@ -18,8 +18,10 @@ writes to ``--figures``, from whichever of those files exist:
 * ``fig2.png`` (runs' error curves) and ``fig3.png`` (runs' layer-pair rates); with
   runs of several networks (``layers`` in their ``run.json``) one of each per network,
   ``fig2_784-500-500-500-10.png`` and so on;
-* ``fig4.png`` (one-epoch error against replacements, with the per-pair totals
-  when the sweep holds one configuration) and ``fig4_p.png`` (against p);
+* ``fig4.png`` (one-epoch error against replacements, one panel per network, with
+  the per-pair totals when the sweep holds one configuration) and ``fig4_p.png``
+  (against p); studies are named by their preset, or, where several of one preset
+  differ in many settings, by the sweep file they came from;
 * ``correlations.md`` + scatter plots and ``decay_fit.md`` + plot;
 * ``report.md``: tables of the runs and of the sweep, and all of the above.
 
@@ -58,11 +60,14 @@ def find_results(folder: Path) -> dict[str, list[Path]]:
 
 
 def runs_table(epochs: pd.DataFrame) -> pd.DataFrame:
-    """Per run: epochs, last and best errors (%), total seconds."""
+    """Per run: epochs, last and best errors (%), total seconds. The online error is the
+    last epoch's mean over its batches (what the authors log as training error), the
+    train error the last one measured from zero (``--train-eval-every`` may skip epochs)."""
     g = epochs.sort_values("epoch").groupby("run", sort=False)
     return pd.DataFrame(
         {
             "epochs": g["epoch"].max(),
+            "final online error %": 100 * g["online_error"].last(),
             "final train error %": 100 * g["train_error"].last(),
             "final test error %": 100 * g["test_error"].last(),
             "best test error %": 100 * g["test_error"].min(),
@@ -206,7 +211,7 @@ def _sweep_part(sweep: pd.DataFrame, paths: list[Path], figures_dir: Path) -> st
 def _ok_trials(paths: list[Path], notes: list[str]) -> pd.DataFrame | None:
     """The ok trials of the sweeps, or None (with a note) when there are none or a file is bad."""
     try:
-        df = results.load_sweep(paths)
+        df = results.load_sweep(paths, source=True)  # studies alike in many settings are named by file
     except ValueError as exc:
         notes.append(f"- sweep: skipped ({exc})")
         return None

@@ -26,6 +26,13 @@ epochs CSV (``runs/<name>/epochs.csv``)
     the error columns are misclassification rates or a regression's cost;
     ``version`` and ``git_rev`` name the code that trained the epoch (empty in rows
     written before 0.2.0 recorded it: a resumed run may mix versions).
+    ``train_error`` is empty in the epochs a run with ``--train-eval-every`` did not
+    evaluate.
+weight-change CSV (``runs/<name>/weight_change.csv``, since 0.3)
+    Long format, :data:`WEIGHT_CHANGE_COLUMNS`: after every epoch of a run, per pair
+    of layers holding edges (``layer_a <= layer_b``, 0 the input layer; equal for
+    intra-layer edges), the number of edges and the mean of ``|w - w_initial|`` over
+    them (the paper's Fig. 5).
 
 Examples
 --------
@@ -93,6 +100,9 @@ EPOCHS_COLUMNS = [
     "version",
     "git_rev",
 ]
+#: A run folder's per-epoch weight change per pair of layers (Fig. 5), and its columns.
+WEIGHT_CHANGE_FILE = "weight_change.csv"
+WEIGHT_CHANGE_COLUMNS = ["epoch", "layer_a", "layer_b", "n_edges", "mean_abs_change"]
 #: What files written before a column existed held in it (every run before 0.2 classified).
 OLD_DEFAULTS = {"error_measure": "misclassification"}
 #: Epoch rows written before runs recorded their code (or their equilibrium): unknown.
@@ -203,7 +213,9 @@ def _read(path: Path, required: Sequence[str], kind: str, dtype: dict | None = N
     return frame
 
 
-def load_sweep(paths: PathLike | Iterable[PathLike], *, status: str | None = "ok") -> pd.DataFrame:
+def load_sweep(
+    paths: PathLike | Iterable[PathLike], *, status: str | None = "ok", source: bool = False
+) -> pd.DataFrame:
     """Concatenate sweep CSVs into one DataFrame.
 
     Parameters
@@ -212,6 +224,9 @@ def load_sweep(paths: PathLike | Iterable[PathLike], *, status: str | None = "ok
         Any number of sweep CSVs, read in order.
     status : {"ok", "failed", "diverged"} or None
         Keep only the trials with this status; None keeps all.
+    source : bool
+        Add a last column ``source``, the name of the file each row was read from
+        (:func:`by_configuration` names studies by it where many settings differ).
 
     Returns
     -------
@@ -234,10 +249,13 @@ def load_sweep(paths: PathLike | Iterable[PathLike], *, status: str | None = "ok
     from .spec import LATER_DEFAULT_CELLS
 
     dtype = dict.fromkeys(string_columns(), "str")
-    frames = [_read(p, SWEEP_REQUIRED_COLUMNS, "a sweep", dtype) for p in as_paths(paths)]
+    paths = as_paths(paths)
+    frames = [_read(p, SWEEP_REQUIRED_COLUMNS, "a sweep", dtype) for p in paths]
     # A file written before a setting existed ran every trial with its default.
     old = LATER_DEFAULT_CELLS | OLD_DEFAULTS
     frames = [f.assign(**{k: v for k, v in old.items() if k not in f}) for f in frames]
+    if source:
+        frames = [f.assign(source=p.name) for f, p in zip(frames, paths)]
     df = pd.concat(frames, ignore_index=True, sort=False)
     df = df.drop_duplicates("trial_id", keep="last")
     # The schema of the deepest network read, filtered out or not, so the columns
@@ -288,9 +306,28 @@ def by_configuration(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         value = study.iloc[0]
         kin = keys[(keys[base] == value[base]).all(axis=1)]  # the studies of the same preset and sizes
         named = [c for c in varying if c not in base and kin[c].nunique() > 1]
-        label = ", ".join([*value[base], *(f"{c}={_plain(value[c])}" for c in named)])
-        out.append((label, df.iloc[study.index]))
+        rows = df.iloc[study.index]
+        label = ", ".join([*value[base], *_arm_names(named, value, rows, df.iloc[kin.index])])
+        out.append((label, rows))
     return out
+
+
+#: At most this many ``name=value`` settings name a study among its kin; beyond, its file does.
+MAX_NAMED = 2
+
+
+def _arm_names(named: list[str], value: pd.Series, rows: pd.DataFrame, kin: pd.DataFrame) -> list[str]:
+    """What tells a study from the others of its preset and sizes: the settings that
+    differ, or, when more than :data:`MAX_NAMED` differ, the file it came from (the
+    ``source`` column of :func:`load_sweep`) where that tells it apart, else the first
+    settings and how many more differ."""
+    if len(named) <= MAX_NAMED:
+        return [f"{c}={_plain(value[c])}" for c in named]
+    sources = set(rows["source"]) if "source" in rows else set()
+    if len(sources) == 1 and len(set(kin["source"])) > 1:
+        return [f"from {Path(sources.pop()).stem.removesuffix('_sweep')}"]
+    shown = [f"{c}={_plain(value[c])}" for c in named[:MAX_NAMED]]
+    return [*shown, f"+{len(named) - MAX_NAMED} more settings"]
 
 
 def _plain(value: str) -> str:
@@ -381,7 +418,8 @@ def run_name(path: PathLike) -> str:
     path = Path(path)
     if path.is_dir():
         return path.name
-    if path.name in ("epochs.csv", "rates.csv", "rates.csv.xz", "saturation.csv") and path.parent.name:
+    own = ("epochs.csv", "rates.csv", "rates.csv.xz", "saturation.csv", WEIGHT_CHANGE_FILE)
+    if path.name in own and path.parent.name:
         return path.parent.name
     return path.stem
 
@@ -405,6 +443,24 @@ def load_epochs(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     for p in as_paths(paths):
         frame = _read(run_file(p, "epochs.csv"), required, "an epochs", text)
         frame = frame.assign(**{k: v for k, v in defaults.items() if k not in frame})[EPOCHS_COLUMNS]
+        frame.insert(0, "run", run_name(p))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True, sort=False)
+
+
+def load_weight_changes(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
+    """Concatenate weight-change CSVs (:data:`WEIGHT_CHANGE_COLUMNS`) with a ``run``
+    column first; a directory stands for the ``weight_change.csv`` inside it.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`load_sweep`, for a missing file or one lacking a column.
+    """
+    frames = []
+    for p in as_paths(paths):
+        frame = _read(run_file(p, WEIGHT_CHANGE_FILE), WEIGHT_CHANGE_COLUMNS, "a weight-change")
+        frame = frame[WEIGHT_CHANGE_COLUMNS]
         frame.insert(0, "run", run_name(p))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True, sort=False)

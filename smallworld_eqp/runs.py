@@ -1,7 +1,9 @@
 """Long training runs of one configuration: a run folder with per-epoch CSVs, checkpoints, resume.
 
 A run lives in one folder: ``run.json`` (what it trains), ``epochs.csv`` (one row per
-epoch), ``rates.csv`` (per-batch correction RMS per layer pair, long format) and
+epoch), ``rates.csv`` (per-batch correction RMS per layer pair, long format),
+``weight_change.csv`` (after every epoch, the mean absolute change of the weights
+since their initial values per pair of layers: Fig. 5 without the checkpoint) and
 ``checkpoint.npz`` (the network and the last finished epoch, written as one file and
 renamed into place, so a crash leaves the old checkpoint or the new one, never a
 mix). Resuming continues from the checkpoint and gives the same numbers as an
@@ -34,32 +36,44 @@ from .experiment import (
 )
 from .resultlog import ResultLog, replace_atomically
 from .spec import TrialSpec, build_graph, load_data, new_network
+from .topology import Graph
+from .validate import check_int
 
 
 class RunStateError(RuntimeError):
     """A run folder whose saved state cannot be continued (missing or damaged checkpoint)."""
 
 
-def _run_record(spec: TrialSpec, remove_skip_after: int | None) -> dict:
+#: What a run folder's ``run.json`` records beside the spec, with the value a run.json
+#: written before the option existed stands for.
+RUN_OPTIONS = {"remove_skip_after": None, "train_eval_every": 1}
+
+
+def _run_record(spec: TrialSpec, options: dict) -> dict:
     """What ``run.json`` holds: the spec without its epoch count (a run may be extended)
-    and data folder, and the option that changes the run."""
+    and data folder, and the run's options (:data:`RUN_OPTIONS`)."""
     d = spec.to_dict()
     d.pop("epochs")
     d.pop("data_dir")
-    return {"spec": d, "remove_skip_after": remove_skip_after}
+    return {"spec": d, **options}
 
 
-def _same_run(recorded: object, spec: TrialSpec, remove_skip_after: int | None) -> bool:
+def recorded_options(recorded: dict) -> dict:
+    """The run options of a ``run.json``'s contents, an option it lacks at its old value."""
+    return {name: recorded.get(name, default) for name, default in RUN_OPTIONS.items()}
+
+
+def _same_spec(recorded: object, spec: TrialSpec) -> bool:
     if not isinstance(recorded, dict) or not isinstance(recorded.get("spec"), dict):
         return False
     try:  # run.json of any version: compare what the run is, not how it was written
         other = TrialSpec.from_dict({**recorded["spec"], "epochs": spec.epochs})
     except (TypeError, ValueError, KeyError):
         return False
-    return other.trial_id == spec.trial_id and recorded.get("remove_skip_after") == remove_skip_after
+    return other.trial_id == spec.trial_id
 
 
-def _check_folder(out: Path, spec: TrialSpec, resume: bool, remove_skip_after: int | None) -> bool:
+def _check_folder(out: Path, spec: TrialSpec, resume: bool, options: dict) -> bool:
     """Raise unless ``out`` may take this run; True if it holds it already (read only)."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file; --out takes a run folder")
@@ -69,8 +83,15 @@ def _check_folder(out: Path, spec: TrialSpec, resume: bool, remove_skip_after: i
             recorded = json.loads(run_file.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{run_file} is not a run.json of ours ({exc}); choose another --out") from None
-        if not _same_run(recorded, spec, remove_skip_after):
+        if not _same_spec(recorded, spec):
             raise ValueError(f"{out} holds a run of another configuration; choose another --out")
+        held_options = recorded_options(recorded)
+        if held_options != options:
+            name = next(k for k in options if options[k] != held_options[k])
+            raise ValueError(
+                f"{out} holds this run with {name}={held_options[name]}, not {options[name]}; "
+                "pass the same option or choose another --out"
+            )
         if not resume:
             raise ValueError(
                 f"{out} already holds a run; pass --resume to continue it or choose another --out"
@@ -109,6 +130,76 @@ def load_checkpoint(out: str | os.PathLike) -> tuple[EqPropNetwork, int]:
             f"{ckpt} cannot be read ({type(exc).__name__}: {' '.join(str(exc).split())}); "
             "the run cannot continue from it: start it again in another --out"
         ) from None
+
+
+def weight_changes(
+    initial_graph: Graph, initial_weights: np.ndarray, graph: Graph, weights: np.ndarray
+) -> pd.DataFrame:
+    """Mean absolute change of the weights since their initial values, per pair of layers (Fig. 5).
+
+    Parameters
+    ----------
+    initial_graph, initial_weights
+        The network as initialised: its graph and one weight per edge.
+    graph, weights
+        The network now; its edges must be edges of ``initial_graph`` (a run that
+        dropped its skip edges has a subset of them).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pair of layers holding edges now, :data:`results.WEIGHT_CHANGE_COLUMNS`
+        but ``epoch``: ``layer_a <= layer_b`` (equal for intra-layer edges),
+        ``n_edges``, and ``mean_abs_change``, the mean over those edges of
+        ``|w - w_initial|``.
+
+    Raises
+    ------
+    ValueError
+        The graphs have different layers, or ``graph`` has an edge ``initial_graph`` lacks.
+    """
+    if graph.layer_sizes != initial_graph.layer_sizes:
+        raise ValueError(
+            f"the networks have different layers: {graph.layer_sizes} and {initial_graph.layer_sizes}"
+        )
+    n = graph.n_neurons
+    # Edges are sorted (lo, hi) pairs, so their keys are sorted too.
+    key0 = initial_graph.edges[:, 0].astype(np.int64) * n + initial_graph.edges[:, 1]
+    key = graph.edges[:, 0].astype(np.int64) * n + graph.edges[:, 1]
+    at = np.minimum(np.searchsorted(key0, key), max(len(key0) - 1, 0))
+    if len(key) and (len(key0) == 0 or np.any(key0[at] != key)):
+        raise ValueError("the network has edges its initial network lacks; is it the same run?")
+    change = np.abs(np.asarray(weights, dtype=np.float64) - np.asarray(initial_weights, np.float64)[at])
+    pairs = graph.edge_layers[:, 0].astype(np.int64) * graph.n_layers + graph.edge_layers[:, 1]
+    ids, where = np.unique(pairs, return_inverse=True)
+    counts = np.bincount(where, minlength=len(ids))
+    return pd.DataFrame(
+        {
+            "layer_a": ids // graph.n_layers,
+            "layer_b": ids % graph.n_layers,
+            "n_edges": counts,
+            "mean_abs_change": np.bincount(where, weights=change, minlength=len(ids)) / counts,
+        }
+    )[results.WEIGHT_CHANGE_COLUMNS[1:]]
+
+
+def checkpoint_weight_changes(out: str | os.PathLike) -> pd.DataFrame:
+    """:func:`weight_changes` of a run folder's checkpoint against the run's initial
+    weights (rebuilt from ``run.json``'s spec and seed), with its ``epoch``: Fig. 5
+    for a run written before runs kept ``weight_change.csv``.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`results.run_spec` for the folder's ``run.json``.
+    RunStateError
+        The checkpoint is missing or unreadable.
+    """
+    spec = TrialSpec.from_dict({**results.run_spec(out), "epochs": 1})  # the epochs change no weight
+    initial = new_network(spec, build_graph(spec))
+    net, epoch = load_checkpoint(out)
+    frame = weight_changes(initial.graph, initial.weights, net.graph, net.weights)
+    return frame.assign(epoch=epoch)[results.WEIGHT_CHANGE_COLUMNS]
 
 
 def _checkpoint(net: EqPropNetwork, out: Path, epoch: int) -> None:
@@ -164,6 +255,7 @@ def run_training(
     *,
     resume: bool = False,
     remove_skip_after: int | None = None,
+    train_eval_every: int = 1,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Train ``spec`` for ``spec.epochs`` epochs, writing the run folder as it goes.
@@ -179,6 +271,10 @@ def run_training(
     remove_skip_after : int, optional
         Drop the layer-skipping edges after this epoch and keep training (paper
         section 6, future work).
+    train_eval_every : int
+        Measure the training error from zero (``train_error``, the slowest part of an
+        epoch after training) only every this many epochs and after the last one;
+        the other rows leave it empty. Training is the same whatever the value.
     progress : bool
         tqdm bars over epochs and batches.
 
@@ -196,28 +292,35 @@ def run_training(
     """
     from tqdm.auto import tqdm
 
+    train_eval_every = check_int("train_eval_every", train_eval_every, low=1)
+    options = {"remove_skip_after": remove_skip_after, "train_eval_every": train_eval_every}
     out = Path(out_dir)
-    held = _check_folder(out, spec, resume, remove_skip_after)
+    held = _check_folder(out, spec, resume, options)
     data = load_data(spec)
     epochs_log = ResultLog(
         out / "epochs.csv", results.EPOCHS_COLUMNS, fill=results.OLD_DEFAULTS | results.UNRECORDED
     )
     rates_log = ResultLog(out / "rates.csv", results.RATES_COLUMNS)
-    with epochs_log, rates_log:
+    change_log = ResultLog(out / results.WEIGHT_CHANGE_FILE, results.WEIGHT_CHANGE_COLUMNS)
+    with epochs_log, rates_log, change_log:
         if (out / "run.json").exists():  # again, under the lock: another run may have started here
-            held = _check_folder(out, spec, resume or held, remove_skip_after)
-        record = json.dumps(_run_record(spec, remove_skip_after), indent=2, sort_keys=True, default=str)
+            held = _check_folder(out, spec, resume or held, options)
+        record = json.dumps(_run_record(spec, options), indent=2, sort_keys=True, default=str)
         replace_atomically(out / "run.json", lambda tmp: tmp.write_text(record))
+        # The initial weights follow from the seed: rebuilt, not stored.
+        initial = new_network(spec, build_graph(spec))
+        start = (initial.graph, initial.weights.copy())
         done, net = -1, None
         if held and (out / "checkpoint.npz").exists():
             net, done = load_checkpoint(out)
         elif held:
             done = _restart_epoch(epochs_log, 0 if spec.config.test_particles else 1)
         if net is None:
-            net = new_network(spec, build_graph(spec))
+            net = initial
         # Rows written after the last checkpoint belong to an epoch that will be redone.
         epochs_log.keep_only("epoch", {str(e) for e in range(0, done + 1)})
         rates_log.keep_only("epoch", {str(e) for e in range(1, done + 1)})
+        change_log.keep_only("epoch", {str(e) for e in range(1, done + 1)})
         if spec.config.test_particles and done < 0:
             # The authors' code evaluates before training: it starts the test particles.
             t0 = time.perf_counter()
@@ -234,16 +337,19 @@ def run_training(
         for epoch in bar:
             t0 = time.perf_counter()
             stats, test = run_epoch(net, data, spec, epoch, progress=progress)
+            evaluated = epoch % train_eval_every == 0 or epoch == spec.epochs
             row = _epoch_row(
                 net,
                 data,
                 epoch,
                 stats,
-                evaluate_train(net, data, spec),
+                evaluate_train(net, data, spec) if evaluated else float("nan"),
                 evaluate_test(net, data) if test is None else test,
                 t0,
             )
             rates_log.append(long_rates(spec.run_id, [stats], first_epoch=epoch))
+            changes = weight_changes(*start, net.graph, net.weights).assign(epoch=epoch)
+            change_log.append(changes[results.WEIGHT_CHANGE_COLUMNS])
             epochs_log.append([row])
             if remove_skip_after is not None and epoch == remove_skip_after:
                 net = net.without_kind("skip")

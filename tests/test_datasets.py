@@ -13,6 +13,7 @@ import struct
 import urllib.error
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -43,13 +44,13 @@ def write_idx(path: pathlib.Path, a: np.ndarray) -> pathlib.Path:
     return path
 
 
-def write_split_files(folder, n_train, n_test, seed=0, gz=False, labels=None):
-    """Four random MNIST-like IDX files; returns {file name without .gz: array}."""
+def write_split_files(folder, n_train, n_test, seed=0, gz=False, labels=None, shape=IMAGE_SHAPE):
+    """Four random MNIST-like IDX files of ``shape`` images; returns {file name without .gz: array}."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     arrays = {}
     for prefix, n in (("train", n_train), ("t10k", n_test)):
-        arrays[f"{prefix}-images-idx3-ubyte"] = rng.integers(0, 256, (n, *IMAGE_SHAPE), dtype=np.uint8)
+        arrays[f"{prefix}-images-idx3-ubyte"] = rng.integers(0, 256, (n, *shape), dtype=np.uint8)
         arrays[f"{prefix}-labels-idx1-ubyte"] = rng.integers(0, 10, n, dtype=np.uint8)
     if labels is not None:
         arrays["train-labels-idx1-ubyte"] = labels
@@ -182,16 +183,21 @@ def test_load_raw_files(tmp_path, name):
     check_matches(ds, arrays)
 
 
-def test_load_gz_files_checks_md5(tmp_path, monkeypatch):
-    arrays = write_split_files(tmp_path / "mnist", n_train=9, n_test=4, gz=True)
+@pytest.mark.parametrize(
+    "name, published, shape",
+    [("mnist", "f68b3c2d", IMAGE_SHAPE), ("fashion-mnist", "8d4fb7e6", (28, 28))],
+)
+def test_load_gz_files_checks_md5(tmp_path, monkeypatch, name, published, shape):
+    # .gz files in the folder must be the published ones (Fashion-MNIST: the offline path)
+    arrays = write_split_files(tmp_path / name, n_train=9, n_test=4, gz=True, shape=shape)
     with pytest.raises(
         datasets.ChecksumError,
-        match=r"train-images-idx3-ubyte\.gz: MD5 [0-9a-f]{32} is not the published f68b3c2d",
+        match=rf"train-images-idx3-ubyte\.gz: MD5 [0-9a-f]{{32}} is not the published {published}",
     ):
-        datasets.load("mnist", data_dir=tmp_path, download=False)
-    md5 = {stem: hashlib.md5((tmp_path / "mnist" / f"{stem}.gz").read_bytes()).hexdigest() for stem in arrays}
-    patch_md5(monkeypatch, "mnist", md5)
-    check_matches(datasets.load("mnist", data_dir=tmp_path, download=False), arrays)
+        datasets.load(name, data_dir=tmp_path, download=False)
+    md5 = {stem: hashlib.md5((tmp_path / name / f"{stem}.gz").read_bytes()).hexdigest() for stem in arrays}
+    patch_md5(monkeypatch, name, md5)
+    check_matches(datasets.load(name, data_dir=tmp_path, download=False), arrays)
 
 
 def test_load_prefers_gz_over_raw(tmp_path, monkeypatch):
@@ -627,3 +633,50 @@ def test_the_authors_small_data_sets_split_as_their_code(name, shape, task, n_tr
         )
     else:
         np.testing.assert_array_equal(ds.labels_train, [p[1] for p in pairs[:n_train]])
+
+
+# --- Fashion-MNIST offline: a folder of the four IDX files (it cannot be downloaded here) ---
+
+
+def write_fashion_folder(folder: pathlib.Path, n_train: int, n_test: int) -> dict:
+    """Four synthetic Fashion-MNIST IDX files of 28x28 images, the real files' shape."""
+    return write_split_files(folder, n_train, n_test, seed=3, shape=(28, 28))
+
+
+def test_fashion_mnist_loads_offline_from_its_folder_given_or_from_the_environment(tmp_path, monkeypatch):
+    arrays = write_fashion_folder(tmp_path / "fashion-mnist", n_train=30, n_test=12)
+    ds = datasets.load("fashion-mnist", data_dir=tmp_path, download=False)
+    assert (ds.n_train, ds.n_test, ds.n_features, ds.n_classes) == (30, 12, 784, 10)
+    check_matches(ds, arrays)
+    first = datasets.load("fashion-mnist", data_dir=tmp_path, n_train=10, n_test=5, download=False)
+    np.testing.assert_array_equal(first.x_train, ds.x_train[:10])
+    np.testing.assert_array_equal(first.labels_test, ds.labels_test[:5])
+    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))
+    check_matches(datasets.load("fashion-mnist"), arrays)  # no download: the files are found
+    # MNIST's folder beside it is not read for Fashion-MNIST, nor the other way round.
+    with pytest.raises(datasets.DataNotFoundError, match="mnist IDX files not found"):
+        datasets.load("mnist", data_dir=tmp_path, download=False)
+
+
+def test_train_command_runs_on_a_fashion_mnist_folder(tmp_path, monkeypatch, capsys):
+    from smallworld_eqp import train
+
+    write_fashion_folder(tmp_path / "data" / "fashion-mnist", n_train=40, n_test=20)
+    args = ["--preset", "authors-code-mlff", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "data"),
+            "--layers", "784,8,10", "--n-train", "40", "--n-test", "20", "--n-free", "5", "--n-clamped", "2",
+            "--epochs", "1", "--quiet"]  # fmt: skip
+    assert train.main([*args, "--out", str(tmp_path / "run")]) == 0
+    epochs = pd.read_csv(tmp_path / "run" / "epochs.csv")
+    assert epochs["epoch"].tolist() == [0, 1] and epochs["test_error"].between(0, 1).all()
+
+    # On these machines the files cannot be downloaded: one line naming the folder, exit 2.
+    def offline(url, dest):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(datasets, "_fetch", offline)
+    with pytest.raises(SystemExit) as exit_info:
+        train.main([*args, "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "run2")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"fashion-mnist IDX files not found in {tmp_path / 'empty' / 'fashion-mnist'}" in err
+    assert not (tmp_path / "empty").exists() and not (tmp_path / "run2").exists()

@@ -315,3 +315,148 @@ def test_study_ticks_mark_the_studies_whose_errors_are_a_cost():
     for label, tick in ticks.items():
         cost = "6-5-5-1" in label
         assert tick.startswith(label.replace(", ", "\n")) and tick.endswith("(errors: cost C)") == cost
+
+
+# ----------------------------------------------------------------- Fig. 5
+
+
+def test_weight_change_matrix_is_symmetric_and_empty_without_edges():
+    rng = np.random.default_rng(0)
+    rows = [(a, b) for a in range(7) for b in range(a, 7) if rng.random() < 0.6] + [(0, 6)]
+    frame = pd.DataFrame(rows, columns=["layer_a", "layer_b"])
+    frame["mean_abs_change"] = 10.0 ** rng.uniform(-6, 0, len(frame))
+    frame.loc[len(frame) - 1, "mean_abs_change"] = 0.0  # never changed
+    matrix = plots.weight_change_matrix(frame, 7)
+    for a in range(7):
+        for b in range(7):
+            hit = frame[(frame["layer_a"] == min(a, b)) & (frame["layer_b"] == max(a, b))]
+            if hit.empty:
+                assert np.isnan(matrix[a, b])
+            elif hit["mean_abs_change"].iloc[0] == 0:
+                assert np.isneginf(matrix[a, b])
+            else:
+                assert matrix[a, b] == pytest.approx(np.log10(hit["mean_abs_change"].iloc[0]))
+    with pytest.raises(ValueError, match="0 <= layer_a <= layer_b < 3"):
+        plots.weight_change_matrix(frame, 3)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """A run that kept weight_change.csv and one (the other seed) with only its checkpoint."""
+    import dataclasses
+
+    from test_train import SPEC
+
+    from smallworld_eqp.runs import run_training
+
+    root = tmp_path_factory.mktemp("runs")
+    run_training(dataclasses.replace(SPEC, epochs=2), root / "kept", progress=False)
+    run_training(dataclasses.replace(SPEC, epochs=2, seed=5), root / "checkpoint", progress=False)
+    (root / "checkpoint" / results.WEIGHT_CHANGE_FILE).unlink()
+    return root
+
+
+def test_fig5_draws_runs_side_by_side_from_csv_or_checkpoint(two_runs, tmp_path):
+    out = plots.fig5([two_runs / "kept", two_runs / "checkpoint"], tmp_path / "fig5.png")
+    assert_png(out)
+    assert plots.is_own_figure(out)
+    n, epoch, rows = plots._run_changes(two_runs / "checkpoint", None)
+    assert (n, epoch) == (4, 2) and len(rows) > 3  # 3 adjacent pairs and some skip pairs
+    assert_png(plots.fig5(two_runs / "kept", tmp_path / "one.png", epoch=1))
+    with pytest.raises(ValueError, match="no weight change of epoch 7; it has epochs \\[1, 2\\]"):
+        plots.fig5(two_runs / "kept", tmp_path / "x.png", epoch=7)
+
+
+def test_fig5_cli(two_runs, tmp_path):
+    out = tmp_path / "f5.png"
+    proc = run_cli("fig5", two_runs / "kept", two_runs / "checkpoint", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert_png(out)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "run.json").write_text((two_runs / "kept" / "run.json").read_text())
+    for args, message in (
+        ((empty,), "holds neither weight_change.csv nor a checkpoint.npz"),
+        ((two_runs / "kept", "--epoch", "0"), "--epoch: expected a positive integer, got '0'"),
+        ((tmp_path / "nope",), "run.json"),
+    ):
+        proc = run_cli("fig5", *args, "--out", tmp_path / "x.png")
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.count("\n") == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+# ----------------------------------------------------------------- names and panels
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_short_layers_expands_back_to_the_sizes(seed):
+    rng = np.random.default_rng(seed)
+    sizes = [int(rng.integers(1, 900))] + [int(s) for s in rng.choice([10, 100, 500], rng.integers(1, 9))]
+    sizes.append(int(rng.integers(1, 20)))
+    short = plots.short_layers("-".join(map(str, sizes)))
+    expanded = []
+    for part in short.split("-"):
+        size, _, times = part.partition("x")
+        expanded += [int(size)] * int(times or 1)
+    assert expanded == sizes
+    assert short.count("-") <= len(sizes) - 1
+    assert plots.short_layers("784-100-100-100-100-100-10") == "784-100x5-10"
+    assert plots.short_layers("10-10-10-1") == "10-10x2-1"  # the input is not a hidden layer
+
+
+def test_fig4_draws_one_panel_per_network_with_short_names(tmp_path, monkeypatch):
+    mnist = sweep_frame(layers="6-5-5-5-3").assign(dataset="mnist", preset="paper")
+    wine = sweep_frame(layers="6-4-3", seed=1).assign(
+        dataset="wine", preset="wine-5", trial_id=lambda f: f["trial_id"] + "-w"
+    )
+    pd.concat([mnist, wine]).to_csv(tmp_path / "both.csv", index=False)
+    families = plots.network_families(results.by_configuration(results.load_sweep(tmp_path / "both.csv")))
+    assert [(family, [name for name, _ in members]) for family, members in families] == [
+        ("mnist, 6-5x3-3", ["paper"]),
+        ("wine, 6-4-3", ["wine-5"]),
+    ]
+    drawn = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out: drawn.append(fig) or Path(out))
+    plots.fig4(tmp_path / "both.csv", tmp_path / "f.png")
+    (fig,) = drawn
+    titles = [sub.get_suptitle() for sub in fig.subfigs]
+    assert titles == ["mnist, 6-5x3-3", "wine, 6-4-3"]
+    legends = [ax.get_legend() for sub in fig.subfigs for ax in sub.axes if ax.get_legend()]
+    assert [[t.get_text() for t in legend.get_texts()] for legend in legends] == [["paper"], ["wine-5"]]
+
+
+def test_fig2_draws_the_online_error_solid_and_the_test_error_dotted(results_dir, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out: drawn.append(fig) or Path(out))
+    plots.fig2([results_dir / "runs" / "basic"], "f.png")
+    epochs = pd.read_csv(results_dir / "runs" / "basic" / "epochs.csv")
+    (ax,) = drawn[0].axes
+    solid, dotted = [line for line in ax.get_lines() if len(line.get_xdata())]
+    assert solid.get_linestyle() == "-" and dotted.get_linestyle() == ":"
+    np.testing.assert_allclose(solid.get_ydata(), 100 * epochs["online_error"])
+    np.testing.assert_allclose(dotted.get_ydata(), 100 * epochs["test_error"])
+    assert "online training error" in ax.get_ylabel()
+
+
+def test_a_single_study_is_named_by_its_preset(tmp_path):
+    sweep_frame().to_csv(tmp_path / "one.csv", index=False)
+    families = plots.network_families(results.by_configuration(results.load_sweep(tmp_path / "one.csv")))
+    assert [(family, [name for name, _ in members]) for family, members in families] == [
+        ("digits, 6-5x3-3", ["test"])
+    ]
+
+
+def test_a_band_at_a_single_x_is_a_bar_on_either_axis():
+    from matplotlib.collections import LineCollection, PolyCollection
+
+    (row,) = plots.zero_log_axes(Figure(), [0, 0.1])
+    row.band([0, 0.1], [1.0, 2.0], [3.0, 5.0], "C0")
+    (bar,) = [c for c in row.zero.collections if isinstance(c, LineCollection)]
+    (segment,) = bar.get_segments()
+    np.testing.assert_allclose(segment[:, 1], [1.0, 3.0])
+    (line,) = [ln for ln in row.log.get_lines() if ln.get_transform() is not row.log.transAxes]
+    np.testing.assert_allclose(line.get_xydata(), [[0.1, 2.0], [0.1, 5.0]])
+    (row,) = plots.zero_log_axes(Figure(), [0.1, 0.2])
+    row.band([0.1, 0.2], [1.0, 2.0], [3.0, 5.0], "C0")
+    assert any(isinstance(c, PolyCollection) for c in row.log.collections)  # two x: a shaded area

@@ -393,3 +393,27 @@ def test_by_configuration_labels():
     assert [(label, len(rows)) for label, rows in results.by_configuration(one)] == [("6-5-5-5-3", 12)]
     two = pd.concat([sweep_frame(), sweep_frame(layers="6-4-3").assign(preset="other")])
     assert [label for label, _ in results.by_configuration(two)] == ["other, 6-4-3", "test, 6-5-5-5-3"]
+
+
+def test_studies_alike_in_many_settings_are_named_by_their_file(tmp_path):
+    a = sweep_frame()
+    b = sweep_frame(seed=1).assign(
+        trial_id=lambda f: f["trial_id"] + "-b", eps=0.25, nudge_factor=2.0, batch_size=5, n_clamped=3
+    )
+    a.to_csv(tmp_path / "plain_sweep.csv", index=False)
+    b.to_csv(tmp_path / "other_dynamics_sweep.csv", index=False)
+    paths = [tmp_path / "plain_sweep.csv", tmp_path / "other_dynamics_sweep.csv"]
+    named = results.by_configuration(results.load_sweep(paths, source=True))
+    assert [label for label, _ in named] == ["6-5-5-5-3, from other_dynamics", "6-5-5-5-3, from plain"]
+    assert [set(rows["source"]) for _, rows in named] == [
+        {"other_dynamics_sweep.csv"},
+        {"plain_sweep.csv"},
+    ]
+    # Without the files: the first two settings that differ and how many more.
+    labels = [label for label, _ in results.by_configuration(results.load_sweep(paths))]
+    assert all(label.endswith(", +2 more settings") and label.count("=") == 2 for label in labels)
+    # Up to two settings differing, they name the studies as before, file or not.
+    c = sweep_frame(seed=2).assign(trial_id=lambda f: f["trial_id"] + "-c", eps=0.25)
+    c.to_csv(tmp_path / "c_sweep.csv", index=False)
+    two = results.by_configuration(results.load_sweep([paths[0], tmp_path / "c_sweep.csv"], source=True))
+    assert [label for label, _ in two] == ["6-5-5-5-3, eps=0.25", "6-5-5-5-3, eps=0.5"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -192,3 +194,127 @@ def test_an_extended_run_keeps_one_id_and_the_sweep_evaluates_like_a_run(tmp_pat
     row, _ = run_trial(AUTHORS_SPEC)
     assert row["test_error"] == frame["test_error"].iloc[-1]
     assert row["online_error_final"] == frame["online_error"].iloc[-1]
+
+
+def test_train_eval_every_changes_what_is_measured_not_the_training(tmp_path):
+    every = run_training(SPEC, tmp_path / "k1", progress=False)
+    sparse = run_training(SPEC, tmp_path / "k2", train_eval_every=2, progress=False)
+    # Epoch 2 is the second, epoch 3 the last: evaluated; epoch 1 left empty.
+    assert sparse["train_error"].isna().tolist() == [True, False, False]
+    both = ["epoch", "online_error", "test_error", "n_edges", "n_skip"]
+    pd.testing.assert_frame_equal(every[both], sparse[both])
+    assert (every["train_error"][1:] == sparse["train_error"][1:]).all()
+    a, b = load_checkpoint(tmp_path / "k1")[0], load_checkpoint(tmp_path / "k2")[0]
+    assert (a.weights == b.weights).all() and (a.biases == b.biases).all()
+    assert json.loads((tmp_path / "k2" / "run.json").read_text())["train_eval_every"] == 2
+    assert json.loads((tmp_path / "k1" / "run.json").read_text())["train_eval_every"] == 1
+    with pytest.raises(
+        ValueError, match="holds this run with train_eval_every=2, not 3; pass the same option"
+    ):
+        run_training(SPEC, tmp_path / "k2", resume=True, train_eval_every=3, progress=False)
+
+
+def test_a_run_json_without_train_eval_every_resumes_as_every_epoch(tmp_path):
+    # run.json written before the option existed: the run evaluated every epoch.
+    run_training(dataclasses.replace(SPEC, epochs=1), tmp_path / "r", progress=False)
+    run_file = tmp_path / "r" / "run.json"
+    recorded = json.loads(run_file.read_text())
+    del recorded["train_eval_every"]
+    run_file.write_text(json.dumps(recorded))
+    frame = run_training(SPEC, tmp_path / "r", resume=True, progress=False)
+    assert frame["train_error"].notna().all()
+    with pytest.raises(ValueError, match="holds this run with train_eval_every=1, not 2"):
+        run_training(dataclasses.replace(SPEC, epochs=4), tmp_path / "r", resume=True, train_eval_every=2)
+
+
+def test_train_cli_refuses_a_bad_train_eval_every(tmp_path):
+    res = subprocess.run(
+        [sys.executable, "-m", "smallworld_eqp.train", "--dataset", "digits", "--train-eval-every", "0",
+         "--out", str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "--train-eval-every: expected a positive integer, got '0'" in res.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def naive_weight_changes(graph0, w0, graph, w) -> dict:
+    """Mean |w - w0| per layer pair, edge by edge through dicts (independent of weight_changes)."""
+    start = {tuple(map(int, e)): float(x) for e, x in zip(graph0.edges, w0)}
+    layer = {
+        i: k
+        for k, size in enumerate(graph.layer_sizes)
+        for i in range(sum(graph.layer_sizes[:k]), sum(graph.layer_sizes[: k + 1]))
+    }
+    sums: dict = {}
+    for (i, j), x in zip(map(tuple, graph.edges.tolist()), w):
+        pair = tuple(sorted((layer[i], layer[j])))
+        total, count = sums.get(pair, (0.0, 0))
+        sums[pair] = (total + abs(float(x) - start[(i, j)]), count + 1)
+    return {pair: (count, total / count) for pair, (total, count) in sums.items()}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_weight_changes_agree_with_an_edge_by_edge_count(seed):
+    from smallworld_eqp import topology
+    from smallworld_eqp.runs import weight_changes
+
+    rng = np.random.default_rng(seed)
+    sizes = [int(s) for s in rng.integers(2, 9, size=rng.integers(3, 7))]
+    graph0 = topology.layered(sizes)
+    if seed % 2:
+        graph0 = topology.connect_within_layers(graph0)
+    graph0 = topology.rewire(graph0, n=int(rng.integers(1, graph0.n_edges // 2)), seed=seed)
+    w0 = rng.normal(size=graph0.n_edges)
+    # The network now: the same edges, or (a run that dropped them) without the skip edges.
+    graph = topology.without_kind(graph0, "skip") if seed >= 2 else graph0
+    keep = graph0.kinds != topology.SKIP if seed >= 2 else np.ones(graph0.n_edges, bool)
+    w = w0[keep] + rng.normal(size=graph.n_edges)
+    frame = weight_changes(graph0, w0, graph, w)
+    expected = naive_weight_changes(graph0, w0, graph, w)
+    got = {(a, b): (n, m) for a, b, n, m in frame.itertuples(index=False)}
+    assert got.keys() == expected.keys()
+    for pair, (n, mean) in expected.items():
+        assert got[pair][0] == n and got[pair][1] == pytest.approx(mean, rel=1e-12)
+    assert frame["n_edges"].sum() == graph.n_edges
+
+
+def test_weight_changes_refuse_an_edge_the_initial_network_lacks():
+    from smallworld_eqp import topology
+    from smallworld_eqp.runs import weight_changes
+
+    plain = topology.layered([4, 3, 2])
+    rewired = topology.rewire(plain, n=2, seed=0)
+    with pytest.raises(ValueError, match="edges its initial network lacks"):
+        weight_changes(plain, np.zeros(plain.n_edges), rewired, np.zeros(rewired.n_edges))
+
+
+def test_a_run_records_the_weight_change_of_every_epoch(tmp_path):
+    from smallworld_eqp.results import WEIGHT_CHANGE_COLUMNS, load_weight_changes
+    from smallworld_eqp.runs import checkpoint_weight_changes, weight_changes
+    from smallworld_eqp.spec import build_graph, new_network
+
+    run_training(SPEC, tmp_path / "r", remove_skip_after=2, progress=False)
+    changes = load_weight_changes(tmp_path / "r")
+    assert list(changes.columns) == ["run", *WEIGHT_CHANGE_COLUMNS]
+    assert sorted(set(changes["epoch"])) == [1, 2, 3]
+    skip = changes["layer_b"] - changes["layer_a"] > 1
+    assert set(changes.loc[skip, "epoch"]) == {1, 2}  # the skip edges went after epoch 2
+    assert (changes["mean_abs_change"] > 0).all()
+    # The last epoch's rows are the checkpoint's change from the seed's initial weights.
+    last = changes[changes["epoch"] == 3].drop(columns="run").reset_index(drop=True)
+    pd.testing.assert_frame_equal(last, checkpoint_weight_changes(tmp_path / "r"))
+    # ... which are what the network built from the seed starts with.
+    initial = new_network(SPEC, build_graph(SPEC))
+    net, _ = load_checkpoint(tmp_path / "r")
+    direct = weight_changes(initial.graph, initial.weights, net.graph, net.weights)
+    pd.testing.assert_frame_equal(direct, last.drop(columns="epoch"))
+
+
+def test_a_resumed_run_records_the_same_weight_change(tmp_path):
+    run_training(SPEC, tmp_path / "full", progress=False)
+    run_training(dataclasses.replace(SPEC, epochs=1), tmp_path / "cut", progress=False)
+    run_training(SPEC, tmp_path / "cut", resume=True, progress=False)
+    a = pd.read_csv(tmp_path / "full" / "weight_change.csv")
+    b = pd.read_csv(tmp_path / "cut" / "weight_change.csv")
+    pd.testing.assert_frame_equal(a, b)

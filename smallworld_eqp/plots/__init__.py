@@ -2,9 +2,10 @@
 
 =========  ===============================================================
 ``fig1``   topology of a small network (paper Fig. 1), from a Graph
-``fig2``   train (solid) and test (dotted) error per epoch of several runs
+``fig2``   online training (solid) and test (dotted) error per epoch of several runs
 ``fig3``   smoothed per-layer-pair training rates (eq. 20-21), one panel per run
 ``fig4``   one-epoch error against the number of replaced connections
+``fig5``   mean weight change between every pair of layers, one panel per run
 =========  ===============================================================
 
 Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas, so
@@ -16,12 +17,12 @@ Command line::
     python -m smallworld_eqp.plots fig2 data/results/runs/basic data/results/runs/ours --out fig2.png
     python -m smallworld_eqp.plots fig3 data/results/runs/* --out fig3.png --window 25
     python -m smallworld_eqp.plots fig1 --layers 6,5,5,5,3 --intra --replacements 10 --seed 0 --out fig1.png
+    python -m smallworld_eqp.plots fig5 data/runs/authors-code-mlff data/runs/authors-code-sw --out fig5.png
 """
 
 from __future__ import annotations
 
 import os
-import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,10 +161,13 @@ class ZeroLogAxes:
             ax.plot(xs, ys, *args, label=label if k == 0 else None, **kwargs)
 
     def band(self, x, lo, hi, color, alpha: float = 0.2) -> None:
-        """A shaded band between ``lo`` and ``hi`` (a bar at the single x = 0)."""
+        """A shaded band between ``lo`` and ``hi`` (a bar where an axis has one x: at x = 0,
+        or a study of one p > 0)."""
         for ax, xs, (los, his) in self._split(x, lo, hi):
             if ax is self.zero:
                 ax.vlines(xs, los, his, color=color, alpha=alpha + 0.2, linewidth=6)
+            elif len(xs) == 1:  # a line, not vlines: those leave a log axis no x range
+                ax.plot([xs[0], xs[0]], [los[0], his[0]], color=color, alpha=alpha + 0.2, linewidth=6)
             else:
                 ax.fill_between(xs, los, his, color=color, alpha=alpha, linewidth=0)
 
@@ -271,8 +275,12 @@ def _error_axis(frames: Iterable[pd.DataFrame]) -> tuple[float, str]:
 def fig2(epochs_csvs: Sources, out: PathLike, *, title: str | None = None) -> Path:
     """Error curves of several training runs, like the paper's Fig. 2.
 
-    Training error solid, test error dotted, one colour per run; errors in percent
-    (a regression's: its cost C, eq. 4).
+    The online training error solid (``online_error``: the mean over the epoch's
+    batches, each seen before its update, what the authors' logs call training
+    error), the test error dotted, one colour per run; errors in percent (a
+    regression's: its cost C, eq. 4). The training error measured from zero after
+    the epoch (``train_error``) is not drawn: it is another quantity (with persistent
+    particles far above the test error) and may be measured only every few epochs.
 
     Parameters
     ----------
@@ -305,20 +313,155 @@ def fig2(epochs_csvs: Sources, out: PathLike, *, title: str | None = None) -> Pa
     for (label, df), color in zip(runs, _run_colors(len(runs))):
         df = df.sort_values("epoch")
         marker = "o" if len(df) == 1 else None
-        ax.plot(df["epoch"], scale * df["train_error"], "-", color=color, marker=marker, label=label)
+        ax.plot(df["epoch"], scale * df["online_error"], "-", color=color, marker=marker, label=label)
         ax.plot(df["epoch"], scale * df["test_error"], ":", color=color, marker=marker, linewidth=1.6)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"error {unit}")
+    ax.set_ylabel(f"online training error (solid), test error (dotted) {unit}")
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.4)
     style = [
-        Line2D([], [], color="k", linestyle="-", label="training error"),
+        Line2D([], [], color="k", linestyle="-", label="online training error"),
         Line2D([], [], color="k", linestyle=":", linewidth=1.6, label="test error"),
     ]
     handles, _ = ax.get_legend_handles_labels()
     # Outside the axes: inside, it hides the one-epoch runs' markers near chance.
     ax.legend(handles=handles + style, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    ax.set_title(title or "Training (solid) and test (dotted) error per epoch")
+    ax.set_title(
+        title
+        or "Online training error (solid, during the epoch, as the authors log it) and test error (dotted)",
+        fontsize="medium",
+    )
+    return save_figure(fig, out)
+
+
+# ----------------------------------------------------------------- Fig. 5
+
+
+def layer_names(n_layers: int) -> list[str]:
+    """Short names of the layers, input first: ``in``, ``h1`` ... ``out``."""
+    return ["in"] + [f"h{k}" for k in range(1, n_layers - 1)] + ["out"]
+
+
+def weight_change_matrix(changes: pd.DataFrame, n_layers: int) -> np.ndarray:
+    """log10 of the mean absolute weight change of every pair of layers, (n_layers, n_layers).
+
+    Symmetric (a pair's edges are undirected), NaN where the pair has no edge and
+    -inf where its weights did not change at all.
+
+    Parameters
+    ----------
+    changes : pandas.DataFrame
+        Rows of one epoch of a run's weight-change CSV (``layer_a``, ``layer_b``,
+        ``mean_abs_change``; :data:`smallworld_eqp.results.WEIGHT_CHANGE_COLUMNS`).
+    n_layers : int
+    """
+    matrix = np.full((n_layers, n_layers), np.nan)
+    a = changes["layer_a"].to_numpy(dtype=int)
+    b = changes["layer_b"].to_numpy(dtype=int)
+    if np.any((a < 0) | (b >= n_layers) | (a > b)):
+        raise ValueError(f"layer pairs must satisfy 0 <= layer_a <= layer_b < {n_layers}")
+    with np.errstate(divide="ignore"):
+        values = np.log10(changes["mean_abs_change"].to_numpy(dtype=float))
+    matrix[a, b] = values
+    matrix[b, a] = values
+    return matrix
+
+
+def _run_changes(run: Path, epoch: int | None) -> tuple[int, int, pd.DataFrame]:
+    """A run's layer count, the epoch drawn (``epoch``, or the last recorded) and its rows:
+    from ``weight_change.csv``, else computed from the run's checkpoint."""
+    n_layers = len(results.run_spec(run)["layers"])
+    if (run / results.WEIGHT_CHANGE_FILE).is_file():
+        changes = results.load_weight_changes([run])
+    elif (run / "checkpoint.npz").is_file():
+        from ..runs import RunStateError, checkpoint_weight_changes  # numba: only for a checkpoint
+
+        try:
+            changes = checkpoint_weight_changes(run)
+        except RunStateError as exc:  # a damaged checkpoint is bad input here
+            raise ValueError(str(exc)) from None
+    else:
+        raise ValueError(f"{run} holds neither {results.WEIGHT_CHANGE_FILE} nor a checkpoint.npz")
+    drawn = int(changes["epoch"].max()) if epoch is None else epoch
+    if drawn not in set(changes["epoch"]):
+        recorded = sorted(set(changes["epoch"]))
+        raise ValueError(f"{run} has no weight change of epoch {drawn}; it has epochs {recorded}")
+    return n_layers, drawn, changes[changes["epoch"] == drawn]
+
+
+def fig5(
+    run_dirs: PathLike | Iterable[PathLike],
+    out: PathLike,
+    *,
+    epoch: int | None = None,
+    title: str | None = None,
+) -> Path:
+    """The mean change of the weights between every pair of layers, one panel per run
+    (the journal's Fig. 5).
+
+    Each panel is the (layers x layers) matrix of log10 mean ``|W - W_initial|`` over
+    the edges joining two layers (the diagonal: intra-layer edges), symmetric, empty
+    where no edge joins them, every cell written out; the panels share one colour
+    scale.
+
+    Parameters
+    ----------
+    run_dirs : path-like or iterable of path-like
+        Run folders of the train command: their ``weight_change.csv``, or, in a folder
+        without one, the change of its checkpoint from the initial weights the seed
+        gives (:func:`smallworld_eqp.runs.checkpoint_weight_changes`).
+    out : path-like
+    epoch : int, optional
+        The epoch to draw (default: each run's last recorded); not from a checkpoint.
+    title : str, optional
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ValueError
+        A folder without the data, without ``epoch``, or more than 12 runs.
+    """
+    runs = [Path(r) for r in results.as_paths(run_dirs)]
+    if len(runs) > MAX_PANELS:
+        raise ValueError(f"{len(runs)} runs to draw, at most {MAX_PANELS}")
+    if epoch is not None:
+        epoch = check_int("epoch", epoch, low=1)
+    panels = []
+    for run in runs:
+        n_layers, drawn, changes = _run_changes(run, epoch)
+        panels.append((run.name, drawn, weight_change_matrix(changes, n_layers)))
+    finite = np.concatenate([m[np.isfinite(m)] for _, _, m in panels])
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 0.0)
+    ncols = min(len(panels), PANELS_PER_ROW)
+    nrows = -(-len(panels) // ncols)
+    size = max(m.shape[0] for _, _, m in panels)
+    side = 0.45 * size + 1.2
+    fig = new_figure(side * ncols + 1.0, side * nrows + 0.8)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(panels) :]:
+        ax.set_axis_off()
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"].with_extremes(bad="white")  # white: no edge between the two layers
+    image = None
+    for ax, (name, drawn, matrix) in zip(axes, panels):
+        shown = np.where(np.isneginf(matrix), lo, matrix)  # no change at all: the scale's bottom
+        image = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=lo, vmax=hi)
+        names = layer_names(matrix.shape[0])
+        ax.set_xticks(range(len(names)), names, fontsize="small")
+        ax.set_yticks(range(len(names)), names, fontsize="small")
+        for (i, j), value in np.ndenumerate(matrix):
+            if np.isnan(value):
+                continue
+            text = "0" if np.isneginf(value) else f"{value:.1f}"
+            dark = hi - lo > 0 and (shown[i, j] - lo) / (hi - lo) < 0.6
+            ax.text(j, i, text, ha="center", va="center", fontsize=6, color="white" if dark else "black")
+        ax.set_title(f"{name}, epoch {drawn}", fontsize="medium")
+    fig.colorbar(image, ax=list(axes[: len(panels)]), label=r"$\log_{10}$ mean $|W - W_{initial}|$")
+    fig.suptitle(title or "Mean weight change between every pair of layers (empty: no edges)")
     return save_figure(fig, out)
 
 
@@ -510,7 +653,7 @@ def fig4(
     if band not in BANDS:
         raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
     paths = results.as_paths(sweep_csvs)
-    df = results.load_sweep(paths)
+    df = results.load_sweep(paths, source=True)
     df = df[df[x].notna()]
     if measure is not None:
         df = df[df["error_measure"] == measure]
@@ -524,46 +667,88 @@ def fig4(
             f"pairs=True needs the trials of one configuration, got {len(series)}: "
             + "; ".join(name for name, _ in series)
         )
-    # Beyond two series the legend goes below the axes (long labels wrapped), so it hides
-    # no data; the figure grows by a line per legend line.
-    below = len(series) > 2
-    if below:
-        series = [(textwrap.fill(name, 110), part) for name, part in series]
-    lines = sum(name.count("\n") + 1 for name, _ in series) * (2 if test else 1)
-    fig = new_figure(6.4, (6.4 if pairs else 4.2) + (0.4 + 0.16 * lines if below else 0))
-    rows = zero_log_axes(fig, df[x].to_numpy(), nrows=2 if pairs else 1)
-    top = rows[0]
-    colors = _run_colors(len(series))
-    counts = []
-    for (name, part), color in zip(series, colors):
-        stats = _by_x(part, x, "online_error_epoch1", band)
-        counts += stats["count"].tolist()
-        top.band(stats[x], scale * stats["lo"], scale * stats["hi"], color)
-        top.plot(stats[x], scale * stats["mean"], "o-", color=color, markersize=4, label=name)
-        if test:
-            st = _by_x(part, x, "test_error", band)
-            top.plot(st[x], scale * st["mean"], "s--", color=color, markersize=3, label=f"{name}: test error")
-    seeds = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+    panels = network_families(series)
+    ncols = min(len(panels), FIG4_PANELS_PER_ROW)
+    nrows = -(-len(panels) // ncols)
+    width, height = (6.4, 6.4) if pairs else (5.6, 4.2)
+    fig = new_figure(width * ncols, height * nrows + 0.3)
     spread_text = "min-max" if band == "minmax" else "±1 std"
-    top.set_ylabel(f"error after one epoch {unit}")
-    legend_title = f"mean, band {spread_text} over {seeds} trials"
-    size = "x-small" if below else "small"
-    top.legend(below=below, fontsize=size, title=legend_title, title_fontsize=size)
-    # A figure title: an axes title would widen the narrow zero axis in the layout.
-    fig.suptitle(title or "Online training error during the first epoch (Fig. 4)")
-    if pairs:
-        bottom = rows[1]
-        dws = [c for c in df.columns if c.startswith("dw_") and df[c].notna().any()]
-        for col, label, color in zip(dws, pair_labels(len(dws)), _pair_colors(len(dws))):
-            stats = _by_x(df, x, col, band)
-            bottom.plot(stats[x], stats["mean"], "o-", color=color, markersize=3, label=label)
-        bottom.set_yscale("log")
-        bottom.set_ylabel(r"total correction $\Delta w^l$ (eq. 22)")
-        bottom.legend(fontsize="x-small", ncol=2)
-        bottom.set_xlabel(X_LABELS[x])
-    else:
-        top.set_xlabel(X_LABELS[x])
+    subfigs = np.atleast_1d(fig.subfigures(nrows, ncols, squeeze=False)).ravel()
+    for subfig, (family, members) in zip(subfigs, panels):
+        part_x = pd.concat([rows[x] for _, rows in members]).to_numpy()
+        rows_axes = zero_log_axes(subfig, part_x, nrows=2 if pairs else 1)
+        top = rows_axes[0]
+        counts = []
+        for (name, part), color in zip(members, _run_colors(len(members))):
+            stats = _by_x(part, x, "online_error_epoch1", band)
+            counts += stats["count"].tolist()
+            top.band(stats[x], scale * stats["lo"], scale * stats["hi"], color)
+            top.plot(stats[x], scale * stats["mean"], "o-", color=color, markersize=4, label=name)
+            if test:
+                st = _by_x(part, x, "test_error", band)
+                top.plot(st[x], scale * st["mean"], "s--", color=color, markersize=3, label=f"{name}, test")
+        seeds = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+        top.set_ylabel(f"error after one epoch {unit}")
+        top.legend(
+            fontsize="x-small", title=f"mean, {spread_text} over {seeds} trials", title_fontsize="x-small"
+        )
+        # A panel title: an axes title would widen the narrow zero axis in the layout.
+        subfig.suptitle(family, fontsize="medium")
+        if pairs:
+            bottom = rows_axes[1]
+            dws = [c for c in df.columns if c.startswith("dw_") and df[c].notna().any()]
+            for col, label, color in zip(dws, pair_labels(len(dws)), _pair_colors(len(dws))):
+                stats = _by_x(df, x, col, band)
+                bottom.plot(stats[x], stats["mean"], "o-", color=color, markersize=3, label=label)
+            bottom.set_yscale("log")
+            bottom.set_ylabel(r"total correction $\Delta w^l$ (eq. 22)")
+            bottom.legend(fontsize="x-small", ncol=2)
+            bottom.set_xlabel(X_LABELS[x])
+        else:
+            top.set_xlabel(X_LABELS[x])
+    fig.suptitle(title or "Online training error during the first epoch (Fig. 4), one panel per network")
     return save_figure(fig, out)
+
+
+FIG4_PANELS_PER_ROW = 3
+
+
+def short_layers(layers: str) -> str:
+    """Layer sizes with runs of equal hidden sizes written once: ``784-100x5-10``.
+
+    >>> short_layers("784-100-100-100-100-100-10"), short_layers("64-32-10")
+    ('784-100x5-10', '64-32-10')
+    """
+    sizes = str(layers).split("-")
+    out: list[str] = []
+    k = 0
+    while k < len(sizes):
+        run = 1
+        while 0 < k and k + run < len(sizes) - 1 and sizes[k + run] == sizes[k]:
+            run += 1
+        out.append(sizes[k] if run == 1 else f"{sizes[k]}x{run}")
+        k += run
+    return "-".join(out)
+
+
+def network_families(
+    series: Sequence[tuple[str, pd.DataFrame]],
+) -> list[tuple[str, list[tuple[str, pd.DataFrame]]]]:
+    """Studies (:func:`results.by_configuration`) grouped by network: data set and layer sizes.
+
+    Returns ``(family, [(name, rows), ...])`` in first-seen order; the family reads
+    ``mnist, 784-100x5-10`` and each study's name is its label without the layer
+    sizes (the preset, or what tells it from its kin), else its preset, else
+    ``all trials``.
+    """
+    families: dict[str, list[tuple[str, pd.DataFrame]]] = {}
+    for label, rows in series:
+        layers = str(rows["layers"].iloc[0])
+        family = f"{rows['dataset'].iloc[0]}, {short_layers(layers)}"
+        preset = str(rows["preset"].iloc[0]) if "preset" in rows and pd.notna(rows["preset"].iloc[0]) else ""
+        name = ", ".join(part for part in label.split(", ") if part != layers) or preset or "all trials"
+        families.setdefault(family, []).append((name, rows))
+    return list(families.items())
 
 
 # ----------------------------------------------------------------- Fig. 1

@@ -6,6 +6,7 @@ Examples
 
     python -m smallworld_eqp.plots fig1 --layers 6,5,5,5,3 --intra --replacements 10 --out fig1.png
     python -m smallworld_eqp.plots fig4 data/results/sweep.csv --test --out fig4.png
+    python -m smallworld_eqp.plots fig5 data/runs/authors-code-mlff data/runs/authors-code-sw --out fig5.png
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..cli import OneLineParser, layer_list, nonneg_int, run_main
-from . import BANDS, STUDY_Y, X_CHOICES, fig1, fig2, fig3, fig4, fig_studies
+from ..cli import OneLineParser, layer_list, nonneg_int, positive_int, run_main
+from . import BANDS, STUDY_Y, X_CHOICES, fig1, fig2, fig3, fig4, fig5, fig_studies
 
 # ----------------------------------------------------------------- command line
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m smallworld_eqp.plots", description="Draw the paper's figures.")
-    sub = parser.add_subparsers(dest="figure", required=True, metavar="{fig1,fig2,fig3,fig4,studies}")
+    sub = parser.add_subparsers(dest="figure", required=True, metavar="{fig1,fig2,fig3,fig4,fig5,studies}")
     p1 = sub.add_parser("fig1", help="topology of a small network (Fig. 1)")
     p1.add_argument("--layers", type=layer_list, default=[6, 5, 5, 5, 3], help="layer sizes, input first")
     p1.add_argument("--intra", action="store_true", help="connect every pair inside each hidden layer")
@@ -44,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     p5 = sub.add_parser("studies", help="outcomes of a few rewiring amounts per study, every seed a point")
     p5.add_argument("sweeps", nargs="+", metavar="SWEEP_CSV")
     p5.add_argument("--y", default="test_error,authors_spread", help=f"columns, from {', '.join(STUDY_Y)}")
-    for p in (p1, p2, p3, p4, p5):
+    p6 = sub.add_parser("fig5", help="mean weight change between every pair of layers, runs side by side")
+    p6.add_argument(
+        "runs", nargs="+", metavar="RUN_DIR", help="run folders (weight_change.csv or checkpoint)"
+    )
+    p6.add_argument("--epoch", type=positive_int, help="epoch to draw (default: each run's last)")
+    for p in (p1, p2, p3, p4, p5, p6):
         p.add_argument("--out", required=True, help="image file to write (PNG)")
         p.add_argument("--title", help="figure title")
     return parser
@@ -75,6 +81,8 @@ def _draw(args: argparse.Namespace) -> int:
             band=args.band,
             title=args.title,
         )
+    elif args.figure == "fig5":
+        out = fig5(args.runs, args.out, epoch=args.epoch, title=args.title)
     else:
         out = fig_studies(args.sweeps, args.out, y=args.y.split(","), title=args.title)
     print(out)
