@@ -107,7 +107,15 @@ def check_run(folder: Path) -> None:
     if folder.name in BEFORE_0_2:
         assert "version" not in epochs and "git_rev" not in epochs and "error_measure" not in epochs
     else:
-        assert list(epochs.columns) == results.EPOCHS_COLUMNS
+        expected = results.EPOCHS_COLUMNS
+        if set(results.EQUILIBRIUM_COLUMNS).isdisjoint(epochs.columns):  # written before they existed
+            expected = [c for c in expected if c not in results.EQUILIBRIUM_COLUMNS]
+        else:
+            cfg = spec.config
+            assert trained["free_steps_mean"].between(1, cfg.n_free).all()
+            assert trained["clamped_steps_mean"].between(1, cfg.n_clamped).all()
+            assert (trained["free_residual_mean"] <= trained["free_residual_max"]).all()
+        assert list(epochs.columns) == expected
         assert epochs["version"].notna().all() and epochs["git_rev"].notna().all()
         assert (epochs["version"].str.len() > 0).all() and (epochs["git_rev"].str.len() >= 7).all()
         task = "regression" if spec.dataset == "diabetes" else "classification"
