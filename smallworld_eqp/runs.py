@@ -317,6 +317,7 @@ def run_training(
             done = _restart_epoch(epochs_log, 0 if spec.config.test_particles else 1)
         if net is None:
             net = initial
+        del initial  # resumed, only its weights are needed: free its particles
         # Rows written after the last checkpoint belong to an epoch that will be redone.
         epochs_log.keep_only("epoch", {str(e) for e in range(0, done + 1)})
         rates_log.keep_only("epoch", {str(e) for e in range(1, done + 1)})
