@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, results
+from . import __version__, results, topology
 from .datasets import Dataset
 from .eqprop import EqPropNetwork
 from .experiment import evaluate_test, evaluate_train, git_revision, long_rates, run_epoch, weighted_error
 from .resultlog import ResultLog, replace_atomically
 from .spec import TrialSpec, build_graph, load_data, new_network
+from .topology import Graph
 
 
 class RunStateError(RuntimeError):
@@ -107,18 +108,60 @@ def _checkpoint(net: EqPropNetwork, out: Path, epoch: int) -> None:
     replace_atomically(out / "checkpoint.npz", lambda tmp: net.save(tmp, epoch=epoch))
 
 
-def _restart_epoch(epochs_log: ResultLog, first_checkpoint: int) -> int:
-    """The last finished epoch of a held run folder without a checkpoint: -1 (start
-    again) if its rows stop at the first checkpoint's epoch, whose checkpoint a crash
-    can have cut off; later rows mean a checkpoint was lost."""
-    recorded = {int(e) for e in epochs_log.values("epoch")}
-    if recorded - {first_checkpoint}:
+def _check_network(net: EqPropNetwork, ckpt: Path, spec: TrialSpec, graph: Graph) -> None:
+    """Raise unless the checkpoint's network is the one ``run.json`` describes: its
+    layers, its edges (``graph``, the run's graph at the checkpoint's epoch) and its
+    settings (the trial's :class:`EqPropConfig`)."""
+    expected = new_network(spec, graph).config.to_dict()
+    found = net.config.to_dict()
+    differs = [
+        f"layers {'-'.join(map(str, net.graph.layer_sizes))}, not {'-'.join(map(str, graph.layer_sizes))}"
+        if net.graph.layer_sizes != graph.layer_sizes
+        else None,
+        f"{net.graph.n_edges} edges, not the {graph.n_edges} of its recipe"
+        if net.graph.layer_sizes == graph.layer_sizes and not np.array_equal(net.graph.edges, graph.edges)
+        else None,
+        *(
+            f"{k}={found.get(k)!r}, not {v!r}"
+            for k, v in expected.items()
+            if json.dumps(found.get(k), default=str) != json.dumps(v, default=str)
+        ),
+    ]
+    differs = [d for d in differs if d]
+    if differs:
         raise RunStateError(
-            f"{epochs_log.path.parent / 'checkpoint.npz'} is missing but "
-            f"{epochs_log.path} records epochs up to {max(recorded)}; "
+            f"{ckpt} holds another network than {ckpt.parent / 'run.json'} describes ({'; '.join(differs[:3])}); "
+            "the run cannot continue from it: start it again in another --out"
+        )
+
+
+def _recorded_epochs(epochs_log: ResultLog) -> set[int]:
+    """The epochs ``epochs.csv`` records, every row checked (a damaged one is named)."""
+    return {int(e) for e in epochs_log.values("epoch")} if epochs_log.path.is_file() else set()
+
+
+def _resume_point(
+    out: Path, spec: TrialSpec, remove_skip_after: int | None, epochs_log: ResultLog
+) -> tuple[EqPropNetwork | None, int]:
+    """The network to continue from (None: a new one) and the last finished epoch of
+    a held run folder, everything read checked against ``run.json`` (read only)."""
+    recorded = _recorded_epochs(epochs_log)
+    ckpt = out / "checkpoint.npz"
+    if ckpt.exists():
+        net, done = load_checkpoint(out)
+        graph = build_graph(spec)
+        if remove_skip_after is not None and done >= remove_skip_after:
+            graph = topology.without_kind(graph, "skip")
+        _check_network(net, ckpt, spec, graph)
+        return net, done
+    # No checkpoint: start again if the rows stop at the first checkpoint's epoch,
+    # whose checkpoint a crash can have cut off; later rows mean a checkpoint was lost.
+    if recorded - {0 if spec.config.test_particles else 1}:
+        raise RunStateError(
+            f"{ckpt} is missing but {epochs_log.path} records epochs up to {max(recorded)}; "
             "the run cannot continue: start it again in another --out"
         )
-    return -1
+    return None, -1
 
 
 def _epoch_row(
@@ -180,19 +223,20 @@ def run_training(
     held = _check_folder(out, spec, resume, remove_skip_after)
     data = load_data(spec)
     epochs_log = ResultLog(
-        out / "epochs.csv", results.EPOCHS_COLUMNS, fill=results.OLD_DEFAULTS | results.UNRECORDED
+        out / "epochs.csv",
+        results.EPOCHS_COLUMNS,
+        fill=results.OLD_DEFAULTS | results.UNRECORDED,
+        types=results.EPOCHS_TYPES,
     )
-    rates_log = ResultLog(out / "rates.csv", results.RATES_COLUMNS)
+    rates_log = ResultLog(out / "rates.csv", results.RATES_COLUMNS, types=results.RATES_TYPES)
+    if held:  # what the folder holds is checked before anything in it changes
+        _resume_point(out, spec, remove_skip_after, epochs_log)
     with epochs_log, rates_log:
         if (out / "run.json").exists():  # again, under the lock: another run may have started here
             held = _check_folder(out, spec, resume or held, remove_skip_after)
+        net, done = _resume_point(out, spec, remove_skip_after, epochs_log) if held else (None, -1)
         record = json.dumps(_run_record(spec, remove_skip_after), indent=2, sort_keys=True, default=str)
         replace_atomically(out / "run.json", lambda tmp: tmp.write_text(record))
-        done, net = -1, None
-        if held and (out / "checkpoint.npz").exists():
-            net, done = load_checkpoint(out)
-        elif held:
-            done = _restart_epoch(epochs_log, 0 if spec.config.test_particles else 1)
         if net is None:
             net = new_network(spec, build_graph(spec))
         # Rows written after the last checkpoint belong to an epoch that will be redone.
