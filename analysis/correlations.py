@@ -34,7 +34,7 @@ import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from scipy import stats
 
-from analysis import DEFAULT_OUT, each_study, markdown_table, write_markdown
+from analysis import DEFAULT_OUT, each_study, markdown_path, markdown_table, write_markdown
 from smallworld_eqp import results
 from smallworld_eqp.cli import OneLineParser, run_main
 from smallworld_eqp.owned import check_output_folder
@@ -197,7 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _correlations(args: argparse.Namespace) -> None:
-    _, files = write(results.load_sweep(args.csvs), check_output_folder(args.out), args.csvs)
+    out = check_output_folder(args.out)
+    markdown_path(
+        out / "correlations.md", HEADING
+    )  # a file that is not ours stops the command before any work
+    _, files = write(results.load_sweep(args.csvs), out, args.csvs)
     print("\n".join(map(str, files)))
 
 

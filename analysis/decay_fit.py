@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from analysis import DEFAULT_OUT, each_study, markdown_table, write_markdown
+from analysis import DEFAULT_OUT, each_study, markdown_path, markdown_table, write_markdown
 from smallworld_eqp import results
 from smallworld_eqp.cli import OneLineParser, run_main
 from smallworld_eqp.owned import check_output_folder
@@ -204,6 +204,10 @@ def write(
     ``decay_fit.md`` and the plots; return the markdown and the files."""
     if y not in df.columns:
         raise ValueError(f"--y must be a column of the sweep CSV, got {y!r}")
+    if not pd.api.types.is_numeric_dtype(df[y]) or pd.api.types.is_bool_dtype(df[y]):
+        raise ValueError(
+            f"--y {y} is not a numeric column; give one such as online_error_epoch1, test_error or spread"
+        )
     out_dir = Path(out_dir)
     body, files = each_study(df, lambda rows, suffix: _fit_study(rows, out_dir, x, y, suffix))
     lines = [
@@ -236,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _fit(args: argparse.Namespace) -> None:
     out = check_output_folder(args.out)
+    markdown_path(out / "decay_fit.md", HEADING)  # a file that is not ours stops the command before any work
     text, files = write(results.load_sweep(args.csvs), out, x=args.x, y=args.y, sources=args.csvs)
     print(text, end="")
     print("\n".join(map(str, files)))

@@ -234,16 +234,16 @@ def make_report(results_dir: Path, figures_dir: str | Path) -> Path:
     ValueError
         If it holds none of the result files of the documented layout.
     """
+    figures_dir = check_output_folder(figures_dir, flag="--figures")
+    # The markdown files first, before anything is read or drawn: one that is not ours stops the report.
+    report = markdown_path(figures_dir / "report.md", HEADING, "--figures")
+    markdown_path(figures_dir / "correlations.md", correlations.HEADING, "--figures")
+    markdown_path(figures_dir / "decay_fit.md", decay_fit.HEADING, "--figures")
     found = find_results(results_dir)
     if not any(found.values()):
         raise ValueError(
             f"{results_dir}: no result CSVs found (expected *sweep*.csv or runs/<name>/epochs.csv, rates.csv)"
         )
-    figures_dir = check_output_folder(figures_dir, flag="--figures")
-    # The markdown files first, before anything is drawn: one that is not ours stops the report.
-    report = markdown_path(figures_dir / "report.md", HEADING, "--figures")
-    markdown_path(figures_dir / "correlations.md", correlations.HEADING, "--figures")
-    markdown_path(figures_dir / "decay_fit.md", decay_fit.HEADING, "--figures")
     figures_dir.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
     parts = [f"{HEADING} `{results_dir}`"]

@@ -710,6 +710,10 @@ class EqPropNetwork:
         """
         from tqdm.auto import tqdm
 
+        if not (hasattr(dataset, "batches") and hasattr(dataset, "n_batches")):
+            raise TypeError(
+                f"dataset must be a datasets.Dataset (datasets.load), got {type(dataset).__name__}"
+            )
         bs = self.config.batch_size
         fixed = self.config.batch_order == "fixed"
         task = getattr(dataset, "task", "classification")
@@ -791,7 +795,9 @@ class EqPropNetwork:
         state, plus any ``extra`` arrays (a run's epoch count, say) in the same file.
         """
         np.savez(
-            check_output(path, kind="an .npz", suffixes=(".npz",), foreign=_FOREIGN_NETWORK, flag="path"),
+            check_output(
+                path, kind="an .npz", suffixes=(".npz",), foreign=_FOREIGN_NETWORK, flag="save path"
+            ),
             **extra,
             weights=self.weights,
             biases=self.biases,
@@ -812,7 +818,9 @@ class EqPropNetwork:
         """Load a network written by :meth:`save`; anything else is refused in one line."""
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a path to an .npz file, got {type(path).__name__}")
-        if not os.path.isfile(path) or _FOREIGN_NETWORK(path):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{os.fspath(path)}: no such file")
+        if _FOREIGN_NETWORK(path):
             raise ValueError(f"{os.fspath(path)} is not a network file of this package (an .npz from save)")
         with np.load(path, allow_pickle=False) as f:
             config = EqPropConfig.from_dict(json.loads(str(f["config"])))

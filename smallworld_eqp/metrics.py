@@ -33,7 +33,7 @@ import numpy as np
 from numba import prange
 
 from ._config import JIT, JIT_PARALLEL
-from .topology import SKIP, Graph
+from .topology import SKIP, Graph, check_graph
 
 # Above this the N x N/64 bitset adjacency is not built and clustering marks rows instead.
 _BITSET_MAX_BYTES = 256 * 2**20
@@ -254,6 +254,7 @@ def characteristic_path_length(graph: Graph) -> float:
     >>> characteristic_path_length(topology.layered([2, 3, 2]))
     1.4285714285714286
     """
+    check_graph(graph)
     indptr, indices, _ = graph.csr
     n = graph.n_neurons
     n_words = max(1, min(_MAX_WORDS_PER_BATCH, -(-n // 64) // (2 * numba.get_num_threads())))
@@ -292,6 +293,7 @@ def clustering_coefficient(graph: Graph) -> float:
     >>> round(clustering_coefficient(topology.connect_within_layers(topology.layered([2, 3, 2]))), 4)
     0.8286
     """
+    check_graph(graph)
     indptr, indices, _ = graph.csr
     n = graph.n_neurons
     if n * (-(-n // 64)) * 8 <= _BITSET_MAX_BYTES:
@@ -330,6 +332,7 @@ def hops_to_output(graph: Graph) -> np.ndarray:
     >>> hops_to_output(topology.layered([2, 3, 3, 2]))
     array([3., 2., 1., 0.])
     """
+    check_graph(graph)
     indptr, indices, _ = graph.csr
     dist = _multi_source_hops(indptr, indices, np.arange(graph.offsets[-2], graph.offsets[-1]))
     if np.any(dist < 0):
@@ -398,6 +401,7 @@ def small_world_summary(graph: Graph) -> dict[str, float | int]:
     >>> list(row) == summary_columns(3)
     True
     """
+    check_graph(graph)
     row: dict[str, float | int] = {name: measure(graph) for name, measure in SUMMARY.items()}
     for name, measure in PER_LAYER.items():
         row.update({f"{name}_{lay}": float(v) for lay, v in enumerate(measure(graph))})

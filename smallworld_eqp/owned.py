@@ -38,6 +38,8 @@ Foreign = Callable[[Path], "str | None"]
 
 def check_name(path: str | os.PathLike, flag: str = "--out") -> Path:
     """``path`` as a Path, or an error for an empty name or a path through a file (read only)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{flag} must be a file path, got {path!r:.80} ({type(path).__name__})")
     text = os.fspath(path)
     if not isinstance(text, str) or not text.strip():
         raise OutputError(f"{flag} is empty; give a path")
@@ -78,8 +80,8 @@ def check_output(
     OutputError
         One line naming the path and what is allowed.
     """
-    text = os.fspath(path)
     out = check_name(path, flag)
+    text = os.fspath(path)
     example = f"NAME{suffixes[0]}" if suffixes else "NAME"
     if text.endswith(("/", os.sep)) or out.is_dir():
         raise OutputError(f"{flag} {text} is a folder; give {kind} file path like {out / example}")

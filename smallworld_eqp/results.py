@@ -190,6 +190,9 @@ def as_paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
+    paths = list(paths) if isinstance(paths, Iterable) else paths
+    if not isinstance(paths, list) or not all(isinstance(p, (str, os.PathLike)) for p in paths):
+        raise TypeError(f"paths must be a path or a list of paths to CSV files, got {paths!r:.80}")
     out = [Path(p) for p in paths]
     if not out:
         raise ValueError("no CSV file given")
