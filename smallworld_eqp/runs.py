@@ -118,9 +118,7 @@ def _check_network(net: EqPropNetwork, ckpt: Path, spec: TrialSpec, graph: Graph
         f"layers {'-'.join(map(str, net.graph.layer_sizes))}, not {'-'.join(map(str, graph.layer_sizes))}"
         if net.graph.layer_sizes != graph.layer_sizes
         else None,
-        f"{net.graph.n_edges} edges, not the {graph.n_edges} of its recipe"
-        if net.graph.layer_sizes == graph.layer_sizes and not np.array_equal(net.graph.edges, graph.edges)
-        else None,
+        _foreign_edges(net.graph, graph) if net.graph.layer_sizes == graph.layer_sizes else None,
         *(
             f"{k}={found.get(k)!r}, not {v!r}"
             for k, v in expected.items()
@@ -133,6 +131,14 @@ def _check_network(net: EqPropNetwork, ckpt: Path, spec: TrialSpec, graph: Graph
             f"{ckpt} holds another network than {ckpt.parent / 'run.json'} describes ({'; '.join(differs[:3])}); "
             "the run cannot continue from it: start it again in another --out"
         )
+
+
+def _foreign_edges(found: Graph, expected: Graph) -> str | None:
+    """How many edges of ``found`` are not edges of ``expected``, said for a message (None: same edges)."""
+    if np.array_equal(found.edges, expected.edges):
+        return None
+    extra = {tuple(e) for e in found.edges.tolist()} - {tuple(e) for e in expected.edges.tolist()}
+    return f"{len(extra)} of its {found.n_edges} edges are not in the graph its recipe builds"
 
 
 def _recorded_epochs(epochs_log: ResultLog) -> set[int]:
