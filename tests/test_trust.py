@@ -34,6 +34,8 @@ TINY = ["--n-free", "5", "--n-clamped", "2", "--n-train", "40", "--n-test", "20"
 RUN = ["--preset", "paper-basic", "--dataset", "digits", *TINY]
 SWEEP = [*TINY, "--layers", "64,8,10", "--seeds", "0", "--no-plot", "--replacements", "0,5,20,50"]
 TIMING = ["seconds", "started", "finished", "git_rev"]
+#: Run "a" of :func:`runs_dir` for a third epoch, given its folder.
+RESUME = [*RUN, "--layers", "64,8,10", "--replacements", "5", "--epochs", "3", "--resume", "--out"]
 
 
 def call(main, argv: list[str]) -> tuple[int, str]:
@@ -90,18 +92,7 @@ def test_a_checkpoint_of_another_network_is_refused_and_nothing_changes(runs_dir
     shutil.copytree(runs_dir / "a", run)
     shutil.copy(runs_dir / other / "checkpoint.npz", run / "checkpoint.npz")
     before = snapshot(run)
-    argv = [
-        *RUN,
-        "--layers",
-        "64,8,10",
-        "--replacements",
-        "5",
-        "--epochs",
-        "3",
-        "--resume",
-        "--out",
-        str(run),
-    ]
+    argv = [*RESUME, str(run)]
     code, err = call(train.main, argv)
     assert code == 1
     one_line(
@@ -113,18 +104,7 @@ def test_a_checkpoint_of_another_network_is_refused_and_nothing_changes(runs_dir
 def test_the_checkpoint_of_the_same_run_resumes(runs_dir, tmp_path):
     run = tmp_path / "a"
     shutil.copytree(runs_dir / "a", run)
-    argv = [
-        *RUN,
-        "--layers",
-        "64,8,10",
-        "--replacements",
-        "5",
-        "--epochs",
-        "3",
-        "--resume",
-        "--out",
-        str(run),
-    ]
+    argv = [*RESUME, str(run)]
     assert call(train.main, argv)[0] == 0
     assert list(results.load_epochs(run)["epoch"]) == [1, 2, 3]
 
@@ -138,18 +118,7 @@ def test_a_damaged_epochs_row_is_named_not_dropped(runs_dir, tmp_path, cell, sho
     lines[2] = cell + lines[2][1:]  # the epoch of the second row
     csv.write_text("".join(lines))
     before = snapshot(run)
-    argv = [
-        *RUN,
-        "--layers",
-        "64,8,10",
-        "--replacements",
-        "5",
-        "--epochs",
-        "3",
-        "--resume",
-        "--out",
-        str(run),
-    ]
+    argv = [*RESUME, str(run)]
     code, err = call(train.main, argv)
     assert code == 2
     message = f"{csv}, line 3: epoch is {shown}, not a whole number >= 0"
