@@ -30,6 +30,7 @@ import pandas as pd
 
 from smallworld_eqp import results
 from smallworld_eqp.owned import OutputError, check_output, first_line
+from smallworld_eqp.resultlog import replace_atomically
 
 DEFAULT_OUT = "analysis/out"
 T = TypeVar("T")
@@ -57,7 +58,7 @@ def write_markdown(path: Path, text: str, heading: str, flag: str = "--out") -> 
         raise ValueError(f"markdown for {path} must start with its heading {heading!r}")
     path = markdown_path(path, heading, flag)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    replace_atomically(path, lambda tmp: tmp.write_text(text))
     return path
 
 

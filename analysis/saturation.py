@@ -36,7 +36,7 @@ from analysis import markdown_table
 from smallworld_eqp import datasets, results
 from smallworld_eqp.cli import OneLineParser, positive_int, run_main
 from smallworld_eqp.owned import check_output
-from smallworld_eqp.resultlog import read_header
+from smallworld_eqp.resultlog import read_header, replace_atomically
 
 COLUMNS = [
     "epoch",
@@ -118,7 +118,7 @@ def run_saturation(run_dir: Path, n: int = 1000, data_dir: str | None = None) ->
     table.insert(0, "epoch", epoch)
     table["n"] = data.n_train
     table = table[COLUMNS]
-    table.to_csv(out, index=False)
+    replace_atomically(out, lambda tmp: table.to_csv(tmp, index=False))
     return table
 
 

@@ -201,6 +201,7 @@ class ResultLog:
         """Raise unless ``path`` is absent, empty, or a results file of ours whose rows
         are whole (read only)."""
         check_output(self.path, kind="a CSV", foreign=self._foreign)
+        check_output(self.lock_path, kind="a lock", foreign=_foreign_lock)
         if not self.path.exists() or self.path.stat().st_size == 0:
             return
         for _ in self._rows():  # a damaged row is an error now, before anything is created
@@ -228,11 +229,10 @@ class ResultLog:
     def __enter__(self) -> ResultLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        if not os.pread(fd, 32, 0).strip().isdigit() and os.fstat(fd).st_size:
+        reason = _foreign_lock(self.lock_path)  # again, opened: it may have appeared since the check
+        if reason is not None:
             os.close(fd)  # a file of that name that is no lock of ours: leave it be
-            raise ResultLogError(
-                f"{self.lock_path} exists and is not a lock file of this package; move it or choose another --out"
-            )
+            raise ResultLogError(f"{self.lock_path} {reason}; move it or choose another --out")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -360,12 +360,21 @@ class ResultLog:
         replace_atomically(self.path, write)
 
 
+def _foreign_lock(path: Path) -> str | None:
+    """Why ``path`` is not a lock file of a :class:`ResultLog` (a process id), or None."""
+    with open(path, "rb") as f:
+        head = f.read(32)
+    return None if not head or head.strip().isdigit() else "exists and is not a lock file of this package"
+
+
 def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Replace ``path`` by what ``write(tmp)`` writes: into a new temporary file beside
-    it (never an existing one), synced, then renamed over ``path`` in one step."""
+    it (never an existing one), synced, then renamed over ``path`` in one step. The
+    file is readable by all, as the appended CSVs are (a temporary file is not)."""
     fd, name = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes[-1:])
     )
+    os.fchmod(fd, 0o644)
     os.close(fd)
     tmp = Path(name)
     try:

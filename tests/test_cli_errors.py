@@ -74,6 +74,7 @@ def _prepare(tmp_path: Path) -> dict:
     typed[columns.index("seed")] = "x"
     (tmp_path / "typed.csv").write_text(header + ",".join(typed) + "\n")
     (tmp_path / "other_rates.csv").write_text("run,rms\nmine,0.5\n")  # beside other.csv, absent
+    (tmp_path / "locked_rates.csv.lock").write_text("my notes")  # where locked.csv's rates lock would go
     mine = tmp_path / "mine"  # someone's markdown where the analysis writes its own
     mine.mkdir()
     for name in ("report.md", "correlations.md", "decay_fit.md"):

@@ -36,6 +36,7 @@ from matplotlib.lines import Line2D
 
 from .. import results, spread, topology
 from ..owned import check_output
+from ..resultlog import replace_atomically
 from ..validate import check_int
 
 PathLike = str | os.PathLike
@@ -103,7 +104,10 @@ def save_figure(fig: Figure, out: PathLike, dpi: int = 150) -> Path:
     """
     out = check_figure_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi, format="png", metadata={"Source": FIGURE_SOURCE})
+    # Whole or not at all: a full disk leaves the old figure, never half a new one.
+    replace_atomically(
+        out, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png", metadata={"Source": FIGURE_SOURCE})
+    )
     return out
 
 
