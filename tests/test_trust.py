@@ -25,10 +25,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis import correlations, decay_fit, report, saturation
-from smallworld_eqp import owned, results, runner, runs, sweep, topology, train
+from smallworld_eqp import metrics, owned, results, runner, runs, sweep, topology, train
 from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
 from smallworld_eqp.plots import __main__ as plots_main
 from smallworld_eqp.resultlog import ResultLog, ResultLogError
+from smallworld_eqp.spec import TrialSpec
 
 TINY = ["--n-free", "5", "--n-clamped", "2", "--n-train", "40", "--n-test", "20", "--quiet"]
 RUN = ["--preset", "paper-basic", "--dataset", "digits", *TINY]
@@ -321,6 +322,70 @@ def test_the_analysis_writes_its_own_markdown_again_and_refuses_a_foreign_one(sw
     assert code == 2
     one_line(err, f"{mine / 'report.md'} exists and is not a file of this package")
     assert snapshot(tmp_path) == before
+
+
+# --- 5. the API's wrong types: one line naming what it got and what is allowed -------
+
+
+_NET = EqPropNetwork(topology.layered([4, 3, 2]), EqPropConfig(n_free=3, n_clamped=1))
+
+
+@pytest.mark.parametrize(
+    ("call_", "error", "message"),
+    [
+        (
+            lambda: metrics.characteristic_path_length("g"),
+            TypeError,
+            "graph must be a topology.Graph .*got str",
+        ),
+        (
+            lambda: metrics.clustering_coefficient(None),
+            TypeError,
+            "graph must be a topology.Graph .*got NoneType",
+        ),
+        (lambda: metrics.hops_to_output([1, 2]), TypeError, "graph must be a topology.Graph .*got list"),
+        (lambda: metrics.small_world_summary(3), TypeError, "graph must be a topology.Graph .*got int"),
+        (lambda: topology.rewire("g", n=1), TypeError, "graph must be a topology.Graph .*got str"),
+        (lambda: topology.connect_within_layers(None), TypeError, "graph must be a topology.Graph"),
+        (lambda: topology.without_kind({}, "skip"), TypeError, "graph must be a topology.Graph .*got dict"),
+        (
+            lambda: _NET.train_epoch("data"),
+            TypeError,
+            r"dataset must be a datasets.Dataset \(datasets.load\), got str",
+        ),
+        (lambda: EqPropNetwork.load(5), TypeError, "path must be a path to an .npz file, got int"),
+        (
+            lambda: EqPropNetwork.load("/nonexistent/x.npz"),
+            FileNotFoundError,
+            "/nonexistent/x.npz: no such file",
+        ),
+        (
+            lambda: results.load_sweep(5),
+            TypeError,
+            "paths must be a path or a list of paths to CSV files, got 5",
+        ),
+        (
+            lambda: results.load_epochs([None]),
+            TypeError,
+            r"paths must be a path or a list of paths .*got \[None\]",
+        ),
+        (lambda: TrialSpec(steps=[[1]]), TypeError, r"steps: step 1 must be a mapping like .*got \[1\]"),
+        (lambda: TrialSpec(steps="x"), TypeError, "steps must be a list of recipe steps like"),
+    ],
+)
+def test_wrong_types_to_the_api_are_named_in_one_line(call_, error, message):
+    with pytest.raises(error, match=message) as info:
+        call_()
+    assert "\n" not in str(info.value)
+
+
+def test_committed_results_load_as_before():
+    """The results committed before this check pass it: every sweep, rates and epochs file."""
+    root = Path(__file__).resolve().parents[1] / "analysis" / "results"
+    sweeps = [p for p in root.rglob("*sweep*.csv") if not p.name.endswith("_rates.csv")]
+    assert sweeps and all(len(results.load_sweep(p, status=None)) for p in sweeps)
+    folders = sorted(p.parent for p in root.rglob("epochs.csv"))
+    assert folders and len(results.load_epochs(folders)) and len(results.load_rates(folders))
 
 
 # --- 4. no traceback ---------------------------------------------------------------------
