@@ -45,9 +45,10 @@ from .owned import OutputError, check_output
 
 _SNIFF = 1 << 16  # bytes of a file read to find its header line
 
-#: A results file that is not ours, malformed, or in use by another process: the
-#: package's one error for files it will not write (:mod:`smallworld_eqp.owned`).
-ResultLogError = OutputError
+
+class ResultLogError(ValueError):
+    """A results file that is damaged, in use by another process, or cannot be written
+    (a file that is not ours is refused with :class:`~smallworld_eqp.owned.OutputError`)."""
 
 
 def read_header(path: Path) -> list[str] | None:
@@ -64,9 +65,14 @@ def read_header(path: Path) -> list[str] | None:
         return None
 
 
-def _open_bytes(path: Path):
-    """``path`` for reading bytes, decompressed when it ends in ``.xz``."""
-    return lzma.open(path, "rb") if path.suffix == ".xz" else open(path, "rb")
+def _raw_lines(path: Path) -> Iterator[bytes]:
+    """The lines of ``path`` as bytes, decompressed when it ends in ``.xz``; a
+    damaged compressed file raises :class:`ResultLogError` naming it."""
+    try:
+        with lzma.open(path, "rb") if path.suffix == ".xz" else open(path, "rb") as f:
+            yield from f
+    except (lzma.LZMAError, EOFError) as exc:
+        raise ResultLogError(f"{path} is not a whole xz file ({exc}); the file is damaged") from None
 
 
 def _is_count(cell: str) -> bool:
@@ -103,19 +109,17 @@ def scan(path: str | os.PathLike, types: Mapping[str, str] | None = None) -> Ite
     typed: list[tuple[int, str, Callable[[str], bool], str]] = []
 
     def lines() -> Iterator[str]:
-        with _open_bytes(path) as f:
-            for number, raw in enumerate(f, 1):
-                if not raw.endswith(b"\n"):
-                    return
-                if b"\0" in raw:
-                    raise ResultLogError(f"{path}, line {number}: a NUL byte; the file is damaged")
-                try:
-                    yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
-                except UnicodeDecodeError as exc:
-                    raise ResultLogError(
-                        f"{path}, line {number}: byte {raw[exc.start]:#04x} is not UTF-8 text; "
-                        "save the file as UTF-8"
-                    ) from None
+        for number, raw in enumerate(_raw_lines(path), 1):
+            if not raw.endswith(b"\n"):
+                return
+            if b"\0" in raw:
+                raise ResultLogError(f"{path}, line {number}: a NUL byte; the file is damaged")
+            try:
+                yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise ResultLogError(
+                    f"{path}, line {number}: byte {raw[exc.start]:#04x} is not UTF-8 text; save the file as UTF-8"
+                ) from None
 
     reader = csv.reader(lines())
     header = None
@@ -151,9 +155,8 @@ def scan(path: str | os.PathLike, types: Mapping[str, str] | None = None) -> Ite
 def cut_line(path: str | os.PathLike) -> int | None:
     """The number of ``path``'s last line if it lacks its newline (a row cut off), else None."""
     count, last = 0, b"\n"
-    with _open_bytes(Path(path)) as f:
-        for line in f:
-            count, last = count + 1, line
+    for line in _raw_lines(Path(path)):
+        count, last = count + 1, line
     return None if last.endswith(b"\n") else count
 
 
@@ -232,7 +235,7 @@ class ResultLog:
         reason = _foreign_lock(self.lock_path)  # again, opened: it may have appeared since the check
         if reason is not None:
             os.close(fd)  # a file of that name that is no lock of ours: leave it be
-            raise ResultLogError(f"{self.lock_path} {reason}; move it or choose another --out")
+            raise OutputError(f"{self.lock_path} {reason}; move it or choose another --out")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -75,6 +75,8 @@ def _prepare(tmp_path: Path) -> dict:
     (tmp_path / "typed.csv").write_text(header + ",".join(typed) + "\n")
     (tmp_path / "other_rates.csv").write_text("run,rms\nmine,0.5\n")  # beside other.csv, absent
     (tmp_path / "locked_rates.csv.lock").write_text("my notes")  # where locked.csv's rates lock would go
+    (tmp_path / "packed").mkdir()
+    (tmp_path / "packed" / "rates.csv.xz").write_bytes(b"not xz")  # a run's compressed rates, damaged
     mine = tmp_path / "mine"  # someone's markdown where the analysis writes its own
     mine.mkdir()
     for name in ("report.md", "correlations.md", "decay_fit.md"):

@@ -177,6 +177,19 @@ def test_a_cut_last_row_is_left_out_with_a_warning(sweep_csv, tmp_path):
     pd.testing.assert_frame_equal(loaded, results.load_sweep(sweep_csv, status=None).iloc[:3])
 
 
+def test_the_report_notes_a_damaged_input_and_makes_the_rest(sweep_csv, runs_dir, tmp_path):
+    folder = tmp_path / "results"
+    shutil.copytree(runs_dir / "a", folder / "runs" / "a")
+    (folder / "runs" / "a" / "rates.csv").unlink()
+    (folder / "runs" / "a" / "rates.csv.xz").write_bytes(b"not xz")
+    shutil.copy(sweep_csv, folder / "s_sweep.csv")
+    code, err = call(report.main, ["--results", str(folder), "--figures", str(tmp_path / "figures")])
+    assert code == 0, err
+    text = (tmp_path / "figures" / "report.md").read_text()
+    assert f"- Fig. 3: skipped ({folder / 'runs' / 'a' / 'rates.csv.xz'} is not a whole xz file" in text
+    assert "## Training runs (Fig. 2)" in text and "## Replacement sweep (Fig. 4)" in text
+
+
 # --- 2. a full disk: whole rows or none, then a resume --------------------------------
 
 
