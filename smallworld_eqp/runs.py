@@ -112,33 +112,24 @@ def _check_network(net: EqPropNetwork, ckpt: Path, spec: TrialSpec, graph: Graph
     """Raise unless the checkpoint's network is the one ``run.json`` describes: its
     layers, its edges (``graph``, the run's graph at the checkpoint's epoch) and its
     settings (the trial's :class:`EqPropConfig`)."""
-    expected = new_network(spec, graph).config.to_dict()
+    differs = []
+    if net.graph.layer_sizes != graph.layer_sizes:
+        sizes = ("-".join(map(str, g.layer_sizes)) for g in (net.graph, graph))
+        differs.append("layers {}, not {}".format(*sizes))
+    elif not np.array_equal(net.graph.edges, graph.edges):
+        extra = {tuple(e) for e in net.graph.edges.tolist()} - {tuple(e) for e in graph.edges.tolist()}
+        differs.append(
+            f"{len(extra)} of its {net.graph.n_edges} edges are not in the graph its recipe builds"
+        )
     found = net.config.to_dict()
-    differs = [
-        f"layers {'-'.join(map(str, net.graph.layer_sizes))}, not {'-'.join(map(str, graph.layer_sizes))}"
-        if net.graph.layer_sizes != graph.layer_sizes
-        else None,
-        _foreign_edges(net.graph, graph) if net.graph.layer_sizes == graph.layer_sizes else None,
-        *(
-            f"{k}={found.get(k)!r}, not {v!r}"
-            for k, v in expected.items()
-            if json.dumps(found.get(k), default=str) != json.dumps(v, default=str)
-        ),
-    ]
-    differs = [d for d in differs if d]
+    for name, value in new_network(spec, graph).config.to_dict().items():
+        if json.dumps(found.get(name), default=str) != json.dumps(value, default=str):  # NaN equals NaN here
+            differs.append(f"{name}={found.get(name)!r}, not {value!r}")
     if differs:
         raise RunStateError(
             f"{ckpt} holds another network than {ckpt.parent / 'run.json'} describes ({'; '.join(differs[:3])}); "
             "the run cannot continue from it: start it again in another --out"
         )
-
-
-def _foreign_edges(found: Graph, expected: Graph) -> str | None:
-    """How many edges of ``found`` are not edges of ``expected``, said for a message (None: same edges)."""
-    if np.array_equal(found.edges, expected.edges):
-        return None
-    extra = {tuple(e) for e in found.edges.tolist()} - {tuple(e) for e in expected.edges.tolist()}
-    return f"{len(extra)} of its {found.n_edges} edges are not in the graph its recipe builds"
 
 
 def _recorded_epochs(epochs_log: ResultLog) -> set[int]:
