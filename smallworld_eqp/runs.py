@@ -150,6 +150,13 @@ def _resume_point(
         if remove_skip_after is not None and done >= remove_skip_after:
             graph = topology.without_kind(graph, "skip")
         _check_network(net, ckpt, spec, graph)
+        # Our writers append an epoch's row before its checkpoint: a finished epoch without one was lost.
+        missing = sorted(set(range(0 if spec.config.test_particles else 1, done + 1)) - recorded)
+        if missing:
+            raise RunStateError(
+                f"{epochs_log.path} has no row for epoch {', '.join(map(str, missing[:5]))}, which {ckpt} "
+                "has finished; the run cannot continue: start it again in another --out"
+            )
         return net, done
     # No checkpoint: start again if the rows stop at the first checkpoint's epoch,
     # whose checkpoint a crash can have cut off; later rows mean a checkpoint was lost.

@@ -129,6 +129,18 @@ def test_a_damaged_epochs_row_is_named_not_dropped(runs_dir, tmp_path, cell, sho
         results.load_epochs(run)
 
 
+def test_a_finished_epoch_without_its_row_is_refused(runs_dir, tmp_path):
+    run = tmp_path / "a"
+    shutil.copytree(runs_dir / "a", run)
+    csv = run / "epochs.csv"
+    csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:2]) + "2,miscl")  # epoch 2 cut by hand
+    before = snapshot(run)
+    code, err = call(train.main, [*RESUME, str(run)])
+    assert code == 1
+    one_line(err, f"{csv} has no row for epoch 2, which {run / 'checkpoint.npz'} has finished")
+    assert snapshot(run) == before
+
+
 # --- loaders: every row checked, a cut last row left out -------------------------------
 
 
