@@ -39,7 +39,7 @@ import pandas as pd
 from analysis import correlations, decay_fit, each_group, markdown_path, markdown_table, write_markdown
 from smallworld_eqp import plots, results, spread
 from smallworld_eqp.cli import OneLineParser, run_main
-from smallworld_eqp.owned import OutputError, check_output_folder
+from smallworld_eqp.owned import OutputError, check_name, check_output_folder
 
 #: How ``report.md`` starts (how a later run knows the file is ours).
 HEADING = "# Results from"
@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _report(args: argparse.Namespace) -> None:
-    print(make_report(Path(args.results), args.figures))
+    print(make_report(check_name(args.results, "--results"), args.figures))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,7 +35,7 @@ import pandas as pd
 from analysis import markdown_table
 from smallworld_eqp import datasets, results
 from smallworld_eqp.cli import OneLineParser, positive_int, run_main
-from smallworld_eqp.owned import check_output
+from smallworld_eqp.owned import check_name, check_output
 from smallworld_eqp.resultlog import read_header, replace_atomically
 
 COLUMNS = [
@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _saturation(args: argparse.Namespace) -> None:
-    print(markdown_table(run_saturation(Path(args.run), args.n, args.data_dir)))
+    print(markdown_table(run_saturation(check_name(args.run, "RUN_DIR"), args.n, args.data_dir)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
