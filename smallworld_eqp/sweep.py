@@ -168,7 +168,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
     check_name(args.out)
     if args.out.endswith(("/", os.sep)) or Path(args.out).name in ("", ".."):
-        raise ValueError(f"--out {args.out} names a folder; give a CSV file path like {os.path.join(args.out, 'sweep.csv')}")
+        raise ValueError(
+            f"--out {args.out} names a folder; give a CSV file path like {os.path.join(args.out, 'sweep.csv')}"
+        )
     out = Path(args.out)
     png = out.with_suffix(".png")
     if out.suffix.lower() in (".png", ".pdf", ".svg", ".jpg", ".jpeg"):
