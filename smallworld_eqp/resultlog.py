@@ -298,11 +298,8 @@ class ResultLog:
             except OSError as exc:
                 os.ftruncate(fd, start)
                 os.fsync(fd)
-                reason = os.strerror(exc.errno) if exc.errno else str(exc)
-                raise ResultLogError(
-                    f"cannot write {self.path} ({reason}); it keeps its whole rows up to before this write: "
-                    + ("free some space and " if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "")
-                    + "rerun the same command to resume"
+                raise _cannot_write(
+                    self.path, exc, "it keeps its whole rows up to before this write"
                 ) from None
         finally:
             os.close(fd)
@@ -385,8 +382,22 @@ def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        raise _cannot_write(path, exc, "it is as it was") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _cannot_write(path: Path, exc: OSError, kept: str) -> ResultLogError:
+    """One line for a write the system refused (a full disk, say): which file, why, what is kept."""
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return ResultLogError(
+        f"cannot write {path} ({os.strerror(exc.errno)}); {kept}: "
+        + ("free some space and " if full else "")
+        + "rerun the same command to resume"
+    )
 
 
 def _csv_line(cells: Sequence[str]) -> str:

@@ -28,7 +28,7 @@ from analysis import correlations, decay_fit, report, saturation
 from smallworld_eqp import metrics, owned, results, runner, runs, sweep, topology, train
 from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
 from smallworld_eqp.plots import __main__ as plots_main
-from smallworld_eqp.resultlog import ResultLog, ResultLogError
+from smallworld_eqp.resultlog import ResultLog, ResultLogError, replace_atomically
 from smallworld_eqp.spec import TrialSpec
 
 TINY = ["--n-free", "5", "--n-clamped", "2", "--n-train", "40", "--n-test", "20", "--quiet"]
@@ -236,6 +236,23 @@ def test_a_write_the_disk_cannot_take_is_undone_and_said_in_one_line(tmp_path, m
         f"cannot write {path} (No space left on device); it keeps its whole rows up to before this write: "
         "free some space and rerun the same command to resume"
     )
+
+
+def test_a_whole_file_the_disk_cannot_take_leaves_the_old_one(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text("old")
+
+    def write(tmp: Path) -> None:
+        tmp.write_text("half of the new")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(ResultLogError) as info:
+        replace_atomically(path, write)
+    assert str(info.value) == (
+        f"cannot write {path} (No space left on device); it is as it was: "
+        "free some space and rerun the same command to resume"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"] and path.read_text() == "old"
 
 
 def test_short_writes_go_on_until_the_rows_are_whole(tmp_path, monkeypatch):
