@@ -37,9 +37,37 @@ from typing import TypeVar
 import pandas as pd
 
 from smallworld_eqp import results
+from smallworld_eqp.owned import OutputError, check_output, first_line
+from smallworld_eqp.resultlog import replace_atomically
 
 DEFAULT_OUT = "analysis/out"
 T = TypeVar("T")
+
+
+def markdown_path(path: Path, heading: str, flag: str = "--out") -> Path:
+    """``path`` if a markdown file starting with ``heading`` may be written there (read only).
+
+    An existing file may be replaced only if it is one of ours: its first line starts
+    with the same ``heading`` (:func:`smallworld_eqp.owned.check_output`); anything
+    else, or a path that is a folder or does not end in ``.md``, is refused in one line.
+    """
+
+    def foreign(p: Path) -> str | None:
+        line = first_line(p)
+        ours = line is not None and line.startswith(heading)
+        return None if ours else "exists and is not a file of this package"
+
+    return check_output(path, kind="a markdown", suffixes=(".md",), foreign=foreign, flag=flag)
+
+
+def write_markdown(path: Path, text: str, heading: str, flag: str = "--out") -> Path:
+    """Write ``text``, which starts with ``heading``, to ``path`` (:func:`markdown_path`)."""
+    if not text.startswith(heading):
+        raise ValueError(f"markdown for {path} must start with its heading {heading!r}")
+    path = markdown_path(path, heading, flag)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_atomically(path, lambda tmp: tmp.write_text(text))
+    return path
 
 
 def format_value(value: object, digits: int = 3) -> str:
@@ -96,7 +124,8 @@ def each_group(
     With several groups each part gets the heading ``### heading(k, label, group)``
     (``k`` from 1), and a group ``make`` rejects (ValueError, RuntimeError: too few
     trials, a fit that does not converge, no finished epoch) is listed with the
-    reason; the error is raised only when every group fails.
+    reason; the error is raised only when every group fails. An output that is not
+    ours (:class:`~smallworld_eqp.owned.OutputError`) stops at once.
 
     Examples
     --------
@@ -117,6 +146,8 @@ def each_group(
         try:
             text, made = make(group, _file_suffix(label))
             files += made
+        except OutputError:  # a file that is not ours stops the command, it is no group's fault
+            raise
         except (ValueError, RuntimeError) as exc:
             errors.append(exc)
             text = f"Skipped: {' '.join(str(exc).split())}."

@@ -34,9 +34,10 @@ import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from scipy import stats
 
-from analysis import DEFAULT_OUT, each_study, markdown_table
+from analysis import DEFAULT_OUT, each_study, markdown_path, markdown_table, write_markdown
 from smallworld_eqp import results
 from smallworld_eqp.cli import OneLineParser, run_main
+from smallworld_eqp.owned import check_output_folder
 from smallworld_eqp.plots import new_figure, save_figure
 
 OUTCOMES = {
@@ -45,6 +46,9 @@ OUTCOMES = {
     "online_error_epoch1": "one-epoch online error",
 }
 MIN_ROWS = 3
+
+#: The first line of ``correlations.md`` (how a later run knows the file is ours).
+HEADING = "## Spearman correlations of graph metrics with training outcomes"
 
 
 def with_hops_mean(df: pd.DataFrame) -> pd.DataFrame:
@@ -170,7 +174,7 @@ def write(df: pd.DataFrame, out_dir: Path, sources: Sequence[str] = ()) -> tuple
     out_dir = Path(out_dir)
     body, files = each_study(df, lambda rows, suffix: _correlate_study(rows, out_dir, suffix))
     lines = [
-        "## Spearman correlations of graph metrics with training outcomes",
+        HEADING,
         "",
         (f"Trials from {', '.join(map(str, sources))}. " if sources else "")
         + "n/a: fewer than 3 trials with both values, or a constant column.",
@@ -178,8 +182,7 @@ def write(df: pd.DataFrame, out_dir: Path, sources: Sequence[str] = ()) -> tuple
         body,
     ]
     text = "\n".join(lines) + "\n"
-    md = out_dir / "correlations.md"
-    md.write_text(text)
+    md = write_markdown(out_dir / "correlations.md", text, HEADING)
     return text, [md, *files]
 
 
@@ -194,13 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _correlations(args: argparse.Namespace) -> None:
-    _, files = write(results.load_sweep(args.csvs), Path(args.out), args.csvs)
+    out = check_output_folder(args.out)
+    markdown_path(
+        out / "correlations.md", HEADING
+    )  # a file that is not ours stops the command before any work
+    _, files = write(results.load_sweep(args.csvs), out, args.csvs)
     print("\n".join(map(str, files)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (bad input exits 2 with one line on stderr)."""
-    return run_main(build_parser(), _correlations, argv)
+    return run_main(build_parser, _correlations, argv)
 
 
 if __name__ == "__main__":

@@ -30,12 +30,16 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from analysis import DEFAULT_OUT, each_study, markdown_table
+from analysis import DEFAULT_OUT, each_study, markdown_path, markdown_table, write_markdown
 from smallworld_eqp import results
 from smallworld_eqp.cli import OneLineParser, run_main
+from smallworld_eqp.owned import check_output_folder
 from smallworld_eqp.plots import X_CHOICES, X_LABELS, new_figure, save_figure, zero_log_axes
 
 MIN_POINTS, MIN_DISTINCT_X = 4, 3
+
+#: How ``decay_fit.md`` starts (how a later run knows the file is ours).
+HEADING = "## Exponential decay of"
 
 
 def decay(n: np.ndarray, floor: float, err0: float, n0: float) -> np.ndarray:
@@ -200,10 +204,14 @@ def write(
     ``decay_fit.md`` and the plots; return the markdown and the files."""
     if y not in df.columns:
         raise ValueError(f"--y must be a column of the sweep CSV, got {y!r}")
+    if not pd.api.types.is_numeric_dtype(df[y]) or pd.api.types.is_bool_dtype(df[y]):
+        raise ValueError(
+            f"--y {y} is not a numeric column; give one such as online_error_epoch1, test_error or spread"
+        )
     out_dir = Path(out_dir)
     body, files = each_study(df, lambda rows, suffix: _fit_study(rows, out_dir, x, y, suffix))
     lines = [
-        f"## Exponential decay of `{y}` with `{x}`",
+        f"{HEADING} `{y}` with `{x}`",
         "",
         "err(x) = floor + (err0 - floor) exp(-x / n0), each trial a point"
         + (f"; trials from {', '.join(map(str, sources))}" if sources else "")
@@ -212,8 +220,7 @@ def write(
         body,
     ]
     text = "\n".join(lines) + "\n"
-    md = out_dir / "decay_fit.md"
-    md.write_text(text)
+    md = write_markdown(out_dir / "decay_fit.md", text, HEADING)
     return text, [md, *files]
 
 
@@ -232,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fit(args: argparse.Namespace) -> None:
-    text, files = write(results.load_sweep(args.csvs), Path(args.out), x=args.x, y=args.y, sources=args.csvs)
+    out = check_output_folder(args.out)
+    markdown_path(out / "decay_fit.md", HEADING)  # a file that is not ours stops the command before any work
+    text, files = write(results.load_sweep(args.csvs), out, x=args.x, y=args.y, sources=args.csvs)
     print(text, end="")
     print("\n".join(map(str, files)))
 
@@ -240,7 +249,7 @@ def _fit(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (bad input exits 2 with one line on stderr)."""
     # RuntimeError: curve_fit did not converge.
-    return run_main(build_parser(), _fit, argv, bad_input=(ValueError, TypeError, OSError, RuntimeError))
+    return run_main(build_parser, _fit, argv, bad_input=(ValueError, TypeError, OSError, RuntimeError))
 
 
 if __name__ == "__main__":

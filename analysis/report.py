@@ -38,14 +38,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import correlations, decay_fit, each_group, markdown_table
+from analysis import correlations, decay_fit, each_group, markdown_path, markdown_table, write_markdown
 from smallworld_eqp import plots, results, spread
 from smallworld_eqp.cli import OneLineParser, run_main
+from smallworld_eqp.owned import OutputError, check_name, check_output_folder
+
+#: How ``report.md`` starts (how a later run knows the file is ours).
+HEADING = "# Results from"
 
 
 def find_results(folder: Path) -> dict[str, list[Path]]:
     """The result files in ``folder`` by kind: ``sweeps``, ``epochs``, ``rates`` (sorted)."""
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--results {folder} is a file; --results takes a results folder")
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
     sweeps = sorted(p for p in folder.glob("*sweep*.csv") if not p.name.endswith("_rates.csv"))
@@ -102,6 +108,8 @@ def _section(title: str, make: Callable[[], str], notes: list[str]) -> str:
     """Run one part of the report; on bad or insufficient data, note why and go on."""
     try:
         return make()
+    except OutputError:  # a file that is not ours stops the report: nothing to note
+        raise
     except (ValueError, RuntimeError) as exc:
         notes.append(f"- {title}: skipped ({' '.join(str(exc).split())})")
         return ""
@@ -221,7 +229,7 @@ def _ok_trials(paths: list[Path], notes: list[str]) -> pd.DataFrame | None:
     return df
 
 
-def make_report(results_dir: Path, figures_dir: Path) -> Path:
+def make_report(results_dir: Path, figures_dir: str | Path) -> Path:
     """Write every figure and table; return the path of ``report.md``.
 
     Raises
@@ -231,15 +239,19 @@ def make_report(results_dir: Path, figures_dir: Path) -> Path:
     ValueError
         If it holds none of the result files of the documented layout.
     """
+    figures_dir = check_output_folder(figures_dir, flag="--figures")
+    # The markdown files first, before anything is read or drawn: one that is not ours stops the report.
+    report = markdown_path(figures_dir / "report.md", HEADING, "--figures")
+    markdown_path(figures_dir / "correlations.md", correlations.HEADING, "--figures")
+    markdown_path(figures_dir / "decay_fit.md", decay_fit.HEADING, "--figures")
     found = find_results(results_dir)
     if not any(found.values()):
         raise ValueError(
             f"{results_dir}: no result CSVs found (expected *sweep*.csv or runs/<name>/epochs.csv, rates.csv)"
         )
-    figures_dir = Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
-    parts = [f"# Results from `{results_dir}`"]
+    parts = [f"{HEADING} `{results_dir}`"]
     if found["epochs"]:
         parts.append(_section("Fig. 2", lambda: _runs_part(found["epochs"], figures_dir), notes))
     if found["rates"]:
@@ -258,9 +270,9 @@ def make_report(results_dir: Path, figures_dir: Path) -> Path:
         )
     if notes:
         parts.append("\n".join(["## Not made", "", *notes]))
-    report = figures_dir / "report.md"
-    report.write_text("\n\n".join(p.strip() for p in parts if p.strip()) + "\n")
-    return report
+    return write_markdown(
+        report, "\n\n".join(p.strip() for p in parts if p.strip()) + "\n", HEADING, "--figures"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -274,12 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _report(args: argparse.Namespace) -> None:
-    print(make_report(Path(args.results), Path(args.figures)))
+    print(make_report(check_name(args.results, "--results"), args.figures))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (bad input exits 2 with one line on stderr)."""
-    return run_main(build_parser(), _report, argv)
+    return run_main(build_parser, _report, argv)
 
 
 if __name__ == "__main__":

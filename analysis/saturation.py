@@ -35,7 +35,8 @@ import pandas as pd
 from analysis import markdown_table
 from smallworld_eqp import datasets, results
 from smallworld_eqp.cli import OneLineParser, positive_int, run_main
-from smallworld_eqp.runs import RunStateError, load_checkpoint
+from smallworld_eqp.owned import check_name, check_output
+from smallworld_eqp.resultlog import read_header, replace_atomically
 
 COLUMNS = [
     "epoch",
@@ -100,13 +101,24 @@ def run_saturation(run_dir: Path, n: int = 1000, data_dir: str | None = None) ->
     for f in (run_dir / "run.json", run_dir / "checkpoint.npz"):
         if not f.is_file():
             raise FileNotFoundError(f"{run_dir}: not a run folder with a checkpoint (missing {f.name})")
+    out = check_output(
+        run_dir / "saturation.csv",
+        kind="a CSV",
+        suffixes=(".csv",),
+        foreign=lambda p: (
+            None if read_header(p) == COLUMNS else "exists and is not a saturation table of this package"
+        ),
+        flag="RUN_DIR",
+    )
     data = datasets.load(results.run_spec(run_dir)["dataset"], data_dir=data_dir, n_train=n, n_test=1)
+    from smallworld_eqp.runs import load_checkpoint  # numba, once the command line has checked its settings
+
     net, epoch = load_checkpoint(run_dir)
     table = layer_saturation(net.free_phase(data.x_train), net.graph.offsets)
     table.insert(0, "epoch", epoch)
     table["n"] = data.n_train
     table = table[COLUMNS]
-    table.to_csv(run_dir / "saturation.csv", index=False)
+    replace_atomically(out, lambda tmp: table.to_csv(tmp, index=False))
     return table
 
 
@@ -126,14 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _saturation(args: argparse.Namespace) -> None:
-    print(markdown_table(run_saturation(Path(args.run), args.n, args.data_dir)))
+    print(markdown_table(run_saturation(check_name(args.run, "RUN_DIR"), args.n, args.data_dir)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (bad input exits 2 with one line on stderr)."""
-    return run_main(
-        build_parser(), _saturation, argv, bad_input=(ValueError, TypeError, OSError, RunStateError)
-    )
+    # RuntimeError: a checkpoint that cannot be read (runs.RunStateError).
+    return run_main(build_parser, _saturation, argv, bad_input=(ValueError, TypeError, OSError, RuntimeError))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ and infinity survive arithmetic and comparisons, and divergence stays detectable
 
 from __future__ import annotations
 
+import os
+
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
 # Keyword arguments of every serial kernel and of every parallel one.
@@ -31,3 +33,20 @@ CHUNK_ALIGN = 8
 # blocks dense: 6% faster on 784-500x3-10 with 8% replaced, 15% slower on 784-100x5-10
 # with p = 0.1).
 DENSE_MIN_DENSITY = 0.1
+
+
+def numba_environment_error() -> str | None:
+    """Why numba would refuse to start in this environment, or None.
+
+    numba's import raises (a traceback) on ``NUMBA_NUM_THREADS`` set to an integer
+    below 1 (it ignores a value that is no integer at all); the command lines check
+    this first and say it in one line.
+    """
+    text = os.environ.get("NUMBA_NUM_THREADS")
+    try:
+        value = int(text) if text is not None else 1
+    except ValueError:
+        return None
+    if value >= 1:
+        return None
+    return f"NUMBA_NUM_THREADS={text!r} in the environment: numba needs 1 or more threads; unset it or set it to 1 or more"

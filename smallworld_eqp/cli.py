@@ -17,6 +17,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from ._config import numba_environment_error
 from .settings import add_arguments, argparse_type, parse_float, parse_int, parse_ints, parse_items
 
 #: Most values a logarithmic grid flag may ask for (more is a typing error).
@@ -31,7 +32,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def run_main(
-    parser: argparse.ArgumentParser,
+    parser: argparse.ArgumentParser | Callable[[], argparse.ArgumentParser],
     action: Callable[[argparse.Namespace], int | None],
     argv: Sequence[str] | None = None,
     *,
@@ -39,9 +40,21 @@ def run_main(
 ) -> int:
     """Parse ``argv`` and run ``action(args)``; return the exit code.
 
-    ``bad_input`` errors become one line on stderr and exit code 2 (they name the
-    bad value); Ctrl-C exits 130 saying that finished results are kept.
+    ``parser`` may be the function that builds it: it runs after the environment is
+    checked (:func:`~smallworld_eqp._config.numba_environment_error`), as building
+    it may import numba. ``bad_input`` errors become one line on stderr and exit
+    code 2 (they name the bad value); Ctrl-C exits 130 saying that finished results
+    are kept.
     """
+    problem = numba_environment_error()
+    if problem is not None:
+        # The command's module by its import name (under ``python -m`` it runs as __main__).
+        spec = getattr(sys.modules.get(action.__module__), "__spec__", None)
+        module = getattr(spec, "name", None) or action.__module__
+        print(f"python -m {module.removesuffix('.__main__')}: error: {problem}", file=sys.stderr)
+        return 2
+    if not isinstance(parser, argparse.ArgumentParser):
+        parser = parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return action(args) or 0

@@ -40,6 +40,7 @@ import numpy as np
 
 from . import kernels
 from .datasets import TASKS
+from .owned import check_output, npz_holding
 from .plan import compile_plan
 from .settings import parse_floats, parse_number_or, parse_optional_float, setting
 from .topology import ADJACENT, INTRA, KIND_NAMES, Graph, without_kind
@@ -383,6 +384,10 @@ class EqPropConfig:
         if unknown:
             raise ValueError(f"unknown EqPropConfig fields {unknown}; allowed: {sorted(names)}")
         return cls(**d)
+
+
+#: Why an existing file is not a network file of :meth:`EqPropNetwork.save` (None: it is one).
+_FOREIGN_NETWORK = npz_holding(("weights", "biases", "config", "layer_sizes", "edges"), "a network file")
 
 
 class EqPropNetwork:
@@ -759,6 +764,10 @@ class EqPropNetwork:
         """
         from tqdm.auto import tqdm
 
+        if not (hasattr(dataset, "batches") and hasattr(dataset, "n_batches")):
+            raise TypeError(
+                f"dataset must be a datasets.Dataset (datasets.load), got {type(dataset).__name__}"
+            )
         bs = self.config.batch_size
         fixed = self.config.batch_order == "fixed"
         task = getattr(dataset, "task", "classification")
@@ -832,14 +841,17 @@ class EqPropNetwork:
 
     # --- persistence ---------------------------------------------------------
     def save(self, path: str | os.PathLike, **extra: Any) -> None:
-        """Save to an ``.npz`` file (numpy appends ``.npz`` when missing).
+        """Save to an ``.npz`` file: a path ending in ``.npz``, absent, empty or a
+        network file of this package (else one line, nothing written: :mod:`.owned`).
 
         Holds the weights, biases, config (JSON), graph (layer sizes, edges, history
         JSON), persistent training and test particles and the beta-sign generator
         state, plus any ``extra`` arrays (a run's epoch count, say) in the same file.
         """
         np.savez(
-            path,
+            check_output(
+                path, kind="an .npz", suffixes=(".npz",), foreign=_FOREIGN_NETWORK, flag="save path"
+            ),
             **extra,
             weights=self.weights,
             biases=self.biases,
@@ -857,7 +869,13 @@ class EqPropNetwork:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> EqPropNetwork:
-        """Load a network written by :meth:`save`."""
+        """Load a network written by :meth:`save`; anything else is refused in one line."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a path to an .npz file, got {type(path).__name__}")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{os.fspath(path)}: no such file")
+        if _FOREIGN_NETWORK(path):
+            raise ValueError(f"{os.fspath(path)} is not a network file of this package (an .npz from save)")
         with np.load(path, allow_pickle=False) as f:
             config = EqPropConfig.from_dict(json.loads(str(f["config"])))
             graph = Graph.from_edges(f["layer_sizes"], f["edges"], history=json.loads(str(f["history"])))

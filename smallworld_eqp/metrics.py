@@ -33,7 +33,7 @@ import numpy as np
 from numba import prange
 
 from ._config import JIT, JIT_PARALLEL
-from .topology import SKIP, Graph
+from .topology import SKIP, Graph, check_graph
 from .validate import check_real
 
 # Above this the N x N/64 bitset adjacency is not built and clustering marks rows instead.
@@ -266,6 +266,7 @@ def characteristic_path_length(graph: Graph) -> float:
     >>> characteristic_path_length(topology.layered([2, 3, 2]))
     1.4285714285714286
     """
+    check_graph(graph)
     indptr, indices, _ = graph.csr
     n = graph.n_neurons
     n_words = max(1, min(_MAX_WORDS_PER_BATCH, -(-n // 64) // (2 * numba.get_num_threads())))
@@ -304,6 +305,7 @@ def clustering_coefficient(graph: Graph) -> float:
     >>> round(clustering_coefficient(topology.connect_within_layers(topology.layered([2, 3, 2]))), 4)
     0.8286
     """
+    check_graph(graph)
     indptr, indices, _ = graph.csr
     n = graph.n_neurons
     if n * (-(-n // 64)) * 8 <= _BITSET_MAX_BYTES:
@@ -368,6 +370,7 @@ def hops_to_output(graph: Graph) -> np.ndarray:
     >>> hops_to_output(topology.layered([2, 3, 3, 2]))
     array([3., 2., 1., 0.])
     """
+    check_graph(graph)
     return _layer_means(graph, _to_output(graph)[0].astype(float))
 
 
@@ -401,6 +404,7 @@ def log_paths_to_output(graph: Graph) -> np.ndarray:
     >>> log_paths_to_output(topology.layered([2, 3, 4, 10])).round(4)
     array([2.0792, 1.6021, 1.    , 0.    ])
     """
+    check_graph(graph)
     return _layer_means(graph, np.log10(_to_output(graph)[1]))
 
 
@@ -447,6 +451,7 @@ def log_walks_to_output(graph: Graph, decay: float = WALK_DECAY) -> np.ndarray:
     """
     from scipy.sparse.linalg import eigsh
 
+    check_graph(graph)
     decay = check_real("decay", decay, "(0, 1)")
     _to_output(graph)  # refuses a neuron that cannot reach the output (it has no walks)
     adjacency = graph.to_scipy()
@@ -535,6 +540,7 @@ def small_world_summary(graph: Graph) -> dict[str, float | int]:
     >>> list(row) == summary_columns(3)
     True
     """
+    check_graph(graph)
     row: dict[str, float | int] = {name: measure(graph) for name, measure in SUMMARY.items()}
     for name, measure in PER_LAYER.items():
         row.update({f"{name}_{lay}": float(v) for lay, v in enumerate(measure(graph))})

@@ -12,19 +12,27 @@ a run's epochs). Rules, in the order they apply:
    holder. The lock dies with its process, so a ``kill -9`` never leaves it held.
 3. **Repair only our own file.** A last line without its newline (a writer killed
    mid-write) is cut; a row with a wrong number of fields is an error naming the file
-   and the line.
+   and the line, and so is a NUL byte, a byte that is not UTF-8 or the header line
+   repeated inside (two files joined).
 4. **Upgrade our own older file** to the current columns (an atomic rewrite), filling
    the settings added since with the values rows written before them ran with.
 5. **Append whole rows.** Rows must have exactly the log's columns (an unknown or a
    missing one is an error, not silently dropped) and are appended in one
-   ``O_APPEND`` write with ``fsync``: a crash leaves whole rows.
+   ``O_APPEND`` write with ``fsync``: a crash leaves whole rows. A write the disk
+   cannot take whole (full, over quota) is undone to the last whole row and refused
+   with one line.
+
+Before any of this, the path passes the package's shared output check
+(:func:`smallworld_eqp.owned.check_output`).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import fcntl
 import io
+import lzma
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -33,24 +41,123 @@ from typing import Any
 
 import pandas as pd
 
+from .owned import OutputError, check_output
+
 _SNIFF = 1 << 16  # bytes of a file read to find its header line
 
 
 class ResultLogError(ValueError):
-    """A results file that is not ours, malformed, or in use by another process."""
+    """A results file that is damaged, in use by another process, or cannot be written
+    (a file that is not ours is refused with :class:`~smallworld_eqp.owned.OutputError`)."""
 
 
 def read_header(path: Path) -> list[str] | None:
-    """The columns of ``path``'s first line, or None if it has none or is not text."""
+    """The columns of ``path``'s first line, or None if it has none or is not text.
+    A UTF-8 byte-order mark (a spreadsheet's) is not part of the first column."""
     with open(path, "rb") as f:
         head = f.read(_SNIFF)
     line, newline, _ = head.partition(b"\n")
     if not newline or b"\0" in line:
         return None
     try:
-        return next(csv.reader([line.decode("utf-8").rstrip("\r")]))
+        return next(csv.reader([line.decode("utf-8-sig").rstrip("\r")]))
     except (UnicodeDecodeError, StopIteration, csv.Error):
         return None
+
+
+def _raw_lines(path: Path) -> Iterator[bytes]:
+    """The lines of ``path`` as bytes, decompressed when it ends in ``.xz``; a
+    damaged compressed file raises :class:`ResultLogError` naming it."""
+    try:
+        with lzma.open(path, "rb") if path.suffix == ".xz" else open(path, "rb") as f:
+            yield from f
+    except (lzma.LZMAError, EOFError) as exc:
+        raise ResultLogError(f"{path} is not a whole xz file ({exc}); the file is damaged") from None
+
+
+def _is_count(cell: str) -> bool:
+    return cell.isascii() and cell.isdigit()
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return cell == ""  # an empty cell is a missing number (NaN)
+    return True
+
+
+#: What a cell of a typed column may hold (:func:`scan`): its test, and its words.
+CELL_TYPES: dict[str, tuple[Callable[[str], bool], str]] = {
+    "count": (_is_count, "a whole number >= 0"),
+    "number": (_is_number, "a number or empty"),
+}
+
+
+def scan(path: str | os.PathLike, types: Mapping[str, str] | None = None) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of the header and then of every row of a CSV, streamed.
+
+    Every row is checked against the header; a damaged file raises
+    :class:`ResultLogError` naming the file and the line: a byte that is not UTF-8
+    (a UTF-8 byte-order mark before the header is allowed), a NUL byte, a row with a
+    wrong number of fields, the header line again (two files joined), a cell of a
+    column named in ``types`` (column -> a key of :data:`CELL_TYPES`) that is not of
+    its type. A last line without its newline (a writer cut off mid-row) is not a
+    row and is not yielded: the writers end every row with one (:func:`cut_line`).
+    """
+    path = Path(path)
+    typed: list[tuple[int, str, Callable[[str], bool], str]] = []
+
+    def lines() -> Iterator[str]:
+        for number, raw in enumerate(_raw_lines(path), 1):
+            if not raw.endswith(b"\n"):
+                return
+            if b"\0" in raw:
+                raise ResultLogError(f"{path}, line {number}: a NUL byte; the file is damaged")
+            try:
+                yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise ResultLogError(
+                    f"{path}, line {number}: byte {raw[exc.start]:#04x} is not UTF-8 text; save the file as UTF-8"
+                ) from None
+
+    reader = csv.reader(lines())
+    header = None
+    try:
+        for row in reader:
+            if header is None:
+                header = row
+                typed = [
+                    (header.index(c), c, *CELL_TYPES[t]) for c, t in (types or {}).items() if c in header
+                ]
+            elif len(row) != len(header):
+                raise ResultLogError(
+                    f"{path}, line {reader.line_num}: {len(row)} fields where the header has {len(header)}; "
+                    "the file is damaged (fix or remove that line)"
+                )
+            elif row == header:
+                raise ResultLogError(
+                    f"{path}, line {reader.line_num}: the header line again (two files joined?); "
+                    "the file is damaged (remove that line)"
+                )
+            else:
+                for k, column, test, words in typed:
+                    if not test(row[k]):
+                        raise ResultLogError(
+                            f"{path}, line {reader.line_num}: {column} is {row[k][:40]!r}, not {words}; "
+                            "the file is damaged (fix or remove that line)"
+                        )
+            yield reader.line_num, row
+    except csv.Error as exc:
+        raise ResultLogError(f"{path}, line {reader.line_num}: {exc}; the file is damaged") from None
+
+
+def cut_line(path: str | os.PathLike) -> int | None:
+    """The number of ``path``'s last line if it lacks its newline (a row cut off), else None."""
+    count, last = 0, b"\n"
+    for line in _raw_lines(Path(path)):
+        count, last = count + 1, line
+    return None if last.endswith(b"\n") else count
 
 
 class ResultLog:
@@ -64,6 +171,8 @@ class ResultLog:
     fill : mapping, optional
         Values for columns an older file lacks (the defaults of settings added
         since); other missing columns are left empty.
+    types : mapping, optional
+        Column -> cell type (:data:`CELL_TYPES`) every row is checked against (:func:`scan`).
 
     Examples
     --------
@@ -76,11 +185,17 @@ class ResultLog:
     """
 
     def __init__(
-        self, path: str | os.PathLike, columns: Sequence[str], *, fill: Mapping[str, Any] | None = None
+        self,
+        path: str | os.PathLike,
+        columns: Sequence[str],
+        *,
+        fill: Mapping[str, Any] | None = None,
+        types: Mapping[str, str] | None = None,
     ) -> None:
         self.path = Path(path)
         self.columns = list(columns)
         self.fill = dict(fill or {})
+        self.types = dict(types or {})
         self._lock: int | None = None
         self.check()
 
@@ -88,30 +203,26 @@ class ResultLog:
     def check(self) -> None:
         """Raise unless ``path`` is absent, empty, or a results file of ours whose rows
         are whole (read only)."""
-        if self.path.is_dir():
-            raise ResultLogError(f"{self.path} is a folder; give a CSV file path")
-        if self.path.exists() and not self.path.is_file():
-            raise ResultLogError(f"{self.path} is not a regular file; give a CSV file path")
+        check_output(self.path, kind="a CSV", foreign=self._foreign)
+        check_output(self.lock_path, kind="a lock", foreign=_foreign_lock)
         if not self.path.exists() or self.path.stat().st_size == 0:
             return
-        header = read_header(self.path)
-        if (
-            header is None
-            or header[:1] != self.columns[:1]
-            or not set(header) <= set(self.columns)
-            or len(set(header)) != len(header)
-        ):
-            found = (
-                "no CSV header"
-                if header is None
-                else f"columns {header[:5]}{'...' if len(header) > 5 else ''}"
-            )
-            raise ResultLogError(
-                f"{self.path} holds other results ({found}, not the {self.columns[0]}, ... columns of this file); "
-                "choose another --out"
-            )
         for _ in self._rows():  # a damaged row is an error now, before anything is created
             pass
+
+    def _foreign(self, path: Path) -> str | None:
+        header = read_header(path)
+        if (
+            header is not None
+            and header[:1] == self.columns[:1]
+            and set(header) <= set(self.columns)
+            and len(set(header)) == len(header)
+        ):
+            return None
+        found = (
+            "no CSV header" if header is None else f"columns {header[:5]}{'...' if len(header) > 5 else ''}"
+        )
+        return f"holds other results ({found}, not the {self.columns[0]}, ... columns of this file)"
 
     # --- lock ---------------------------------------------------------------------------
     @property
@@ -121,11 +232,10 @@ class ResultLog:
     def __enter__(self) -> ResultLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        if not os.pread(fd, 32, 0).strip().isdigit() and os.fstat(fd).st_size:
+        reason = _foreign_lock(self.lock_path)  # again, opened: it may have appeared since the check
+        if reason is not None:
             os.close(fd)  # a file of that name that is no lock of ours: leave it be
-            raise ResultLogError(
-                f"{self.lock_path} exists and is not a lock file of this package; move it or choose another --out"
-            )
+            raise OutputError(f"{self.lock_path} {reason}; move it or choose another --out")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -175,10 +285,22 @@ class ResultLog:
             self._rewrite(frame.reindex(columns=self.columns))
 
     def _write(self, text: str) -> None:
+        """Append ``text`` whole or not at all: a short write goes on where it stopped;
+        a failing one (a full disk) is cut back to the file's size before it."""
+        data = memoryview(text.encode())
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, text.encode())
-            os.fsync(fd)
+            start = os.fstat(fd).st_size  # under our lock: nobody else appends
+            try:
+                while data:
+                    data = data[os.write(fd, data) :]
+                os.fsync(fd)
+            except OSError as exc:
+                os.ftruncate(fd, start)
+                os.fsync(fd)
+                raise _cannot_write(
+                    self.path, exc, "it keeps its whole rows up to before this write"
+                ) from None
         finally:
             os.close(fd)
 
@@ -187,21 +309,9 @@ class ResultLog:
 
     # --- reading and writing ---------------------------------------------------------
     def _rows(self) -> Iterator[list[str]]:
-        """The header, then every row, streamed; a row with a wrong number of fields (a
-        shifted or hand-edited line) raises naming the file and the line. A last line
+        """The header, then every row, streamed and checked (:func:`scan`); a last line
         without its newline (a writer killed mid-row) is not a row."""
-        with open(self.path, newline="", encoding="utf-8") as f:
-            reader = csv.reader(raw for raw in f if raw.endswith("\n"))
-            width = None
-            for row in reader:
-                if width is None:
-                    width = len(row)
-                elif len(row) != width:
-                    raise ResultLogError(
-                        f"{self.path}, line {reader.line_num}: {len(row)} fields where the header has {width}; "
-                        "the file is damaged (fix or remove that line)"
-                    )
-                yield row
+        return (row for _, row in scan(self.path, self.types))
 
     def read(self) -> pd.DataFrame:
         """The rows, every cell as text (see :meth:`_rows`)."""
@@ -250,12 +360,21 @@ class ResultLog:
         replace_atomically(self.path, write)
 
 
+def _foreign_lock(path: Path) -> str | None:
+    """Why ``path`` is not a lock file of a :class:`ResultLog` (a process id), or None."""
+    with open(path, "rb") as f:
+        head = f.read(32)
+    return None if not head or head.strip().isdigit() else "exists and is not a lock file of this package"
+
+
 def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Replace ``path`` by what ``write(tmp)`` writes: into a new temporary file beside
-    it (never an existing one), synced, then renamed over ``path`` in one step."""
+    it (never an existing one), synced, then renamed over ``path`` in one step. The
+    file is readable by all, as the appended CSVs are (a temporary file is not)."""
     fd, name = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes[-1:])
     )
+    os.fchmod(fd, 0o644)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -263,8 +382,22 @@ def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        raise _cannot_write(path, exc, "it is as it was") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _cannot_write(path: Path, exc: OSError, kept: str) -> ResultLogError:
+    """One line for a write the system refused (a full disk, say): which file, why, what is kept."""
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return ResultLogError(
+        f"cannot write {path} ({os.strerror(exc.errno)}); {kept}: "
+        + ("free some space and " if full else "")
+        + "rerun the same command to resume"
+    )
 
 
 def _csv_line(cells: Sequence[str]) -> str:

@@ -46,11 +46,13 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from .resultlog import cut_line, scan
 from .validate import check_int
 
 PathLike = str | os.PathLike
@@ -103,6 +105,16 @@ EPOCHS_COLUMNS = [
 #: A run folder's per-epoch weight change per pair of layers (Fig. 5), and its columns.
 WEIGHT_CHANGE_FILE = "weight_change.csv"
 WEIGHT_CHANGE_COLUMNS = ["epoch", "layer_a", "layer_b", "n_edges", "mean_abs_change"]
+#: Cell types (:data:`smallworld_eqp.resultlog.CELL_TYPES`) every row of a results
+#: file is checked against when it is read or resumed; a row that fails is named.
+SWEEP_TYPES = {"seed": "count"} | dict.fromkeys(
+    ["n_replaced", "p", "online_error_epoch1", "train_error", "test_error"], "number"
+)
+RATES_TYPES = {"epoch": "count", "batch": "count", "rms": "number"}
+EPOCHS_TYPES = {"epoch": "count"} | dict.fromkeys(
+    ["online_error", "train_error", "test_error", *EQUILIBRIUM_COLUMNS, "seconds", "n_edges", "n_skip"],
+    "number",
+)
 #: What files written before a column existed held in it (every run before 0.2 classified).
 OLD_DEFAULTS = {"error_measure": "misclassification"}
 #: Epoch rows written before runs recorded their code (or their equilibrium): unknown.
@@ -194,23 +206,42 @@ def as_paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
+    paths = list(paths) if isinstance(paths, Iterable) else paths
+    if not isinstance(paths, list) or not all(isinstance(p, (str, os.PathLike)) for p in paths):
+        raise TypeError(f"paths must be a path or a list of paths to CSV files, got {paths!r:.80}")
     out = [Path(p) for p in paths]
     if not out:
         raise ValueError("no CSV file given")
     return out
 
 
-def _read(path: Path, required: Sequence[str], kind: str, dtype: dict | None = None) -> pd.DataFrame:
+def _read(
+    path: Path, required: Sequence[str], kind: str, types: dict[str, str], dtype: dict | None = None
+) -> pd.DataFrame:
+    """One results CSV, every row checked first (:func:`resultlog.scan`: its width,
+    the ``types`` of its cells, no NUL byte, no second header); a cut last line (no
+    newline: a writer stopped mid-row) is left out with a warning naming it."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give {kind} CSV file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    try:
-        frame = pd.read_csv(path, dtype=dtype)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not {kind} CSV ({' '.join(str(exc).split())})") from None
-    missing = [c for c in required if c not in frame.columns]
+    rows = scan(path, types)
+    header = next(rows, (0, None))[1]
+    if header is None:
+        raise ValueError(f"{path}: not {kind} CSV (no header line)")
+    missing = [c for c in required if c not in header]
     if missing:
         raise ValueError(f"{path}: not {kind} CSV, missing columns: {', '.join(missing)}")
-    return frame
+    n_rows = sum(1 for _ in rows)
+    cut = cut_line(path)
+    if cut is not None and cut > 1:
+        warnings.warn(
+            f"{path}, line {cut}: a cut last row (no newline: its writer stopped); left out", stacklevel=3
+        )
+    try:
+        return pd.read_csv(path, dtype=dtype, nrows=n_rows, encoding="utf-8-sig")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{path}: not {kind} CSV ({' '.join(str(exc).split())})") from None
 
 
 def load_sweep(
@@ -250,7 +281,7 @@ def load_sweep(
 
     dtype = dict.fromkeys(string_columns(), "str")
     paths = as_paths(paths)
-    frames = [_read(p, SWEEP_REQUIRED_COLUMNS, "a sweep", dtype) for p in paths]
+    frames = [_read(p, SWEEP_REQUIRED_COLUMNS, "a sweep", SWEEP_TYPES, dtype) for p in paths]
     # A file written before a setting existed ran every trial with its default.
     old = LATER_DEFAULT_CELLS | OLD_DEFAULTS
     frames = [f.assign(**{k: v for k, v in old.items() if k not in f}) for f in frames]
@@ -368,7 +399,7 @@ def load_rates(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     frames = []
     for p in as_paths(paths):
         path = run_file(p, "rates.csv")
-        frame = _read(path, RATES_COLUMNS, "a rates", {"trial_id": "str", "pair": "str"})
+        frame = _read(path, RATES_COLUMNS, "a rates", RATES_TYPES, {"trial_id": "str", "pair": "str"})
         of_a_run = path.name in ("rates.csv", "rates.csv.xz")  # a run folder's: one run
         frame.insert(0, "run", run_name(path) if of_a_run else frame["trial_id"])
         frames.append(frame)
@@ -441,7 +472,7 @@ def load_epochs(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     text = dict.fromkeys([c for c in EPOCHS_COLUMNS if c in string_columns()], "str")
     frames = []
     for p in as_paths(paths):
-        frame = _read(run_file(p, "epochs.csv"), required, "an epochs", text)
+        frame = _read(run_file(p, "epochs.csv"), required, "an epochs", EPOCHS_TYPES, text)
         frame = frame.assign(**{k: v for k, v in defaults.items() if k not in frame})[EPOCHS_COLUMNS]
         frame.insert(0, "run", run_name(p))
         frames.append(frame)

@@ -71,7 +71,12 @@ def sweep_log(out: str | os.PathLike, specs: Sequence[TrialSpec]) -> ResultLog:
     if out.is_file() and out.stat().st_size:
         header = read_header(out) or []
         depth = max(depth, metrics.summary_depth(header))
-    return ResultLog(out, results.sweep_columns(depth), fill=LATER_DEFAULT_CELLS | results.OLD_DEFAULTS)
+    return ResultLog(
+        out,
+        results.sweep_columns(depth),
+        fill=LATER_DEFAULT_CELLS | results.OLD_DEFAULTS,
+        types=results.SWEEP_TYPES,
+    )
 
 
 def run_sweep(
@@ -113,22 +118,21 @@ def run_sweep(
     """
     from tqdm.auto import tqdm
 
+    # Both files are checked before either is created or locked: a refused sweep
+    # leaves no new file behind.
+    log = sweep_log(out, specs)
+    rates_log = ResultLog(rates_path(out), results.RATES_COLUMNS, types=results.RATES_TYPES)
+    _check_rates_match(log, rates_log)
     with contextlib.ExitStack() as stack:
         # Connect first: a scheduler that cannot be reached leaves no file behind.
         client = stack.enter_context(_dask_client(scheduler)) if scheduler is not None else None
-        log = stack.enter_context(sweep_log(out, specs))
-        rates_log = stack.enter_context(ResultLog(rates_path(out), results.RATES_COLUMNS))
-        done = log.read()
+        stack.enter_context(log)
+        stack.enter_context(rates_log)
+        done = _check_rates_match(log, rates_log)  # again, under the locks
         final = (
             done["status"].isin(["ok", "diverged"]) if retry_failed else done["status"].isin(results.STATUSES)
         )
         finished = set(done.loc[final, "trial_id"])
-        orphans = rates_log.values("trial_id") - set(done["trial_id"])
-        if len(orphans) > 1:  # a killed sweep leaves at most the one trial it was recording
-            raise ResultLogError(
-                f"{rates_log.path} holds the rates of {len(orphans)} trials that {log.path} does not record, "
-                "so it belongs to other results; move it or choose another --out"
-            )
         rates_log.keep_only("trial_id", set(done["trial_id"]))
         todo = list({s.trial_id: s for s in specs if s.trial_id not in finished}.values())
 
@@ -154,6 +158,25 @@ def run_sweep(
             bar.close()
     frame = results.load_sweep([out], status=None)
     return frame[frame["trial_id"].isin({s.trial_id for s in specs})].reset_index(drop=True)
+
+
+def _check_rates_match(log: ResultLog, rates_log: ResultLog) -> pd.DataFrame:
+    """The rows of ``log``, after checking that ``rates_log`` belongs to it (read only).
+
+    A sweep appends a trial's rates, then its row: a sweep killed, or stopped by a
+    full disk, between the two leaves the rates of one trial its CSV does not record,
+    which resuming drops; rates of more trials are another sweep's.
+    """
+    done = log.read() if log.path.is_file() else pd.DataFrame(columns=log.columns, dtype=object)
+    if not rates_log.path.is_file():
+        return done
+    orphans = rates_log.values("trial_id") - set(done["trial_id"])
+    if len(orphans) > 1:
+        raise ResultLogError(
+            f"{rates_log.path} holds the rates of {len(orphans)} trials that {log.path} does not record, "
+            "so it belongs to other results; move it or choose another --out"
+        )
+    return done
 
 
 # --- worker processes -----------------------------------------------------------------

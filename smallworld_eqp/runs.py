@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, results
+from . import __version__, results, topology
 from .datasets import Dataset
 from .eqprop import BatchStats, EqPropNetwork
 from .experiment import (
@@ -206,18 +206,64 @@ def _checkpoint(net: EqPropNetwork, out: Path, epoch: int) -> None:
     replace_atomically(out / "checkpoint.npz", lambda tmp: net.save(tmp, epoch=epoch))
 
 
-def _restart_epoch(epochs_log: ResultLog, first_checkpoint: int) -> int:
-    """The last finished epoch of a held run folder without a checkpoint: -1 (start
-    again) if its rows stop at the first checkpoint's epoch, whose checkpoint a crash
-    can have cut off; later rows mean a checkpoint was lost."""
-    recorded = {int(e) for e in epochs_log.values("epoch")}
-    if recorded - {first_checkpoint}:
+def _check_network(net: EqPropNetwork, ckpt: Path, spec: TrialSpec, graph: Graph) -> None:
+    """Raise unless the checkpoint's network is the one ``run.json`` describes: its
+    layers, its edges (``graph``, the run's graph at the checkpoint's epoch) and its
+    settings (the trial's :class:`EqPropConfig`)."""
+    differs = []
+    if net.graph.layer_sizes != graph.layer_sizes:
+        sizes = ("-".join(map(str, g.layer_sizes)) for g in (net.graph, graph))
+        differs.append("layers {}, not {}".format(*sizes))
+    elif not np.array_equal(net.graph.edges, graph.edges):
+        extra = {tuple(e) for e in net.graph.edges.tolist()} - {tuple(e) for e in graph.edges.tolist()}
+        differs.append(
+            f"{len(extra)} of its {net.graph.n_edges} edges are not in the graph its recipe builds"
+        )
+    found = net.config.to_dict()
+    for name, value in new_network(spec, graph).config.to_dict().items():
+        if json.dumps(found.get(name), default=str) != json.dumps(value, default=str):  # NaN equals NaN here
+            differs.append(f"{name}={found.get(name)!r}, not {value!r}")
+    if differs:
         raise RunStateError(
-            f"{epochs_log.path.parent / 'checkpoint.npz'} is missing but "
-            f"{epochs_log.path} records epochs up to {max(recorded)}; "
+            f"{ckpt} holds another network than {ckpt.parent / 'run.json'} describes ({'; '.join(differs[:3])}); "
+            "the run cannot continue from it: start it again in another --out"
+        )
+
+
+def _recorded_epochs(epochs_log: ResultLog) -> set[int]:
+    """The epochs ``epochs.csv`` records, every row checked (a damaged one is named)."""
+    return {int(e) for e in epochs_log.values("epoch")} if epochs_log.path.is_file() else set()
+
+
+def _resume_point(
+    out: Path, spec: TrialSpec, remove_skip_after: int | None, epochs_log: ResultLog
+) -> tuple[EqPropNetwork | None, int]:
+    """The network to continue from (None: a new one) and the last finished epoch of
+    a held run folder, everything read checked against ``run.json`` (read only)."""
+    recorded = _recorded_epochs(epochs_log)
+    ckpt = out / "checkpoint.npz"
+    if ckpt.exists():
+        net, done = load_checkpoint(out)
+        graph = build_graph(spec)
+        if remove_skip_after is not None and done >= remove_skip_after:
+            graph = topology.without_kind(graph, "skip")
+        _check_network(net, ckpt, spec, graph)
+        # Our writers append an epoch's row before its checkpoint: a finished epoch without one was lost.
+        missing = sorted(set(range(0 if spec.config.test_particles else 1, done + 1)) - recorded)
+        if missing:
+            raise RunStateError(
+                f"{epochs_log.path} has no row for epoch {', '.join(map(str, missing[:5]))}, which {ckpt} "
+                "has finished; the run cannot continue: start it again in another --out"
+            )
+        return net, done
+    # No checkpoint: start again if the rows stop at the first checkpoint's epoch,
+    # whose checkpoint a crash can have cut off; later rows mean a checkpoint was lost.
+    if recorded - {0 if spec.config.test_particles else 1}:
+        raise RunStateError(
+            f"{ckpt} is missing but {epochs_log.path} records epochs up to {max(recorded)}; "
             "the run cannot continue: start it again in another --out"
         )
-    return -1
+    return None, -1
 
 
 def _epoch_row(
@@ -298,23 +344,24 @@ def run_training(
     held = _check_folder(out, spec, resume, options)
     data = load_data(spec)
     epochs_log = ResultLog(
-        out / "epochs.csv", results.EPOCHS_COLUMNS, fill=results.OLD_DEFAULTS | results.UNRECORDED
+        out / "epochs.csv",
+        results.EPOCHS_COLUMNS,
+        fill=results.OLD_DEFAULTS | results.UNRECORDED,
+        types=results.EPOCHS_TYPES,
     )
-    rates_log = ResultLog(out / "rates.csv", results.RATES_COLUMNS)
+    rates_log = ResultLog(out / "rates.csv", results.RATES_COLUMNS, types=results.RATES_TYPES)
     change_log = ResultLog(out / results.WEIGHT_CHANGE_FILE, results.WEIGHT_CHANGE_COLUMNS)
+    if held:  # what the folder holds is checked before anything in it changes
+        _resume_point(out, spec, remove_skip_after, epochs_log)
     with epochs_log, rates_log, change_log:
         if (out / "run.json").exists():  # again, under the lock: another run may have started here
             held = _check_folder(out, spec, resume or held, options)
+        net, done = _resume_point(out, spec, remove_skip_after, epochs_log) if held else (None, -1)
         record = json.dumps(_run_record(spec, options), indent=2, sort_keys=True, default=str)
         replace_atomically(out / "run.json", lambda tmp: tmp.write_text(record))
         # The initial weights follow from the seed: rebuilt, not stored.
         initial = new_network(spec, build_graph(spec))
         start = (initial.graph, initial.weights.copy())
-        done, net = -1, None
-        if held and (out / "checkpoint.npz").exists():
-            net, done = load_checkpoint(out)
-        elif held:
-            done = _restart_epoch(epochs_log, 0 if spec.config.test_particles else 1)
         if net is None:
             net = initial
         del initial  # resumed, only its weights are needed: free its particles

@@ -55,17 +55,37 @@ from .settings import (
 )
 from .validate import check_bool, check_choice, check_int
 
+#: A recipe step as JSON, for the messages.
+_STEP_EXAMPLE = '[{"op": "without_kind", "kind": "skip"}]'
+#: Most nested levels a steps value may have: a list of objects whose values are
+#: numbers, strings or lists of them.
+_MAX_STEPS_DEPTH = 4
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value (a scalar 0, ``[]`` 1), without recursion."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, level)
+            todo.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
 
 def parse_steps(text: str) -> tuple[dict, ...]:
     """Extra recipe steps as JSON: a list of ``{"op": ..., ...}`` objects."""
     try:
         steps = json.loads(text)
-    except json.JSONDecodeError:
-        raise ValueError(
-            f'expected a JSON list of steps like [{{"op": "without_kind", "kind": "skip"}}], got {text!r}'
-        ) from None
-    if not isinstance(steps, list):
-        raise ValueError(f"expected a JSON list of steps, got {text!r}")
+    except (json.JSONDecodeError, RecursionError):
+        raise ValueError(f"expected a JSON list of steps like {_STEP_EXAMPLE}, got {text!r:.80}") from None
+    if not isinstance(steps, list) or _depth(steps) > _MAX_STEPS_DEPTH:
+        raise ValueError(f"expected a JSON list of steps like {_STEP_EXAMPLE}, got {text!r:.80}")
+    for k, step in enumerate(steps, 1):
+        if not isinstance(step, dict):
+            raise ValueError(
+                f"step {k} of {text!r:.80} is {json.dumps(step):.40}; each step is an object like {_STEP_EXAMPLE[1:-1]}"
+            )
     return tuple(steps)
 
 
@@ -162,6 +182,15 @@ class TrialSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", topology.check_layer_sizes(self.layers))
+        if isinstance(self.steps, (str, bytes, Mapping)) or not isinstance(self.steps, Sequence):
+            raise TypeError(
+                f"steps must be a list of recipe steps like {_STEP_EXAMPLE}, got {self.steps!r:.80}"
+            )
+        for k, step in enumerate(self.steps, 1):
+            if not isinstance(step, Mapping):
+                raise TypeError(
+                    f"steps: step {k} must be a mapping like {_STEP_EXAMPLE[1:-1]}, got {step!r:.80}"
+                )
         object.__setattr__(self, "steps", tuple(dict(s) for s in self.steps))
         if not isinstance(self.config, EqPropConfig):
             raise TypeError(f"config must be an EqPropConfig, got {type(self.config).__name__}")

@@ -46,6 +46,7 @@ from .cli import (
     positive_int,
     run_main,
 )
+from .owned import check_name
 from .presets import SWEEP_PRESETS
 from .settings import argparse_type
 
@@ -165,8 +166,11 @@ def check_feasible(specs: Sequence) -> None:
 def _sweep(args: argparse.Namespace) -> int:
     from .runner import rates_path, run_sweep
 
-    if args.out.endswith(("/", os.sep)):
-        raise ValueError(f"--out {args.out} names a folder; give a CSV file path like {args.out}sweep.csv")
+    check_name(args.out)
+    if args.out.endswith(("/", os.sep)) or Path(args.out).name in ("", ".."):
+        raise ValueError(
+            f"--out {args.out} names a folder; give a CSV file path like {os.path.join(args.out, 'sweep.csv')}"
+        )
     out = Path(args.out)
     png = out.with_suffix(".png")
     if out.suffix.lower() in (".png", ".pdf", ".svg", ".jpg", ".jpeg"):
@@ -174,10 +178,9 @@ def _sweep(args: argparse.Namespace) -> int:
             f"--out {out} names an image (the figure goes to NAME.png); give a CSV path like {png.with_suffix('.csv')}"
         )
     if args.plot and (png.exists() or png.is_symlink()):
-        from .plots import is_own_figure  # matplotlib only when there is a file to check
+        from .plots import check_figure_path  # matplotlib only when there is a file to check
 
-        if not is_own_figure(png):  # somebody's file: never replaced by the figure
-            raise ValueError(f"{png} exists and is not a figure of this package; move it or pass --no-plot")
+        check_figure_path(png, flag="--out (or pass --no-plot)")  # somebody's file is never replaced
     specs = specs_from_args(args)
     check_feasible(specs)
     frame = run_sweep(
@@ -210,7 +213,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    return run_main(build_parser(), _sweep, join_negative_values(argv, ("--p-log", "--replacements-log")))
+    return run_main(build_parser, _sweep, join_negative_values(argv, ("--p-log", "--replacements-log")))
 
 
 if __name__ == "__main__":

@@ -299,6 +299,25 @@ GRAPH_STEPS: dict[str, Callable[..., Graph]] = {}
 _STEP_CHECKS: dict[str, Callable[..., Any]] = {}
 
 
+def check_graph(graph: Any, name: str = "graph") -> Graph:
+    """``graph`` if it is a :class:`Graph`; else a one-line TypeError naming what it got."""
+    if not isinstance(graph, Graph):
+        raise TypeError(
+            f"{name} must be a topology.Graph (from topology.layered, say), got {type(graph).__name__}"
+        )
+    return graph
+
+
+def _takes_a_graph(builder: Callable[..., Graph]) -> Callable[..., Graph]:
+    """``builder`` checking its first argument with :func:`check_graph` first."""
+
+    @functools.wraps(builder)
+    def checked(graph: Graph, *args: Any, **kwargs: Any) -> Graph:
+        return builder(check_graph(graph), *args, **kwargs)
+
+    return checked
+
+
 def graph_step(builder: Callable[..., Graph] | None = None, *, check: Callable[..., Any] | None = None):
     """Register ``builder`` as a recipe step named after it (:func:`build`).
 
@@ -309,6 +328,8 @@ def graph_step(builder: Callable[..., Graph] | None = None, *, check: Callable[.
     """
 
     def register(b: Callable[..., Graph]) -> Callable[..., Graph]:
+        if next(iter(inspect.signature(b).parameters), None) == "graph":
+            b = _takes_a_graph(b)
         GRAPH_STEPS[b.__name__] = b
         if check is not None:
             _STEP_CHECKS[b.__name__] = check

@@ -23,9 +23,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from .cli import OneLineParser, add_spec_arguments, given_settings, nonneg_int, positive_int, run_main
+from .owned import check_name
 from .presets import TRAIN_PRESETS
 
 
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--threads", type=positive_int, help="numba threads")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(prog=parser.prog)
     return parser
 
 
@@ -92,7 +93,7 @@ def _train(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--remove-skip-after {args.remove_skip_after} must be smaller than --epochs {spec.epochs}"
         )
-    out = Path(args.out or f"data/runs/{args.preset}")
+    out = check_name(f"data/runs/{args.preset}" if args.out is None else args.out)
     try:
         with limit_threads(args.threads):
             frame = run_training(
@@ -116,9 +117,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    parser.set_defaults(prog=parser.prog)
-    return run_main(parser, _train, argv)
+    return run_main(build_parser, _train, argv)
 
 
 if __name__ == "__main__":

@@ -55,9 +55,32 @@ def _prepare(tmp_path: Path) -> dict:
     from smallworld_eqp.results import sweep_columns
 
     columns = sweep_columns(6)  # the quick preset's network
-    (tmp_path / "shifted.csv").write_text(
-        ",".join(columns) + "\n" + ",".join(["x"] * (len(columns) + 1)) + "\n"
-    )
+    header = ",".join(columns) + "\n"
+    (tmp_path / "shifted.csv").write_text(header + ",".join(["x"] * (len(columns) + 1)) + "\n")
+    # Sweep CSVs of ours, damaged: rows of zeros but for their identity and text cells.
+    text = {
+        "trial_id": "t",
+        "status": "ok",
+        "layers": "64-32-32-32-32-10",
+        "error_measure": "misclassification",
+    }
+    row = [text.get(c, "0") for c in columns]
+    line = ",".join(row) + "\n"
+    (tmp_path / "ok.csv").write_text(header + line)
+    (tmp_path / "joined.csv").write_text(header + line + header + line)  # two files joined
+    (tmp_path / "nul.csv").write_bytes((header + line).encode().replace(b"t,ok,", b"t\0,ok,"))
+    (tmp_path / "latin1.csv").write_bytes((header + line).encode().replace(b"t,ok,", b"caf\xe9,ok,"))
+    typed = [*row]
+    typed[columns.index("seed")] = "x"
+    (tmp_path / "typed.csv").write_text(header + ",".join(typed) + "\n")
+    (tmp_path / "other_rates.csv").write_text("run,rms\nmine,0.5\n")  # beside other.csv, absent
+    (tmp_path / "locked_rates.csv.lock").write_text("my notes")  # where locked.csv's rates lock would go
+    (tmp_path / "packed").mkdir()
+    (tmp_path / "packed" / "rates.csv.xz").write_bytes(b"not xz")  # a run's compressed rates, damaged
+    mine = tmp_path / "mine"  # someone's markdown where the analysis writes its own
+    mine.mkdir()
+    for name in ("report.md", "correlations.md", "decay_fit.md"):
+        (mine / name).write_text("# My notes\n")
     return {"tmp": str(tmp_path), "tiny": TINY}
 
 

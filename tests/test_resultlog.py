@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from smallworld_eqp import results
+from smallworld_eqp.owned import OutputError
 from smallworld_eqp.resultlog import ResultLog, ResultLogError
 
 COLS = ["trial_id", "status", "x"]
@@ -30,7 +31,7 @@ QUICK = Path(__file__).resolve().parents[1] / "analysis" / "results" / "quick" /
 def test_foreign_files_are_refused_and_left_as_they_were(tmp_path, content):
     path = tmp_path / "notes.csv"
     path.write_bytes(content)
-    with pytest.raises(ResultLogError, match="holds other results"):
+    with pytest.raises(OutputError, match="holds other results"):
         with ResultLog(path, COLS):
             pass
     assert path.read_bytes() == content
@@ -60,7 +61,7 @@ def test_a_row_with_a_wrong_field_count_names_the_file_and_line(tmp_path):
 def test_a_foreign_file_named_like_the_lock_is_left_alone(tmp_path):
     lock = tmp_path / "r.csv.lock"
     lock.write_text("my notes\n")
-    with pytest.raises(ResultLogError, match=r"r\.csv\.lock exists and is not a lock file of this package"):
+    with pytest.raises(OutputError, match=r"r\.csv\.lock exists and is not a lock file of this package"):
         with ResultLog(tmp_path / "r.csv", COLS):
             pass
     assert lock.read_text() == "my notes\n"
@@ -89,7 +90,7 @@ def test_rows_must_have_exactly_the_columns(tmp_path):
 def test_an_older_file_of_ours_is_upgraded_in_place(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("x,trial_id\n1.50,a\n")  # wrong order, a column missing: written by an older version
-    with pytest.raises(ResultLogError):  # not ours: the first column differs
+    with pytest.raises(OutputError):  # not ours: the first column differs
         ResultLog(path, COLS)
     path.write_text("trial_id,x\na,1.50\n")
     with ResultLog(path, COLS, fill={"status": "ok"}) as log:

@@ -225,7 +225,9 @@ def test_a_foreign_png_stops_the_sweep_before_it_runs_and_is_left_alone(tmp_path
         )
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.endswith(f"{png} exists and is not a figure of this package; move it or pass --no-plot"), err
+    assert err.endswith(
+        f"{png} exists and is not a figure of this package; move it or choose another --out (or pass --no-plot)"
+    ), err
     assert "\n" not in err and png.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.png"]  # nothing ran, nothing written
 

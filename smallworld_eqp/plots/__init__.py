@@ -36,6 +36,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .. import results, spread, topology
+from ..owned import check_output
+from ..resultlog import replace_atomically
 from ..validate import check_int
 
 PathLike = str | os.PathLike
@@ -95,16 +97,31 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save_figure(fig: Figure, out: PathLike, dpi: int = 150) -> Path:
-    """Write ``fig`` to ``out`` (format from the suffix), creating missing folders.
+    """Write ``fig`` to the PNG file ``out``, creating missing folders.
 
-    A PNG carries the text ``Source: smallworld_eqp`` (:data:`FIGURE_SOURCE`), by
-    which :func:`is_own_figure` knows it may be replaced.
+    The PNG carries the text ``Source: smallworld_eqp`` (:data:`FIGURE_SOURCE`), by
+    which :func:`is_own_figure` knows it may be replaced; any other existing file,
+    a folder or a name not ending in ``.png`` is refused (:func:`check_figure_path`).
     """
-    out = Path(out)
+    out = check_figure_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    png = out.suffix.lower() == ".png"
-    fig.savefig(out, dpi=dpi, metadata={"Source": FIGURE_SOURCE} if png else None)
+    # Whole or not at all: a full disk leaves the old figure, never half a new one.
+    replace_atomically(
+        out, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png", metadata={"Source": FIGURE_SOURCE})
+    )
     return out
+
+
+def check_figure_path(out: PathLike, flag: str = "--out") -> Path:
+    """``out`` if a figure may be written there: a ``.png`` path that is free or a
+    figure of this package (:func:`smallworld_eqp.owned.check_output`; read only)."""
+    return check_output(
+        out,
+        kind="a PNG",
+        suffixes=(".png",),
+        foreign=lambda p: None if is_own_figure(p) else "exists and is not a figure of this package",
+        flag=flag,
+    )
 
 
 def is_own_figure(path: PathLike) -> bool:
@@ -115,7 +132,7 @@ def is_own_figure(path: PathLike) -> bool:
     try:
         with Image.open(path) as image:  # reads the header and text chunks only
             return image.format == "PNG" and image.info.get("Source") == FIGURE_SOURCE
-    except OSError:  # missing, a folder, unreadable, or no image Pillow knows
+    except (OSError, ValueError):  # missing, a folder, unreadable, or no image Pillow knows
         return False
 
 

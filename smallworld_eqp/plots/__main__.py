@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from ..cli import OneLineParser, layer_list, nonneg_int, positive_int, run_main
-from . import BANDS, STUDY_Y, X_CHOICES, fig1, fig2, fig3, fig4, fig5, fig_studies
+from . import BANDS, STUDY_Y, X_CHOICES, check_figure_path, fig1, fig2, fig3, fig4, fig5, fig_studies
 
 # ----------------------------------------------------------------- command line
 
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _draw(args: argparse.Namespace) -> int:
+    check_figure_path(args.out)  # before any work: a foreign file, a folder or another format is refused
     if args.figure == "fig1":
         from ..spec import TrialSpec, build_graph
 
@@ -91,7 +92,7 @@ def _draw(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m smallworld_eqp.plots``; returns the exit code."""
-    return run_main(build_parser(), _draw, argv)
+    return run_main(build_parser, _draw, argv)
 
 
 if __name__ == "__main__":
