@@ -6,25 +6,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from test_plots import assert_png, run_module
-from test_results import epochs_frame, rates_frame, sweep_frame
+from helpers import assert_one_line_exit_2, assert_png, epochs_frame, rates_frame, run_module, sweep_frame
 
 from analysis import correlations, decay_fit, markdown_table, report
 
-
-def assert_one_line_exit_2(call, capsys):
-    with pytest.raises(SystemExit) as info:
-        call()
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "error:" in err and "Traceback" not in err
-    return err
-
-
-@pytest.fixture(autouse=True)
-def _work_in_tmp(tmp_path, monkeypatch):
-    """Run in tmp_path, so a default output folder (analysis/out) lands there."""
-    monkeypatch.chdir(tmp_path)
+# A default output folder (analysis/out) lands in tmp_path.
+pytestmark = pytest.mark.usefixtures("work_in_tmp")
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ where a folder has them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -24,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import AUTHORS_SPEC
 
 from smallworld_eqp import results
-from smallworld_eqp.runs import recorded_options
+from smallworld_eqp.runs import recorded_options, run_training
 from smallworld_eqp.spec import LATER_DEFAULTS, TrialSpec, build_graph
 
 RUNS = Path(__file__).resolve().parents[1] / "analysis" / "results" / "runs"
@@ -171,12 +173,6 @@ def test_committed_run_folder_is_complete_and_consistent(folder):
 
 
 def test_the_checks_pass_a_new_run_and_catch_a_repeated_epoch(tmp_path):
-    import dataclasses
-
-    from test_train import AUTHORS_SPEC
-
-    from smallworld_eqp.runs import run_training
-
     folder = tmp_path / "runs" / "new"
     spec = dataclasses.replace(AUTHORS_SPEC, epochs=4)
     run_training(spec, folder, remove_skip_after=2, train_eval_every=3, progress=False)

@@ -10,8 +10,8 @@ import itertools
 import networkx as nx
 import numpy as np
 import pytest
+from helpers import ALPHA, check_well_formed, edge_set
 from scipy import stats
-from test_topology import ALPHA, check_well_formed, edge_set
 
 from smallworld_eqp import metrics, spec, topology
 from smallworld_eqp.topology import INTRA, SKIP

@@ -13,9 +13,9 @@ import naive
 import numba
 import numpy as np
 import pytest
+from helpers import STATE_TOL, assert_update
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_fidelity import STATE_TOL, _assert_update
 
 from smallworld_eqp import kernels, plan
 from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
@@ -133,8 +133,8 @@ def test_updates_after_long_phases_match_reference(seed, dtype, density, nudge):
             w, naive.dense_mask(g), b0, particle, x, y, 0.5, 1.0, False, *steps, 0.05, g.layer_sizes
         )
         dw = np.array([w1[i, j] - w[i, j] for i, j in g.edges])
-    _assert_update(net.weights, w0, dw, 0.05)
-    _assert_update(net.biases, b0, b1 - b0, 0.05)
+    assert_update(net.weights, w0, dw, 0.05)
+    assert_update(net.biases, b0, b1 - b0, 0.05)
 
 
 def _freezing_network(dtype, **cfg):

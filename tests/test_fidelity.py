@@ -10,13 +10,12 @@ from __future__ import annotations
 import naive
 import numpy as np
 import pytest
+from helpers import STATE_TOL, assert_update
 
 from smallworld_eqp import datasets, topology
 from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
 
 AUTHORS = {"nudge": "after-step", "nudge_factor": 2.0, "eps": 0.5}
-# States: float64 exactly up to rounding, float32 within its precision (issue 11).
-STATE_TOL = {"float64": 1e-10, "float32": 1e-5}
 
 
 def _network(graph, rng, dtype="float64", **cfg):
@@ -85,17 +84,6 @@ def test_one_authors_step_puts_the_outputs_on_their_targets():
     assert np.abs(gradient._relax(x, y, s0, 2.0, 1)[0][:, -3:] - y).max() > 0.1
 
 
-def _assert_update(new, old, delta, rate):
-    """``new == old + delta`` within 1e-4 of the largest correction, plus what the
-    dtype allows: the rounding of ``new`` itself (a float32 weight cannot hold a
-    correction below its spacing) and the states' own tolerance carried through eq. 7-8
-    (a correction is ``rate`` times a difference of products of states in [0, 1])."""
-    want = old.astype(float) + delta
-    spacing = np.spacing(np.abs(want).astype(new.dtype)).astype(float)
-    tol = 1e-4 * np.abs(delta).max() + spacing + 4 * rate * STATE_TOL[new.dtype.name]
-    assert np.all(np.abs(new.astype(float) - want) <= tol)
-
-
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("seed", range(6))
 def test_train_batch_matches_the_authors_update(seed, dtype):
@@ -124,8 +112,8 @@ def test_train_batch_matches_the_authors_update(seed, dtype):
         assert beta == out.beta
         np.testing.assert_allclose(net._particles.states[idx], particle, rtol=0, atol=STATE_TOL[dtype])
         assert out.error * x.shape[0] == pytest.approx(x.shape[0] - n_correct)
-        _assert_update(net.weights, w0, np.array([W1[i, j] - W[i, j] for i, j in g.edges]), np.max(lr))
-        _assert_update(net.biases, b0, B1 - b0, 1.0)
+        assert_update(net.weights, w0, np.array([W1[i, j] - W[i, j] for i, j in g.edges]), np.max(lr))
+        assert_update(net.biases, b0, B1 - b0, 1.0)
         assert np.all(net.biases[:n_in] == 0)
         # Go on from the engine's parameters, so each batch is compared on its own.
         w0, b0 = net.weights.astype(float), net.biases.astype(float)

@@ -3,19 +3,15 @@ on states from the dense reference, and its command line on a small trained run.
 
 from __future__ import annotations
 
-import dataclasses
-
 import naive
 import numpy as np
 import pandas as pd
 import pytest
-from test_analysis import assert_one_line_exit_2
-from test_train import SPEC
+from helpers import assert_one_line_exit_2, train_tiny
 
 from analysis import gradient_vs_eqprop as gve
 from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
 from smallworld_eqp.gradient import cost_gradient
-from smallworld_eqp.runs import run_training
 
 
 def _reference(g, net, x, y, beta, n_clamped):
@@ -133,7 +129,7 @@ def test_edge_groups_name_the_pairs_and_kinds_present():
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    run_training(dataclasses.replace(SPEC, epochs=1), out, progress=False)
+    train_tiny(out, epochs=1)
     return out
 
 

@@ -4,8 +4,7 @@ its fits against plain NumPy ones."""
 import numpy as np
 import pandas as pd
 import pytest
-from test_plots import assert_png, run_module
-from test_results import sweep_frame
+from helpers import assert_png, run_module, sweep_frame
 
 from analysis import graph_designs
 from smallworld_eqp import results

@@ -1,7 +1,5 @@
 """Tests for smallworld_eqp.plots: every figure renders a real image; the CLI fails cleanly."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -9,28 +7,14 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import assert_png, epochs_frame, rates_frame, run_module, sweep_frame, train_tiny
 from matplotlib.figure import Figure
-from test_results import epochs_frame, rates_frame, sweep_frame
 
 from smallworld_eqp import plots, results, topology
 from smallworld_eqp.plots.__main__ import main as plots_main
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-REPO = Path(__file__).resolve().parents[1]
-
-
-def assert_png(path):
-    """A PNG file whose pixels are not all the same colour."""
-    assert path.read_bytes()[:8] == PNG_SIGNATURE
-    pixels = matplotlib.image.imread(path)
-    assert pixels.shape[0] > 100 and pixels.shape[1] > 100
-    assert pixels[..., :3].var() > 1e-3
-
-
-@pytest.fixture(autouse=True)
-def _work_in_tmp(tmp_path, monkeypatch):
-    """Run in tmp_path, so relative output paths of the CLI tests land there."""
-    monkeypatch.chdir(tmp_path)
+# Relative output paths of the CLI tests land in tmp_path.
+pytestmark = pytest.mark.usefixtures("work_in_tmp")
 
 
 @pytest.fixture
@@ -43,18 +27,6 @@ def results_dir(tmp_path):
         epochs_frame(6, start=0.5 - 0.1 * k).to_csv(run / "epochs.csv", index=False)
         rates_frame(name, n_epochs=2, n_batches=40, seed=k).to_csv(run / "rates.csv", index=False)
     return tmp_path
-
-
-def run_module(module, *args):
-    """``python -m module args`` from the repository root (so a stray ``analysis``
-    folder in the caller's working directory cannot shadow the package)."""
-    return subprocess.run(
-        [sys.executable, "-m", module, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
 
 
 def run_cli(*args):
@@ -343,15 +315,9 @@ def test_weight_change_matrix_is_symmetric_and_empty_without_edges():
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     """A run that kept weight_change.csv and one (the other seed) with only its checkpoint."""
-    import dataclasses
-
-    from test_train import SPEC
-
-    from smallworld_eqp.runs import run_training
-
     root = tmp_path_factory.mktemp("runs")
-    run_training(dataclasses.replace(SPEC, epochs=2), root / "kept", progress=False)
-    run_training(dataclasses.replace(SPEC, epochs=2, seed=5), root / "checkpoint", progress=False)
+    train_tiny(root / "kept", epochs=2)
+    train_tiny(root / "checkpoint", epochs=2, seed=5)
     (root / "checkpoint" / results.WEIGHT_CHANGE_FILE).unlink()
     return root
 

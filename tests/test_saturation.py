@@ -1,17 +1,13 @@
 """Tests for analysis.saturation on random states and on a small trained run."""
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pytest
-from test_analysis import assert_one_line_exit_2
-from test_train import SPEC
+from helpers import TINY_SPEC, assert_one_line_exit_2, train_tiny
 
 from analysis import saturation
 from smallworld_eqp import datasets
 from smallworld_eqp.eqprop import EqPropNetwork
-from smallworld_eqp.runs import run_training
 
 
 def reference(states, offsets):
@@ -54,7 +50,7 @@ def test_layer_saturation_rejects_bad_states():
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    run_training(dataclasses.replace(SPEC, epochs=2), out, progress=False)
+    train_tiny(out, epochs=2)
     return out
 
 
@@ -64,7 +60,7 @@ def test_run_saturation_cli(run_dir, capsys):
     assert list(table.columns) == saturation.COLUMNS
     assert set(table["epoch"]) == {2} and set(table["n"]) == {40}
     net = EqPropNetwork.load(run_dir / "checkpoint.npz")
-    x = datasets.load(SPEC.dataset, n_train=40, n_test=1).x_train
+    x = datasets.load(TINY_SPEC.dataset, n_train=40, n_test=1).x_train
     expected = saturation.layer_saturation(net.free_phase(x), net.graph.offsets)
     pd.testing.assert_frame_equal(table[expected.columns], expected, check_dtype=False)
     assert "| epoch | layer |" in capsys.readouterr().out
@@ -76,7 +72,7 @@ def test_a_saturated_network_no_longer_depends_on_the_input(run_dir):
     last_hidden = slice(net.graph.offsets[-3], net.graph.offsets[-2])
     biases[last_hidden] = 50.0
     net.set_parameters(net.weights, biases)
-    x = datasets.load(SPEC.dataset, n_train=30, n_test=1).x_train
+    x = datasets.load(TINY_SPEC.dataset, n_train=30, n_test=1).x_train
     table = saturation.layer_saturation(net.free_phase(x), net.graph.offsets)
     row = table.iloc[-2]
     assert row["frac_one"] == 1.0 and row["frac_constant"] == 1.0 and row["input_std"] == 0.0

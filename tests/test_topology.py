@@ -9,13 +9,11 @@ import math
 import networkx as nx
 import numpy as np
 import pytest
+from helpers import ALPHA, check_well_formed, edge_set
 from scipy import stats
 
 from smallworld_eqp import spec, topology
 from smallworld_eqp.topology import ADJACENT, INTRA, SKIP, Graph
-
-# A chi-square p-value below this fails a distribution test.
-ALPHA = 1e-3
 
 
 def random_graph(seed: int) -> Graph:
@@ -24,23 +22,6 @@ def random_graph(seed: int) -> Graph:
     sizes = rng.integers(1, 9, size=rng.integers(3, 7)).tolist()
     g = topology.layered(sizes)
     return topology.connect_within_layers(g) if rng.random() < 0.5 else g
-
-
-def edge_set(g: Graph) -> set[tuple[int, int]]:
-    return set(map(tuple, g.edges.tolist()))
-
-
-def check_well_formed(g: Graph) -> None:
-    """Edges i < j, sorted, distinct; kinds agree with layers; none inside input/output."""
-    e = g.edges.astype(np.int64)
-    assert np.all(e[:, 0] < e[:, 1])
-    key = e[:, 0] * g.n_neurons + e[:, 1]
-    assert np.all(np.diff(key) > 0)
-    la, lb = g.layer_of[e[:, 0]], g.layer_of[e[:, 1]]
-    gap = lb - la
-    assert np.array_equal(g.kinds, np.where(gap == 0, INTRA, np.where(gap == 1, ADJACENT, SKIP)))
-    inside_io = (gap == 0) & ((la == 0) | (la == g.n_layers - 1))
-    assert not inside_io.any()
 
 
 def rewire_cases():

@@ -10,25 +10,11 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import AUTHORS_SPEC, TINY_SPEC
 
 import smallworld_eqp
-from smallworld_eqp.eqprop import EqPropConfig
 from smallworld_eqp.results import EPOCHS_COLUMNS, EQUILIBRIUM_COLUMNS, RATES_COLUMNS
 from smallworld_eqp.runs import load_checkpoint, run_training
-from smallworld_eqp.spec import TrialSpec
-
-SPEC = TrialSpec(
-    layers=(64, 12, 12, 10),
-    n=40,
-    seed=4,
-    dataset="digits",
-    n_train=100,
-    n_test=50,
-    epochs=3,
-    config=EqPropConfig(
-        n_free=10, n_clamped=3, learning_rate=0.05, persistent_particles=True, random_beta_sign=True
-    ),  # fmt: skip
-)
 
 
 def without_timing(frame: pd.DataFrame) -> pd.DataFrame:
@@ -36,7 +22,7 @@ def without_timing(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_run_writes_epochs_rates_and_checkpoint(tmp_path):
-    frame = run_training(SPEC, tmp_path / "r", progress=False)
+    frame = run_training(TINY_SPEC, tmp_path / "r", progress=False)
     assert list(frame.columns) == EPOCHS_COLUMNS
     assert frame["epoch"].tolist() == [1, 2, 3]
     assert frame[["online_error", "train_error", "test_error"]].apply(lambda c: c.between(0, 1)).all().all()
@@ -53,26 +39,19 @@ def test_run_writes_epochs_rates_and_checkpoint(tmp_path):
 
 
 def test_epochs_written_before_runs_recorded_their_code_keep_an_empty_version(tmp_path):
-    run_training(dataclasses.replace(SPEC, epochs=1), tmp_path / "r", progress=False)
+    run_training(dataclasses.replace(TINY_SPEC, epochs=1), tmp_path / "r", progress=False)
     epochs = tmp_path / "r" / "epochs.csv"
     recorded_later = ["version", "git_rev", *EQUILIBRIUM_COLUMNS]
     pd.read_csv(epochs).drop(columns=recorded_later).to_csv(epochs, index=False)
-    frame = run_training(dataclasses.replace(SPEC, epochs=2), tmp_path / "r", resume=True, progress=False)
+    frame = run_training(
+        dataclasses.replace(TINY_SPEC, epochs=2), tmp_path / "r", resume=True, progress=False
+    )
     assert list(frame.columns) == EPOCHS_COLUMNS
     for column in recorded_later:
         assert frame[column].isna().tolist() == [True, False]
 
 
-AUTHORS_SPEC = dataclasses.replace(
-    SPEC,
-    reuse_removed=True,
-    config=dataclasses.replace(
-        SPEC.config, nudge="after-step", nudge_factor=2.0, batch_order="fixed", test_particles=True
-    ),
-)
-
-
-@pytest.mark.parametrize("spec", [SPEC, AUTHORS_SPEC], ids=["ours", "authors"])
+@pytest.mark.parametrize("spec", [TINY_SPEC, AUTHORS_SPEC], ids=["ours", "authors"])
 def test_resume_equals_uninterrupted_run(tmp_path, spec):
     full = run_training(spec, tmp_path / "full", progress=False)
     run_training(dataclasses.replace(spec, epochs=1), tmp_path / "cut", progress=False)
@@ -95,7 +74,7 @@ def test_resume_equals_uninterrupted_run(tmp_path, spec):
     pd.testing.assert_frame_equal(a, b)
 
 
-@pytest.mark.parametrize("spec", [SPEC, AUTHORS_SPEC], ids=["ours", "authors"])
+@pytest.mark.parametrize("spec", [TINY_SPEC, AUTHORS_SPEC], ids=["ours", "authors"])
 def test_a_crash_before_the_first_checkpoint_starts_the_run_again(tmp_path, spec):
     full = run_training(spec, tmp_path / "full", progress=False)
     run_training(dataclasses.replace(spec, epochs=1), tmp_path / "cut", progress=False)
@@ -109,16 +88,16 @@ def test_a_crash_before_the_first_checkpoint_starts_the_run_again(tmp_path, spec
 
 
 def test_existing_run_needs_resume_and_same_config(tmp_path):
-    run_training(dataclasses.replace(SPEC, epochs=1), tmp_path / "r", progress=False)
+    run_training(dataclasses.replace(TINY_SPEC, epochs=1), tmp_path / "r", progress=False)
     with pytest.raises(ValueError, match="already holds a run"):
-        run_training(SPEC, tmp_path / "r", progress=False)
-    other = dataclasses.replace(SPEC, seed=5)
+        run_training(TINY_SPEC, tmp_path / "r", progress=False)
+    other = dataclasses.replace(TINY_SPEC, seed=5)
     with pytest.raises(ValueError, match="another configuration"):
         run_training(other, tmp_path / "r", resume=True, progress=False)
 
 
 def test_remove_skip_after_drops_the_skip_edges(tmp_path):
-    frame = run_training(SPEC, tmp_path / "r", remove_skip_after=1, progress=False)
+    frame = run_training(TINY_SPEC, tmp_path / "r", remove_skip_after=1, progress=False)
     assert frame["n_skip"].tolist() == [40, 0, 0]
     assert (frame["n_edges"].diff().fillna(0) <= 0).all()
 
@@ -154,14 +133,14 @@ def test_without_kind_keeps_every_other_parameter_and_state():
 
     data = datasets.load("digits", n_train=60, n_test=20)
     graph = topology.rewire(topology.layered([64, 12, 12, 10]), n=30, seed=1)
-    net = EqPropNetwork(graph, SPEC.config)
+    net = EqPropNetwork(graph, TINY_SPEC.config)
     net.train_epoch(data, progress=False)
     cut = net.without_kind("skip")
     keep = graph.kinds != topology.SKIP
     assert cut.graph == topology.without_kind(graph, "skip")
     assert (cut.weights == net.weights[keep]).all() and (cut.biases == net.biases).all()
     assert cut.n_batches_trained == net.n_batches_trained
-    fresh = EqPropNetwork(cut.graph, SPEC.config)
+    fresh = EqPropNetwork(cut.graph, TINY_SPEC.config)
     fresh.set_parameters(net.weights[keep], net.biases)
     assert (cut.predict(data.x_test) == fresh.predict(data.x_test)).all()
     # Same particles and beta signs: the next batch trains identically in both copies.
@@ -197,8 +176,8 @@ def test_an_extended_run_keeps_one_id_and_the_sweep_evaluates_like_a_run(tmp_pat
 
 
 def test_train_eval_every_changes_what_is_measured_not_the_training(tmp_path):
-    every = run_training(SPEC, tmp_path / "k1", progress=False)
-    sparse = run_training(SPEC, tmp_path / "k2", train_eval_every=2, progress=False)
+    every = run_training(TINY_SPEC, tmp_path / "k1", progress=False)
+    sparse = run_training(TINY_SPEC, tmp_path / "k2", train_eval_every=2, progress=False)
     # Epoch 2 is the second, epoch 3 the last: evaluated; epoch 1 left empty.
     assert sparse["train_error"].isna().tolist() == [True, False, False]
     both = ["epoch", "online_error", "test_error", "n_edges", "n_skip"]
@@ -211,20 +190,22 @@ def test_train_eval_every_changes_what_is_measured_not_the_training(tmp_path):
     with pytest.raises(
         ValueError, match="holds this run with train_eval_every=2, not 3; pass the same option"
     ):
-        run_training(SPEC, tmp_path / "k2", resume=True, train_eval_every=3, progress=False)
+        run_training(TINY_SPEC, tmp_path / "k2", resume=True, train_eval_every=3, progress=False)
 
 
 def test_a_run_json_without_train_eval_every_resumes_as_every_epoch(tmp_path):
     # run.json written before the option existed: the run evaluated every epoch.
-    run_training(dataclasses.replace(SPEC, epochs=1), tmp_path / "r", progress=False)
+    run_training(dataclasses.replace(TINY_SPEC, epochs=1), tmp_path / "r", progress=False)
     run_file = tmp_path / "r" / "run.json"
     recorded = json.loads(run_file.read_text())
     del recorded["train_eval_every"]
     run_file.write_text(json.dumps(recorded))
-    frame = run_training(SPEC, tmp_path / "r", resume=True, progress=False)
+    frame = run_training(TINY_SPEC, tmp_path / "r", resume=True, progress=False)
     assert frame["train_error"].notna().all()
     with pytest.raises(ValueError, match="holds this run with train_eval_every=1, not 2"):
-        run_training(dataclasses.replace(SPEC, epochs=4), tmp_path / "r", resume=True, train_eval_every=2)
+        run_training(
+            dataclasses.replace(TINY_SPEC, epochs=4), tmp_path / "r", resume=True, train_eval_every=2
+        )
 
 
 def test_train_cli_refuses_a_bad_train_eval_every(tmp_path):
@@ -294,7 +275,7 @@ def test_a_run_records_the_weight_change_of_every_epoch(tmp_path):
     from smallworld_eqp.runs import checkpoint_weight_changes, weight_changes
     from smallworld_eqp.spec import build_graph, new_network
 
-    run_training(SPEC, tmp_path / "r", remove_skip_after=2, progress=False)
+    run_training(TINY_SPEC, tmp_path / "r", remove_skip_after=2, progress=False)
     changes = load_weight_changes(tmp_path / "r")
     assert list(changes.columns) == ["run", *WEIGHT_CHANGE_COLUMNS]
     assert sorted(set(changes["epoch"])) == [1, 2, 3]
@@ -305,16 +286,16 @@ def test_a_run_records_the_weight_change_of_every_epoch(tmp_path):
     last = changes[changes["epoch"] == 3].drop(columns="run").reset_index(drop=True)
     pd.testing.assert_frame_equal(last, checkpoint_weight_changes(tmp_path / "r"))
     # ... which are what the network built from the seed starts with.
-    initial = new_network(SPEC, build_graph(SPEC))
+    initial = new_network(TINY_SPEC, build_graph(TINY_SPEC))
     net, _ = load_checkpoint(tmp_path / "r")
     direct = weight_changes(initial.graph, initial.weights, net.graph, net.weights)
     pd.testing.assert_frame_equal(direct, last.drop(columns="epoch"))
 
 
 def test_a_resumed_run_records_the_same_weight_change(tmp_path):
-    run_training(SPEC, tmp_path / "full", progress=False)
-    run_training(dataclasses.replace(SPEC, epochs=1), tmp_path / "cut", progress=False)
-    run_training(SPEC, tmp_path / "cut", resume=True, progress=False)
+    run_training(TINY_SPEC, tmp_path / "full", progress=False)
+    run_training(dataclasses.replace(TINY_SPEC, epochs=1), tmp_path / "cut", progress=False)
+    run_training(TINY_SPEC, tmp_path / "cut", resume=True, progress=False)
     a = pd.read_csv(tmp_path / "full" / "weight_change.csv")
     b = pd.read_csv(tmp_path / "cut" / "weight_change.csv")
     pd.testing.assert_frame_equal(a, b)
