@@ -105,6 +105,9 @@ EPOCHS_COLUMNS = [
 #: A run folder's per-epoch weight change per pair of layers (Fig. 5), and its columns.
 WEIGHT_CHANGE_FILE = "weight_change.csv"
 WEIGHT_CHANGE_COLUMNS = ["epoch", "layer_a", "layer_b", "n_edges", "mean_abs_change"]
+WEIGHT_CHANGE_TYPES = dict.fromkeys(["epoch", "layer_a", "layer_b", "n_edges"], "count") | {
+    "mean_abs_change": "number"
+}
 #: Cell types (:data:`smallworld_eqp.resultlog.CELL_TYPES`) every row of a results
 #: file is checked against when it is read or resumed; a row that fails is named.
 SWEEP_TYPES = {"seed": "count"} | dict.fromkeys(
@@ -490,7 +493,9 @@ def load_weight_changes(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     """
     frames = []
     for p in as_paths(paths):
-        frame = _read(run_file(p, WEIGHT_CHANGE_FILE), WEIGHT_CHANGE_COLUMNS, "a weight-change")
+        frame = _read(
+            run_file(p, WEIGHT_CHANGE_FILE), WEIGHT_CHANGE_COLUMNS, "a weight-change", WEIGHT_CHANGE_TYPES
+        )
         frame = frame[WEIGHT_CHANGE_COLUMNS]
         frame.insert(0, "run", run_name(p))
         frames.append(frame)

@@ -350,7 +350,9 @@ def run_training(
         types=results.EPOCHS_TYPES,
     )
     rates_log = ResultLog(out / "rates.csv", results.RATES_COLUMNS, types=results.RATES_TYPES)
-    change_log = ResultLog(out / results.WEIGHT_CHANGE_FILE, results.WEIGHT_CHANGE_COLUMNS)
+    change_log = ResultLog(
+        out / results.WEIGHT_CHANGE_FILE, results.WEIGHT_CHANGE_COLUMNS, types=results.WEIGHT_CHANGE_TYPES
+    )
     if held:  # what the folder holds is checked before anything in it changes
         _resume_point(out, spec, remove_skip_after, epochs_log)
     with epochs_log, rates_log, change_log:
