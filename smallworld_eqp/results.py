@@ -27,6 +27,9 @@ epochs CSV (``runs/<name>/epochs.csv``)
     ``version`` and ``git_rev`` name the code that trained the epoch (empty in rows
     written before 0.2.0 recorded it: a resumed run may mix versions).
 
+A gradient comparison CSV (``analysis/results/gradient_vs_eqprop.csv``, written by
+``python -m analysis.gradient_vs_eqprop``) is read by :func:`load_gradient_comparison`.
+
 Examples
 --------
 >>> [c for c in sweep_columns(4) if c.startswith(("hops", "dw"))]
@@ -379,6 +382,27 @@ def run_name(path: PathLike) -> str:
     if path.name in ("epochs.csv", "rates.csv", "rates.csv.xz", "saturation.csv") and path.parent.name:
         return path.parent.name
     return path.stem
+
+
+#: Estimators of the gradient comparison (``analysis.gradient_vs_eqprop``), in its columns' spelling.
+GRADIENT_ESTIMATORS = ("one_sided", "symmetric", "after_step")
+#: The columns of a gradient comparison CSV that :func:`load_gradient_comparison` needs.
+GRADIENT_COLUMNS = [
+    "measurement", "source", "seed", "epoch", "beta", "n_clamped", "group", "med_rms_exact",
+    *(f"med_{stat}_{k}" for stat in ("rms", "cos") for k in GRADIENT_ESTIMATORS),
+]  # fmt: skip
+
+
+def load_gradient_comparison(path: PathLike) -> pd.DataFrame:
+    """The per-group rows of a gradient comparison CSV (``python -m analysis.gradient_vs_eqprop``).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        For a missing file, or one lacking a column of :data:`GRADIENT_COLUMNS` (any
+        other results file).
+    """
+    return _read(Path(path), GRADIENT_COLUMNS, "a gradient comparison", {"group": "str", "source": "str"})
 
 
 def load_epochs(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:

@@ -6,6 +6,8 @@ Examples
 
     python -m smallworld_eqp.plots fig1 --layers 6,5,5,5,3 --intra --replacements 10 --out fig1.png
     python -m smallworld_eqp.plots fig4 data/results/sweep.csv --test --out fig4.png
+    python -m smallworld_eqp.plots gradient analysis/results/gradient_vs_eqprop.csv \\
+        --setting 1:12 --setting 0.001:10000 --out gradient.png
 """
 
 from __future__ import annotations
@@ -15,14 +17,30 @@ import sys
 from collections.abc import Sequence
 
 from ..cli import OneLineParser, layer_list, nonneg_int, run_main
-from . import BANDS, STUDY_Y, X_CHOICES, fig1, fig2, fig3, fig4, fig_studies
+from . import BANDS, ESTIMATOR_STYLE, STUDY_Y, X_CHOICES, fig1, fig2, fig3, fig4, fig_gradient, fig_studies
 
 # ----------------------------------------------------------------- command line
 
 
+def setting(text: str) -> tuple[float, int]:
+    """``BETA:STEPS`` (a positive beta and a positive count of clamped steps) as a tuple."""
+    beta, _, steps = text.partition(":")
+    try:
+        value = (float(beta), int(steps))
+    except ValueError:
+        value = None
+    if value is None or not value[0] > 0 or value[1] < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected BETA:STEPS, a positive beta and clamped steps >= 1, like 1:12, got {text!r}"
+        )
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m smallworld_eqp.plots", description="Draw the paper's figures.")
-    sub = parser.add_subparsers(dest="figure", required=True, metavar="{fig1,fig2,fig3,fig4,studies}")
+    sub = parser.add_subparsers(
+        dest="figure", required=True, metavar="{fig1,fig2,fig3,fig4,studies,gradient}"
+    )
     p1 = sub.add_parser("fig1", help="topology of a small network (Fig. 1)")
     p1.add_argument("--layers", type=layer_list, default=[6, 5, 5, 5, 3], help="layer sizes, input first")
     p1.add_argument("--intra", action="store_true", help="connect every pair inside each hidden layer")
@@ -44,7 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     p5 = sub.add_parser("studies", help="outcomes of a few rewiring amounts per study, every seed a point")
     p5.add_argument("sweeps", nargs="+", metavar="SWEEP_CSV")
     p5.add_argument("--y", default="test_error,authors_spread", help=f"columns, from {', '.join(STUDY_Y)}")
-    for p in (p1, p2, p3, p4, p5):
+    p6 = sub.add_parser("gradient", help="the exact gradient beside EqProp's estimates per layer pair")
+    p6.add_argument("csv", metavar="GRADIENT_CSV", help="output of python -m analysis.gradient_vs_eqprop")
+    p6.add_argument(
+        "--setting",
+        action="append",
+        type=setting,
+        help="draw this BETA:STEPS (beta, clamped steps; repeatable; default every one in the file)",
+    )
+    p6.add_argument(
+        "--estimators",
+        default=",".join(ESTIMATOR_STYLE),
+        help=f"comma-separated, from {', '.join(ESTIMATOR_STYLE)} (default all)",
+    )
+    for p in (p1, p2, p3, p4, p5, p6):
         p.add_argument("--out", required=True, help="image file to write (PNG)")
         p.add_argument("--title", help="figure title")
     return parser
@@ -74,6 +105,10 @@ def _draw(args: argparse.Namespace) -> int:
             pairs=args.pairs,
             band=args.band,
             title=args.title,
+        )
+    elif args.figure == "gradient":
+        out = fig_gradient(
+            args.csv, args.out, settings=args.setting, estimators=args.estimators.split(","), title=args.title
         )
     else:
         out = fig_studies(args.sweeps, args.out, y=args.y.split(","), title=args.title)
