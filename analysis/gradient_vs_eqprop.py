@@ -76,7 +76,7 @@ from smallworld_eqp.topology import ADJACENT, INTRA, Graph
 from smallworld_eqp.validate import check_real
 
 DEFAULT_OUT = "analysis/results/gradient_vs_eqprop.csv"
-ESTIMATORS = ("one_sided", "symmetric", "after_step")
+ESTIMATORS = results.GRADIENT_ESTIMATORS
 #: Examples whose per-edge arrays are held at once (memory: 4 x CHUNK x edges floats).
 CHUNK = 50
 _MEASURES = [

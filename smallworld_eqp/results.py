@@ -34,6 +34,9 @@ weight-change CSV (``runs/<name>/weight_change.csv``, since 0.3)
     intra-layer edges), the number of edges and the mean of ``|w - w_initial|`` over
     them (the paper's Fig. 5).
 
+A gradient comparison CSV (``analysis/results/gradient_vs_eqprop.csv``, written by
+``python -m analysis.gradient_vs_eqprop``) is read by :func:`load_gradient_comparison`.
+
 Examples
 --------
 >>> [c for c in sweep_columns(4) if c.startswith(("hops", "dw"))]
@@ -456,6 +459,37 @@ def run_name(path: PathLike) -> str:
     if path.name in own and path.parent.name:
         return path.parent.name
     return path.stem
+
+
+#: Estimators of the gradient comparison (``analysis.gradient_vs_eqprop``), in its columns' spelling.
+GRADIENT_ESTIMATORS = ("one_sided", "symmetric", "after_step")
+#: The columns of a gradient comparison CSV that :func:`load_gradient_comparison` needs.
+GRADIENT_COLUMNS = [
+    "measurement", "source", "seed", "epoch", "beta", "n_clamped", "group", "med_rms_exact",
+    *(f"med_{stat}_{k}" for stat in ("rms", "cos") for k in GRADIENT_ESTIMATORS),
+]  # fmt: skip
+
+
+#: Cell types of a gradient comparison CSV, checked on read (:data:`SWEEP_TYPES`).
+GRADIENT_TYPES = dict.fromkeys(["seed", "epoch", "n", "n_free", "n_clamped"], "count") | {"beta": "number"}
+
+
+def load_gradient_comparison(path: PathLike) -> pd.DataFrame:
+    """The per-group rows of a gradient comparison CSV (``python -m analysis.gradient_vs_eqprop``).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        For a missing file, or one lacking a column of :data:`GRADIENT_COLUMNS` (any
+        other results file).
+    """
+    return _read(
+        Path(path),
+        GRADIENT_COLUMNS,
+        "a gradient comparison",
+        GRADIENT_TYPES,
+        {"group": "str", "source": "str"},
+    )
 
 
 def load_epochs(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
