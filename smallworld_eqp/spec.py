@@ -4,7 +4,7 @@ A :class:`TrialSpec` is a frozen, JSON-able value: the data, the graph (a recipe
 topology steps), the EqProp configuration, the epochs and the seed. Every setting is
 declared once, as a field (:func:`smallworld_eqp.settings.setting`), and the rest
 derives from the fields of :class:`TrialSpec` and
-:class:`~smallworld_eqp.eqprop.EqPropConfig`:
+:class:`~smallworld_eqp.config.EqPropConfig`:
 
 - the flat settings (:meth:`TrialSpec.settings`, :meth:`TrialSpec.from_settings`): one
   namespace for presets, ``--vary`` and the command-line flags;
@@ -92,7 +92,7 @@ def parse_steps(text: str) -> tuple[dict, ...]:
 @dataclass(frozen=True)
 class TrialSpec:
     """Everything that defines one trial. Keyword arguments naming an
-    :class:`~smallworld_eqp.eqprop.EqPropConfig` field set that field of ``config``.
+    :class:`~smallworld_eqp.config.EqPropConfig` field set that field of ``config``.
 
     Parameters
     ----------
