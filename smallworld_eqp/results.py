@@ -114,6 +114,9 @@ SWEEP_TYPES = {"seed": "count"} | dict.fromkeys(
     ["n_replaced", "p", "online_error_epoch1", "train_error", "test_error"], "number"
 )
 RATES_TYPES = {"epoch": "count", "batch": "count", "rms": "number"}
+WEIGHT_CHANGE_TYPES = dict.fromkeys(["epoch", "layer_a", "layer_b", "n_edges"], "count") | {
+    "mean_abs_change": "number"
+}
 EPOCHS_TYPES = {"epoch": "count"} | dict.fromkeys(
     ["online_error", "train_error", "test_error", *EQUILIBRIUM_COLUMNS, "seconds", "n_edges", "n_skip"],
     "number",
@@ -485,7 +488,9 @@ def load_weight_changes(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     """
     frames = []
     for p in as_paths(paths):
-        frame = _read(run_file(p, WEIGHT_CHANGE_FILE), WEIGHT_CHANGE_COLUMNS, "a weight-change")
+        frame = _read(
+            run_file(p, WEIGHT_CHANGE_FILE), WEIGHT_CHANGE_COLUMNS, "a weight-change", WEIGHT_CHANGE_TYPES
+        )
         frame = frame[WEIGHT_CHANGE_COLUMNS]
         frame.insert(0, "run", run_name(p))
         frames.append(frame)
