@@ -22,7 +22,7 @@ NUMBA_FREE = """
 import json, sys
 from smallworld_eqp import results, spec, sweep, train
 from smallworld_eqp.config import EqPropConfig
-import smallworld_eqp.plots, analysis.correlations, analysis.decay_fit, analysis.report
+import smallworld_eqp.plots, analysis.correlations, analysis.decay_fit, analysis.graph_designs, analysis.report
 
 sweep_csv, run_dir = sys.argv[1:]
 df = results.load_sweep([sweep_csv])
