@@ -55,7 +55,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import spread
+from .config import summary_columns
 from .resultlog import cut_line, scan
+from .spec import LATER_DEFAULT_CELLS, setting_columns, setting_field
 from .validate import check_int
 
 PathLike = str | os.PathLike
@@ -108,15 +111,15 @@ EPOCHS_COLUMNS = [
 #: A run folder's per-epoch weight change per pair of layers (Fig. 5), and its columns.
 WEIGHT_CHANGE_FILE = "weight_change.csv"
 WEIGHT_CHANGE_COLUMNS = ["epoch", "layer_a", "layer_b", "n_edges", "mean_abs_change"]
-WEIGHT_CHANGE_TYPES = dict.fromkeys(["epoch", "layer_a", "layer_b", "n_edges"], "count") | {
-    "mean_abs_change": "number"
-}
 #: Cell types (:data:`smallworld_eqp.resultlog.CELL_TYPES`) every row of a results
 #: file is checked against when it is read or resumed; a row that fails is named.
 SWEEP_TYPES = {"seed": "count"} | dict.fromkeys(
     ["n_replaced", "p", "online_error_epoch1", "train_error", "test_error"], "number"
 )
 RATES_TYPES = {"epoch": "count", "batch": "count", "rms": "number"}
+WEIGHT_CHANGE_TYPES = dict.fromkeys(["epoch", "layer_a", "layer_b", "n_edges"], "count") | {
+    "mean_abs_change": "number"
+}
 EPOCHS_TYPES = {"epoch": "count"} | dict.fromkeys(
     ["online_error", "train_error", "test_error", *EQUILIBRIUM_COLUMNS, "seconds", "n_edges", "n_skip"],
     "number",
@@ -131,8 +134,6 @@ def study_columns() -> list[str]:
     """What makes two trials the same study, so that their outcomes may be pooled or
     fitted together: every setting but the rewiring amount and the seed
     (:func:`smallworld_eqp.spec.setting_columns`)."""
-    from .spec import setting_columns  # the settings live with the engine's config (numba)
-
     return setting_columns()
 
 
@@ -140,7 +141,7 @@ def sweep_columns(n_layers: int) -> list[str]:
     """All sweep columns, in order, for networks of ``n_layers`` layers.
 
     The trial's id and status, its settings (:func:`study_columns`), the rewiring
-    done, the graph measures (:func:`smallworld_eqp.metrics.summary_columns`), the
+    done, the graph measures (:func:`smallworld_eqp.config.summary_columns`), the
     errors, the rate summaries (:func:`smallworld_eqp.spread.summary_columns`),
     timings and provenance. Each part comes from its owner, so a new setting or
     measure becomes a column without an edit here.
@@ -159,14 +160,12 @@ def sweep_columns(n_layers: int) -> list[str]:
     >>> [c for c in cols if c.startswith("dw_")]
     ['dw_0', 'dw_1']
     """
-    from . import metrics, spread
-
     check_int("n_layers", n_layers, low=3)
     return (
         _HEAD
         + study_columns()
         + _REWIRED
-        + metrics.summary_columns(n_layers)
+        + summary_columns(n_layers)
         + _ERRORS
         + spread.summary_columns(n_layers - 1)
         + _TAIL
@@ -176,8 +175,6 @@ def sweep_columns(n_layers: int) -> list[str]:
 def string_columns() -> list[str]:
     """Sweep columns read as strings whatever they look like (a hash may be all digits;
     layer sizes, per-pair rates and recipe steps are text)."""
-    from .spec import setting_field
-
     text = [
         c
         for c in study_columns()
@@ -283,8 +280,6 @@ def load_sweep(
     """
     if status is not None and status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)} or None, got {status!r}")
-    from .spec import LATER_DEFAULT_CELLS
-
     dtype = dict.fromkeys(string_columns(), "str")
     paths = as_paths(paths)
     frames = [_read(p, SWEEP_REQUIRED_COLUMNS, "a sweep", SWEEP_TYPES, dtype) for p in paths]

@@ -31,11 +31,12 @@ from .experiment import (
     evaluate_train,
     git_revision,
     long_rates,
+    new_network,
     run_epoch,
     weighted_error,
 )
 from .resultlog import ResultLog, replace_atomically
-from .spec import TrialSpec, build_graph, load_data, new_network
+from .spec import TrialSpec, build_graph, load_data
 from .topology import Graph
 from .validate import check_int
 

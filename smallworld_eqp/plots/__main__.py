@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from ..cli import OneLineParser, layer_list, nonneg_int, positive_int, run_main
+from ..spec import TrialSpec, build_graph
 from . import (
     BANDS,
     ESTIMATOR_STYLE,
@@ -103,8 +104,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _draw(args: argparse.Namespace) -> int:
     check_figure_path(args.out)  # before any work: a foreign file, a folder or another format is refused
     if args.figure == "fig1":
-        from ..spec import TrialSpec, build_graph
-
         spec = TrialSpec(
             layers=args.layers, intra=args.intra, n=args.replacements, mode=args.mode, seed=args.seed
         )
