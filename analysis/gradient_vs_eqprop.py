@@ -67,16 +67,17 @@ from analysis import markdown_table
 from smallworld_eqp import datasets, results
 from smallworld_eqp.cli import OneLineParser, float_list, int_list, nonneg_int, positive_int, run_main
 from smallworld_eqp.eqprop import EqPropNetwork
+from smallworld_eqp.experiment import new_network
 from smallworld_eqp.gradient import cost_gradient, eqprop_estimate, fixed_point_residual
 from smallworld_eqp.presets import TRAIN_PRESETS
 from smallworld_eqp.resultlog import ResultLog, ResultLogError
 from smallworld_eqp.runs import RunStateError, load_checkpoint
-from smallworld_eqp.spec import TrialSpec, build_graph, new_network
+from smallworld_eqp.spec import TrialSpec, build_graph
 from smallworld_eqp.topology import ADJACENT, INTRA, Graph
 from smallworld_eqp.validate import check_real
 
 DEFAULT_OUT = "analysis/results/gradient_vs_eqprop.csv"
-ESTIMATORS = ("one_sided", "symmetric", "after_step")
+ESTIMATORS = results.GRADIENT_ESTIMATORS
 #: Examples whose per-edge arrays are held at once (memory: 4 x CHUNK x edges floats).
 CHUNK = 50
 _MEASURES = [

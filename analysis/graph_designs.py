@@ -4,9 +4,10 @@ In one family of graphs every measure moves with the skip count, so each correla
 with the outcome and none is singled out. Across designs that decouple them
 (:data:`smallworld_eqp.topology.DESIGNS`: one span, one end fixed, intra-layer
 edges, added or replacing), a measure that carries the effect predicts a design it
-was not fitted on. For every registered graph measure (:data:`metrics.SUMMARY`, the
-hidden layers' columns of :data:`metrics.PER_LAYER`, and the mean hidden-layer hops
-of :func:`analysis.correlations.with_hops_mean`) and every target (the spread,
+was not fitted on. For every registered graph measure
+(:data:`smallworld_eqp.config.GRAPH_MEASURES`, the hidden layers' columns of
+:data:`smallworld_eqp.config.LAYER_MEASURES`, and the mean hidden-layer hops of
+:func:`analysis.correlations.with_hops_mean`) and every target (the spread,
 eq. 23, as log10, and the one-epoch online error), this module computes
 
 ``r2_within``
@@ -57,8 +58,9 @@ import statsmodels.api as sm
 
 from analysis import DEFAULT_OUT
 from analysis.correlations import with_hops_mean
-from smallworld_eqp import metrics, results
+from smallworld_eqp import results
 from smallworld_eqp.cli import OneLineParser, run_main
+from smallworld_eqp.config import GRAPH_MEASURES, LAYER_MEASURES
 from smallworld_eqp.plots import new_figure, save_figure
 from smallworld_eqp.resultlog import read_header
 
@@ -129,14 +131,14 @@ def check_one_study(df: pd.DataFrame) -> None:
 
 def one_number_measures() -> list[str]:
     """The registered measures with one number per graph, in registry order."""
-    return [*metrics.SUMMARY, "hops_mean_hidden"]
+    return [*GRAPH_MEASURES, "hops_mean_hidden"]
 
 
 def measures(df: pd.DataFrame) -> list[str]:
     """The registered graph measures in ``df`` that vary: the one-number ones
     (:func:`one_number_measures`), then the hidden layers' per-layer columns."""
     depth = max(df["layers"].map(results.n_layers_of), default=3)
-    per_layer = [f"{name}_{lay}" for name in metrics.PER_LAYER for lay in range(1, depth - 1)]
+    per_layer = [f"{name}_{lay}" for name in LAYER_MEASURES for lay in range(1, depth - 1)]
     out = []
     for name in one_number_measures() + per_layer:
         if name in df:

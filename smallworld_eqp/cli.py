@@ -18,7 +18,9 @@ from typing import NoReturn
 import numpy as np
 
 from ._config import numba_environment_error
+from .config import EqPropConfig
 from .settings import add_arguments, argparse_type, parse_float, parse_int, parse_ints, parse_items
+from .spec import SETTING_NAMES, TrialSpec
 
 #: Most values a logarithmic grid flag may ask for (more is a typing error).
 MAX_GRID = 10_000
@@ -41,8 +43,8 @@ def run_main(
     """Parse ``argv`` and run ``action(args)``; return the exit code.
 
     ``parser`` may be the function that builds it: it runs after the environment is
-    checked (:func:`~smallworld_eqp._config.numba_environment_error`), as building
-    it may import numba. ``bad_input`` errors become one line on stderr and exit
+    checked (:func:`~smallworld_eqp._config.numba_environment_error`), as does the
+    action, which may import numba. ``bad_input`` errors become one line on stderr and exit
     code 2 (they name the bad value); Ctrl-C exits 130 saying that finished results
     are kept.
     """
@@ -115,10 +117,7 @@ def logspace_values(spec: tuple[float, float, int]) -> list[float]:
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of every setting of :class:`~smallworld_eqp.spec.TrialSpec` and
-    :class:`~smallworld_eqp.eqprop.EqPropConfig`, grouped, plus ``--data-dir``."""
-    from .eqprop import EqPropConfig
-    from .spec import TrialSpec
-
+    :class:`~smallworld_eqp.config.EqPropConfig`, grouped, plus ``--data-dir``."""
     add_arguments(parser.add_argument_group("network, data and training"), TrialSpec)
     parser.add_argument(
         "--data-dir",
@@ -129,8 +128,6 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
 
 def given_settings(args: argparse.Namespace) -> dict:
     """The settings whose flags were given (not None), by setting name."""
-    from .spec import SETTING_NAMES
-
     return {name: getattr(args, name) for name in SETTING_NAMES if getattr(args, name, None) is not None}
 
 

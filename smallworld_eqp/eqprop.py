@@ -32,71 +32,34 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import kernels
+
+# The configuration lives in .config (no numba); its names stay importable from here.
+from .config import (  # noqa: F401
+    BATCH_ORDERS,
+    DTYPES,
+    MAX_COUNT,
+    NUDGES,
+    SOLVERS,
+    EqPropConfig,
+    pair_rates,
+)
 from .datasets import TASKS
 from .owned import check_output, npz_holding
 from .plan import compile_plan
-from .settings import parse_floats, parse_number_or, parse_optional_float, setting
 from .topology import ADJACENT, INTRA, KIND_NAMES, Graph, without_kind
-from .validate import check_bool, check_choice, check_int, check_real
+from .validate import check_choice, check_int
 
-SOLVERS = tuple(kernels.SOLVERS)
-DTYPES = ("float32", "float64")
-# The forms of a training step's clamped phase: the kernels' clamped steps, and the
-# symmetric form, two gradient-form phases at +beta and -beta.
-NUDGES = (*kernels.NUDGES, "symmetric")
-BATCH_ORDERS = ("reshuffle", "fixed")
 _EVAL_BATCH = 1000
-# Step and batch counts above this are typing errors, not experiments (and overflow int32).
-MAX_COUNT = 1_000_000_000
 
 
 class DivergenceError(FloatingPointError):
     """States, weights or biases became NaN or infinite during training."""
-
-
-def pair_rates(learning_rate: float | Sequence[float], layer_sizes: Sequence[int]) -> np.ndarray:
-    """The learning rate of every adjacent layer pair of a network, input pair first.
-
-    Parameters
-    ----------
-    learning_rate : float or sequence of float
-        One rate for every pair, or one per pair (``EqPropConfig.learning_rate``).
-    layer_sizes : sequence of int
-        The network's layer sizes, input first.
-
-    Returns
-    -------
-    ndarray of float64, shape (len(layer_sizes) - 1,), read-only
-
-    Raises
-    ------
-    ValueError
-        If a sequence of rates does not hold one rate per layer pair.
-
-    Examples
-    --------
-    >>> pair_rates(0.02, (4, 3, 2)).tolist()
-    [0.02, 0.02]
-    >>> pair_rates((0.1, 0.2, 0.3), (4, 3, 2))
-    Traceback (most recent call last):
-    ...
-    ValueError: learning_rate has 3 rates but the 4-3-2 network has 2 layer pairs
-    """
-    n_pairs = len(layer_sizes) - 1
-    rates = np.asarray(learning_rate, dtype=np.float64)
-    if rates.ndim == 1 and rates.shape[0] != n_pairs:
-        raise ValueError(
-            f"learning_rate has {rates.shape[0]} rates but the {'-'.join(map(str, layer_sizes))} network "
-            f"has {n_pairs} layer pairs"
-        )
-    return np.broadcast_to(rates, (n_pairs,))
 
 
 @dataclass(frozen=True)
@@ -192,198 +155,6 @@ class Particles:
         out = Particles(self.states.shape[1], self.states.dtype)
         out.states, out.seen = self.states.copy(), self.seen.copy()
         return out
-
-
-@dataclass(frozen=True)
-class EqPropConfig:
-    """Hyper-parameters of equilibrium propagation (defaults: paper Table 1, section 4.3).
-
-    Every field but ``seed`` is a setting (:mod:`smallworld_eqp.settings`): a flag of
-    the sweep and train commands, a column of the results and part of the trial hash.
-
-    Parameters
-    ----------
-    eps : float
-        Step size of eq. 9 (> 0).
-    beta : float
-        Clamping factor of eq. 5 (non-zero; its sign is flipped per batch when
-        ``random_beta_sign``).
-    n_free, n_clamped : int
-        Steps (Euler) or sweeps (coordinate) of the free and weakly-clamped phases.
-    batch_size : int
-        Examples per batch in :meth:`EqPropNetwork.train_epoch`.
-    learning_rate : float or tuple of float
-        One rate for every parameter, or one per adjacent layer pair ordered input
-        to output (paper Table 1 lists them deepest first, i.e. the paper's
-        784-500-500-500-10 network uses ``(0.128, 0.032, 0.008, 0.002)``). See
-        :class:`EqPropNetwork` for which rate an intra-layer or skip edge uses.
-    skip_init : float or "mean-glorot"
-        Half-width ``a`` of U[-a, a] for intra-layer and layer-skipping weights
-        (paper 4.3: 0.05), or the mean Glorot bound (eq. 19) over adjacent pairs.
-    init_scale : float
-        Factor on the Glorot bounds of eq. 19 (and so on "mean-glorot"): the paper
-        notes that replaced connections make a network more forgiving of a poor
-        initialisation (5.1.3); 1 is eq. 19.
-    random_beta_sign : bool
-        Draw beta's sign per batch (seeded), as the authors' code does.
-    persistent_particles : bool
-        Start each example's free phase from its last free state (authors' code).
-    nudge_factor : float
-        ``k``, the factor on the cost's pull: in dF/dy = dE/dy + k beta (y - y_d) with
-        ``nudge="gradient"`` (1 is eq. 5), on the after-step nudge with
-        ``nudge="after-step"`` (the authors' code uses 2).
-    nudge : {"gradient", "after-step", "symmetric"}
-        Form of the weakly-clamped phase. ``"gradient"`` (eq. 5, 9): each Euler step
-        along -dF/ds at the pre-step state, ``y <- clip(y - eps (y - h + k beta (y -
-        y_d)))``. ``"after-step"`` (the authors' code, Euler only): the free step
-        without clipping, ``u = y + eps (h - y)``, then the nudge from that post-step
-        value, ``u <- u + eps k beta (y_d - u)``, then the clip; with eps 0.5, beta 1
-        and k 2 it puts the outputs on their targets. Hidden neurons take the free
-        step in both. ``"symmetric"`` (Laborieux et al. 2021): two gradient-form
-        phases from the free state, ``s+`` at +beta and ``s-`` at -beta, and eq. 7-8
-        from their difference, ``dW_ij = lr / (2 beta) (rho(s+_i) rho(s+_j) -
-        rho(s-_i) rho(s-_j))``, ``db_i = lr / (2 beta) (rho(s+_i) - rho(s-_i))``: the
-        estimator's O(beta) bias cancels (:mod:`smallworld_eqp.gradient`).
-        :meth:`EqPropNetwork.clamped_phase` runs the +beta phase.
-    bias_learning_rate : float or None
-        ``None``: a bias uses the rate of its neuron's input weights (paper 4.1). A
-        number: every bias uses it (the authors' code updates the biases with rate
-        1.0 when it is given per-pair rates, a slicing bug reproduced by its preset).
-    batch_order : {"reshuffle", "fixed"}
-        ``"reshuffle"``: every epoch visits the training examples in a new random
-        order, the last batch holding the remainder. ``"fixed"`` (the authors' code):
-        batches are fixed groups of ``batch_size`` consecutive examples (the
-        remainder dropped), visited in one random order drawn once and kept for
-        every epoch.
-    test_particles : bool
-        Evaluate the test split as the authors' code does: in fixed groups of
-        ``batch_size`` examples, each group's free phase starting from its own
-        particle (its last test free state) and updating it; a run then evaluates
-        once before the first epoch, which initialises them.
-    solver : {"euler", "coordinate"}
-        Euler steps of eq. 9, or sweeps of exact per-neuron minimisation of F
-        (:data:`kernels.SOLVERS`).
-    tol : float or None
-        Stop an example's relaxation once max |ds| of a step is below ``tol``
-        (never beyond the step budget); ``None`` runs every step. Either way the
-        Euler solver may stop an example early at an exact fixed point (a step that
-        moved no neuron, every later step would repeat it): the results are the
-        same, only the steps counted (``BatchStats.free_steps``) are fewer.
-    dtype : {"float32", "float64"}
-    seed : int
-        Seeds the weight initialisation and the beta signs (a trial derives it
-        from its own seed).
-    """
-
-    eps: float = setting(0.5, "Euler step size eps (eq. 9)")
-    beta: float = setting(1.0, "clamping factor beta (eq. 5)")
-    n_free: int = setting(500, "free-phase steps")
-    n_clamped: int = setting(8, "weakly-clamped-phase steps")
-    batch_size: int = setting(20, "examples per batch")
-    learning_rate: float | tuple[float, ...] = setting(
-        0.02, "one rate, or one per adjacent layer pair input->output", parse=parse_floats
-    )
-    skip_init: float | str = setting(
-        0.05,
-        "half-width of U[-a, a] for intra and skip weights, or mean-glorot",
-        parse=parse_number_or("mean-glorot"),
-    )
-    init_scale: float = setting(
-        1.0, "factor on the Glorot bounds of the initial weights (eq. 19)", since="0.2"
-    )
-    random_beta_sign: bool = setting(False, "flip the sign of beta at random every batch")
-    persistent_particles: bool = setting(False, "start each example's free phase from its last free state")
-    nudge_factor: float = setting(1.0, "factor on the cost's pull (1: eq. 5; 2: the authors' code)")
-    nudge: str = setting(
-        "gradient",
-        "clamped phase: gradient (eq. 5, 9), after-step (the authors' code) or symmetric (+beta and -beta)",
-        since="0.2",
-    )
-    bias_learning_rate: float | None = setting(
-        None,
-        "one rate for every bias (default: its input weights' rate)",
-        parse=parse_optional_float,
-        since="0.2",
-    )
-    batch_order: str = setting(
-        "reshuffle", "reshuffle (new order every epoch) or fixed (the authors' code)", since="0.2"
-    )
-    test_particles: bool = setting(
-        False, "evaluate the test split from its own persistent particles (the authors' code)", since="0.2"
-    )
-    solver: str = setting("euler", "relaxation: euler (eq. 9) or coordinate")
-    tol: float | None = setting(None, "stop a phase early when max|ds| < TOL", parse=parse_optional_float)
-    dtype: str = setting("float32", "float32 or float64")
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        # Every value is stored as its checker returns it (2 and 2.0, numpy or not, are
-        # one value), so equal configurations hash alike.
-        def keep(name: str, value: Any) -> None:
-            object.__setattr__(self, name, value)
-
-        keep("eps", check_real("eps", self.eps, "(0, inf)"))
-        keep("beta", check_real("beta", self.beta))
-        if self.beta == 0:
-            raise ValueError("beta must be non-zero, got 0")
-        for name in ("n_free", "n_clamped", "batch_size"):
-            keep(name, check_int(name, getattr(self, name), low=1, high=MAX_COUNT))
-        lr = self.learning_rate
-        if isinstance(lr, (list, tuple, np.ndarray)):
-            if len(lr) == 0:
-                raise ValueError(
-                    "learning_rate must be a positive number or a non-empty sequence of them, got []"
-                )
-            keep(
-                "learning_rate",
-                tuple(check_real(f"learning_rate[{i}]", v, "(0, inf)") for i, v in enumerate(lr)),
-            )
-        else:
-            keep("learning_rate", check_real("learning_rate", lr, "(0, inf)"))
-        if isinstance(self.skip_init, str):
-            if self.skip_init != "mean-glorot":
-                raise ValueError(f"skip_init must be a number >= 0 or 'mean-glorot', got {self.skip_init!r}")
-        else:
-            keep("skip_init", check_real("skip_init", self.skip_init, "[0, inf)"))
-        keep("init_scale", check_real("init_scale", self.init_scale, "(0, inf)"))
-        for name in ("random_beta_sign", "persistent_particles", "test_particles"):
-            keep(name, check_bool(name, getattr(self, name)))
-        keep("nudge_factor", check_real("nudge_factor", self.nudge_factor, "(0, inf)"))
-        check_choice("nudge", self.nudge, NUDGES)
-        if self.bias_learning_rate is not None:
-            keep("bias_learning_rate", check_real("bias_learning_rate", self.bias_learning_rate, "(0, inf)"))
-        check_choice("batch_order", self.batch_order, BATCH_ORDERS)
-        check_choice("solver", self.solver, SOLVERS)
-        if self.step_form not in kernels.SOLVERS[self.solver].nudges:
-            able = [name for name, solver in kernels.SOLVERS.items() if self.step_form in solver.nudges]
-            raise ValueError(
-                f"nudge={self.nudge!r} is a form of the {' or '.join(able)} step; it needs solver={able[0]!r}, got solver={self.solver!r}"
-            )
-        if self.tol is not None:
-            keep("tol", check_real("tol", self.tol, "(0, inf)"))
-        check_choice("dtype", self.dtype, DTYPES)
-        keep("seed", check_int("seed", self.seed, low=0))
-
-    @property
-    def step_form(self) -> str:
-        """The kernels' clamped step (a key of :data:`kernels.NUDGES`) of ``nudge``."""
-        return "gradient" if self.nudge == "symmetric" else self.nudge
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict of the fields (tuples become lists)."""
-        d = dataclasses.asdict(self)
-        if isinstance(d["learning_rate"], tuple):
-            d["learning_rate"] = list(d["learning_rate"])
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EqPropConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown EqPropConfig fields {unknown}; allowed: {sorted(names)}")
-        return cls(**d)
 
 
 #: Why an existing file is not a network file of :meth:`EqPropNetwork.save` (None: it is one).

@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import __version__, datasets, metrics, results, spread, topology
 from .eqprop import BatchStats, DivergenceError, EqPropNetwork, pair_rates
-from .spec import TrialSpec, build_graph, load_data, new_network, shuffle_seed
+from .spec import TrialSpec, build_graph, check_fits, load_data, network_config, shuffle_seed
 
 
 @lru_cache(maxsize=1)
@@ -65,14 +65,9 @@ def evaluate_train(net: EqPropNetwork, data: datasets.Dataset, spec: TrialSpec) 
     return net.evaluate(data.x_train[:n], data.y_train[:n], task=data.task)
 
 
-def check_fits(spec: TrialSpec, data: datasets.Dataset) -> None:
-    """Raise when the network's first and last layers do not fit the data set."""
-    if data.n_features != spec.layers[0] or data.n_outputs != spec.layers[-1]:
-        layers = ",".join(map(str, spec.layers))
-        raise ValueError(
-            f"--layers {layers} does not fit {spec.dataset}: the first layer must have "
-            f"{data.n_features} neurons and the last {data.n_outputs}"
-        )
+def new_network(spec: TrialSpec, graph: topology.Graph) -> EqPropNetwork:
+    """The trial's network on ``graph``, initialised from the trial seed."""
+    return EqPropNetwork(graph, network_config(spec))
 
 
 def edge_rates(stats: BatchStats, spec: TrialSpec) -> np.ndarray:

@@ -33,6 +33,7 @@ import numpy as np
 from numba import prange
 
 from ._config import JIT, JIT_PARALLEL
+from .config import summary_columns  # noqa: F401  (the measures' names are declared without numba)
 from .topology import SKIP, Graph, check_graph
 from .validate import check_real
 
@@ -477,6 +478,9 @@ def log_walks_to_output(graph: Graph, decay: float = WALK_DECAY) -> np.ndarray:
 
 
 #: The graph measures of a results row, each a function of the graph: name -> number.
+#: Their names, in this order, are declared in :data:`smallworld_eqp.config.GRAPH_MEASURES`
+#: (and :data:`PER_LAYER`'s in ``LAYER_MEASURES``), where the results read them without
+#: numba; ``tests/test_config.py`` checks that the two agree.
 SUMMARY = {
     "n_neurons": lambda g: g.n_neurons,
     "n_edges": lambda g: g.n_edges,
@@ -501,11 +505,6 @@ PER_LAYER = {
 }
 
 
-def summary_columns(n_layers: int) -> list[str]:
-    """The columns of :func:`small_world_summary` for a network of ``n_layers`` layers."""
-    return list(SUMMARY) + [f"{name}_{lay}" for name in PER_LAYER for lay in range(n_layers)]
-
-
 def summary_depth(columns: Iterable[str]) -> int:
     """The number of layers whose :data:`PER_LAYER` columns ``columns`` holds (0: none)."""
     columns = list(columns)
@@ -524,7 +523,8 @@ def small_world_summary(graph: Graph) -> dict[str, float | int]:
     One entry per measure of :data:`SUMMARY` (``n_neurons``, ``n_edges``, the edges
     of each kind, ``path_length`` (eq. 15), ``clustering`` (eq. 16)) and per layer of
     :data:`PER_LAYER` (``hops_to_output_0`` ... ``hops_to_output_{L-1}``, input
-    first): add a measure there and it becomes a column of every results row.
+    first): add a measure there and its name to :mod:`smallworld_eqp.config`, and it
+    becomes a column of every results row.
 
     Raises
     ------

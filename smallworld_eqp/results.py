@@ -34,6 +34,9 @@ weight-change CSV (``runs/<name>/weight_change.csv``, since 0.3)
     intra-layer edges), the number of edges and the mean of ``|w - w_initial|`` over
     them (the paper's Fig. 5).
 
+A gradient comparison CSV (``analysis/results/gradient_vs_eqprop.csv``, written by
+``python -m analysis.gradient_vs_eqprop``) is read by :func:`load_gradient_comparison`.
+
 Examples
 --------
 >>> [c for c in sweep_columns(4) if c.startswith(("hops", "dw"))]
@@ -52,7 +55,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import spread
+from .config import summary_columns
 from .resultlog import cut_line, scan
+from .spec import LATER_DEFAULT_CELLS, setting_columns, setting_field
 from .validate import check_int
 
 PathLike = str | os.PathLike
@@ -111,6 +117,9 @@ SWEEP_TYPES = {"seed": "count"} | dict.fromkeys(
     ["n_replaced", "p", "online_error_epoch1", "train_error", "test_error"], "number"
 )
 RATES_TYPES = {"epoch": "count", "batch": "count", "rms": "number"}
+WEIGHT_CHANGE_TYPES = dict.fromkeys(["epoch", "layer_a", "layer_b", "n_edges"], "count") | {
+    "mean_abs_change": "number"
+}
 EPOCHS_TYPES = {"epoch": "count"} | dict.fromkeys(
     ["online_error", "train_error", "test_error", *EQUILIBRIUM_COLUMNS, "seconds", "n_edges", "n_skip"],
     "number",
@@ -125,8 +134,6 @@ def study_columns() -> list[str]:
     """What makes two trials the same study, so that their outcomes may be pooled or
     fitted together: every setting but the rewiring amount and the seed
     (:func:`smallworld_eqp.spec.setting_columns`)."""
-    from .spec import setting_columns  # the settings live with the engine's config (numba)
-
     return setting_columns()
 
 
@@ -134,7 +141,7 @@ def sweep_columns(n_layers: int) -> list[str]:
     """All sweep columns, in order, for networks of ``n_layers`` layers.
 
     The trial's id and status, its settings (:func:`study_columns`), the rewiring
-    done, the graph measures (:func:`smallworld_eqp.metrics.summary_columns`), the
+    done, the graph measures (:func:`smallworld_eqp.config.summary_columns`), the
     errors, the rate summaries (:func:`smallworld_eqp.spread.summary_columns`),
     timings and provenance. Each part comes from its owner, so a new setting or
     measure becomes a column without an edit here.
@@ -153,14 +160,12 @@ def sweep_columns(n_layers: int) -> list[str]:
     >>> [c for c in cols if c.startswith("dw_")]
     ['dw_0', 'dw_1']
     """
-    from . import metrics, spread
-
     check_int("n_layers", n_layers, low=3)
     return (
         _HEAD
         + study_columns()
         + _REWIRED
-        + metrics.summary_columns(n_layers)
+        + summary_columns(n_layers)
         + _ERRORS
         + spread.summary_columns(n_layers - 1)
         + _TAIL
@@ -170,8 +175,6 @@ def sweep_columns(n_layers: int) -> list[str]:
 def string_columns() -> list[str]:
     """Sweep columns read as strings whatever they look like (a hash may be all digits;
     layer sizes, per-pair rates and recipe steps are text)."""
-    from .spec import setting_field
-
     text = [
         c
         for c in study_columns()
@@ -277,8 +280,6 @@ def load_sweep(
     """
     if status is not None and status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)} or None, got {status!r}")
-    from .spec import LATER_DEFAULT_CELLS
-
     dtype = dict.fromkeys(string_columns(), "str")
     paths = as_paths(paths)
     frames = [_read(p, SWEEP_REQUIRED_COLUMNS, "a sweep", SWEEP_TYPES, dtype) for p in paths]
@@ -455,6 +456,37 @@ def run_name(path: PathLike) -> str:
     return path.stem
 
 
+#: Estimators of the gradient comparison (``analysis.gradient_vs_eqprop``), in its columns' spelling.
+GRADIENT_ESTIMATORS = ("one_sided", "symmetric", "after_step")
+#: The columns of a gradient comparison CSV that :func:`load_gradient_comparison` needs.
+GRADIENT_COLUMNS = [
+    "measurement", "source", "seed", "epoch", "beta", "n_clamped", "group", "med_rms_exact",
+    *(f"med_{stat}_{k}" for stat in ("rms", "cos") for k in GRADIENT_ESTIMATORS),
+]  # fmt: skip
+
+
+#: Cell types of a gradient comparison CSV, checked on read (:data:`SWEEP_TYPES`).
+GRADIENT_TYPES = dict.fromkeys(["seed", "epoch", "n", "n_free", "n_clamped"], "count") | {"beta": "number"}
+
+
+def load_gradient_comparison(path: PathLike) -> pd.DataFrame:
+    """The per-group rows of a gradient comparison CSV (``python -m analysis.gradient_vs_eqprop``).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        For a missing file, or one lacking a column of :data:`GRADIENT_COLUMNS` (any
+        other results file).
+    """
+    return _read(
+        Path(path),
+        GRADIENT_COLUMNS,
+        "a gradient comparison",
+        GRADIENT_TYPES,
+        {"group": "str", "source": "str"},
+    )
+
+
 def load_epochs(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     """Concatenate per-epoch CSVs (:data:`EPOCHS_COLUMNS`) with a ``run`` column first.
 
@@ -490,7 +522,9 @@ def load_weight_changes(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     """
     frames = []
     for p in as_paths(paths):
-        frame = _read(run_file(p, WEIGHT_CHANGE_FILE), WEIGHT_CHANGE_COLUMNS, "a weight-change")
+        frame = _read(
+            run_file(p, WEIGHT_CHANGE_FILE), WEIGHT_CHANGE_COLUMNS, "a weight-change", WEIGHT_CHANGE_TYPES
+        )
         frame = frame[WEIGHT_CHANGE_COLUMNS]
         frame.insert(0, "run", run_name(p))
         frames.append(frame)

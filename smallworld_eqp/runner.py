@@ -24,11 +24,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import numba
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from . import metrics, results
 from .experiment import failed_trial, run_trial
-from .resultlog import ResultLog, ResultLogError
+from .resultlog import ResultLog, ResultLogError, read_header
 from .spec import LATER_DEFAULT_CELLS, TrialSpec
 
 
@@ -49,9 +51,6 @@ def limit_threads(threads: int | None) -> Iterator[None]:
     if threads is None:
         yield
         return
-    import numba
-    from threadpoolctl import threadpool_limits
-
     before = numba.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     try:
@@ -64,8 +63,6 @@ def limit_threads(threads: int | None) -> Iterator[None]:
 def sweep_log(out: str | os.PathLike, specs: Sequence[TrialSpec]) -> ResultLog:
     """The results log of a sweep: the columns of its deepest network, or of the file's
     when that holds deeper ones (a CSV mixing depths keeps the deepest columns)."""
-    from .resultlog import read_header
-
     depth = max(len(s.layers) for s in specs)
     out = Path(out)
     if out.is_file() and out.stat().st_size:

@@ -31,11 +31,12 @@ from .experiment import (
     evaluate_train,
     git_revision,
     long_rates,
+    new_network,
     run_epoch,
     weighted_error,
 )
 from .resultlog import ResultLog, replace_atomically
-from .spec import TrialSpec, build_graph, load_data, new_network
+from .spec import TrialSpec, build_graph, load_data
 from .topology import Graph
 from .validate import check_int
 
@@ -350,7 +351,9 @@ def run_training(
         types=results.EPOCHS_TYPES,
     )
     rates_log = ResultLog(out / "rates.csv", results.RATES_COLUMNS, types=results.RATES_TYPES)
-    change_log = ResultLog(out / results.WEIGHT_CHANGE_FILE, results.WEIGHT_CHANGE_COLUMNS)
+    change_log = ResultLog(
+        out / results.WEIGHT_CHANGE_FILE, results.WEIGHT_CHANGE_COLUMNS, types=results.WEIGHT_CHANGE_TYPES
+    )
     if held:  # what the folder holds is checked before anything in it changes
         _resume_point(out, spec, remove_skip_after, epochs_log)
     with epochs_log, rates_log, change_log:

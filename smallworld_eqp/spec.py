@@ -4,7 +4,7 @@ A :class:`TrialSpec` is a frozen, JSON-able value: the data, the graph (a recipe
 topology steps), the EqProp configuration, the epochs and the seed. Every setting is
 declared once, as a field (:func:`smallworld_eqp.settings.setting`), and the rest
 derives from the fields of :class:`TrialSpec` and
-:class:`~smallworld_eqp.eqprop.EqPropConfig`:
+:class:`~smallworld_eqp.config.EqPropConfig`:
 
 - the flat settings (:meth:`TrialSpec.settings`, :meth:`TrialSpec.from_settings`): one
   namespace for presets, ``--vary`` and the command-line flags;
@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from . import datasets, topology
-from .eqprop import EqPropConfig, EqPropNetwork, pair_rates
+from .config import EqPropConfig, pair_rates
 from .settings import (
     BASE_VERSION,
     declared,
@@ -92,7 +92,7 @@ def parse_steps(text: str) -> tuple[dict, ...]:
 @dataclass(frozen=True)
 class TrialSpec:
     """Everything that defines one trial. Keyword arguments naming an
-    :class:`~smallworld_eqp.eqprop.EqPropConfig` field set that field of ``config``.
+    :class:`~smallworld_eqp.config.EqPropConfig` field set that field of ``config``.
 
     Parameters
     ----------
@@ -474,11 +474,31 @@ def build_graph(spec: TrialSpec) -> topology.Graph:
     return topology.build(spec.recipe, seed=derived_seed(spec.seed, _GRAPH))
 
 
-def new_network(spec: TrialSpec, graph: topology.Graph) -> EqPropNetwork:
-    """The trial's network on ``graph``, initialised from the trial seed."""
-    return EqPropNetwork(graph, dataclasses.replace(spec.config, seed=derived_seed(spec.seed, _INIT)))
+def network_config(spec: TrialSpec) -> EqPropConfig:
+    """The configuration of the trial's network: its own, seeded from the trial seed."""
+    return dataclasses.replace(spec.config, seed=derived_seed(spec.seed, _INIT))
 
 
 def load_data(spec: TrialSpec) -> datasets.Dataset:
     """The trial's data set (its first ``n_train`` / ``n_test`` examples)."""
     return datasets.load(spec.dataset, data_dir=spec.data_dir, n_train=spec.n_train, n_test=spec.n_test)
+
+
+def check_fits(spec: TrialSpec, data: datasets.Dataset) -> None:
+    """Raise when the network's first and last layers do not fit the data set."""
+    if data.n_features != spec.layers[0] or data.n_outputs != spec.layers[-1]:
+        layers = ",".join(map(str, spec.layers))
+        raise ValueError(
+            f"--layers {layers} does not fit {spec.dataset}: the first layer must have "
+            f"{data.n_features} neurons and the last {data.n_outputs}"
+        )
+
+
+def __getattr__(name: str) -> Any:
+    # ``spec.new_network`` moved to the engine's side (:func:`.experiment.new_network`),
+    # so that this module imports no numba; the old name still works for scripts.
+    if name == "new_network":
+        from .experiment import new_network
+
+        return new_network
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -49,6 +49,7 @@ from .cli import (
 from .owned import check_name
 from .presets import SWEEP_PRESETS
 from .settings import argparse_type
+from .spec import VARY_SEPS, build_graph, check_fits, expand, load_data, parse_vary
 
 SUMMARY_COLUMNS = [
     "seed",
@@ -65,8 +66,6 @@ SUMMARY_COLUMNS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .spec import VARY_SEPS, parse_vary
-
     parser = OneLineParser(
         prog="python -m smallworld_eqp.sweep",
         description="Replacement-count study: one CSV row per (varied settings, replacements, seed) trial.",
@@ -131,8 +130,6 @@ def _grid(args: argparse.Namespace) -> dict:
 
 def specs_from_args(args: argparse.Namespace) -> list:
     """Every trial the command asks for, validated."""
-    from .spec import expand
-
     settings = {**SWEEP_PRESETS[args.preset], **given_settings(args), "preset": args.preset}
     grid = _grid(args)
     if grid:
@@ -149,9 +146,6 @@ def specs_from_args(args: argparse.Namespace) -> list:
 
 def check_feasible(specs: Sequence) -> None:
     """Fail fast on what would make every trial fail: data, shapes, graph sizes."""
-    from .experiment import check_fits
-    from .spec import build_graph, load_data
-
     for data_spec in {(s.dataset, s.n_train, s.n_test, s.layers): s for s in specs}.values():
         check_fits(data_spec, load_data(data_spec))
     graphs: dict = {}
@@ -164,6 +158,8 @@ def check_feasible(specs: Sequence) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    # The engine (numba) is imported once the environment is checked (cli.run_main) and
+    # only to run: --help and bad flags never load it.
     from .runner import rates_path, run_sweep
 
     check_name(args.out)

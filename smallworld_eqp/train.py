@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from .cli import OneLineParser, add_spec_arguments, given_settings, nonneg_int, positive_int, run_main
 from .owned import check_name
 from .presets import TRAIN_PRESETS
+from .spec import TrialSpec, build_graph
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,8 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def spec_from_args(args: argparse.Namespace):
     """The one trial the command trains."""
-    from .spec import TrialSpec
-
     settings = {
         **TRAIN_PRESETS[args.preset],
         **given_settings(args),
@@ -82,10 +81,11 @@ def spec_from_args(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
+    # The engine (numba) is imported once the environment is checked (cli.run_main) and
+    # only to run: --help and bad flags never load it.
     from .eqprop import DivergenceError
     from .runner import limit_threads
     from .runs import RunStateError, run_training
-    from .spec import build_graph
 
     spec = spec_from_args(args)
     build_graph(spec)

@@ -426,3 +426,132 @@ def test_a_band_at_a_single_x_is_a_bar_on_either_axis():
     (row,) = plots.zero_log_axes(Figure(), [0.1, 0.2])
     row.band([0.1, 0.2], [1.0, 2.0], [3.0, 5.0], "C0")
     assert any(isinstance(c, PolyCollection) for c in row.log.collections)  # two x: a shaded area
+
+
+# ---------------------------------------------------------------- gradient vs EqProp
+
+
+def gradient_frame(rng, sources=("net-a", "net-b"), settings=((1.0, 12), (0.001, 10000)), n_pairs=11):
+    """A random gradient comparison CSV's rows: every source at every setting, its groups
+    (the adjacent pairs and ``skip``) in a shuffled order."""
+    groups = [f"{a}-{a + 1}" for a in range(n_pairs)] + ["skip"]
+    rows = []
+    for source in sources:
+        for beta, steps in settings:
+            for group in rng.permutation(groups):
+                row = {"measurement": f"{source}/seed0/epoch0/beta{beta:g}/clamped{steps}", "source": source}
+                row |= {"seed": 0, "epoch": 0, "beta": beta, "n_clamped": steps, "group": group}
+                row |= {c: rng.lognormal(-3, 1) for c in results.GRADIENT_COLUMNS if c.startswith("med_rms")}
+                row |= {c: rng.uniform(-0.2, 1) for c in results.GRADIENT_COLUMNS if c.startswith("med_cos")}
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def drawn_figure(monkeypatch):
+    """Make :func:`plots.save_figure` keep the figures it writes; returns their list."""
+    figures, save = [], plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out: (figures.append(fig), save(fig, out))[1])
+    return figures
+
+
+def by_pair(rows, column, n_pairs):
+    """``column`` of ``rows`` for the adjacent pairs ``0-1`` ... in order."""
+    return [rows.loc[rows["group"] == f"{a}-{a + 1}", column].item() for a in range(n_pairs)]
+
+
+REAL_GRADIENT_CSV = REPO / "analysis" / "results" / "gradient_vs_eqprop.csv"
+
+
+@pytest.mark.parametrize("source", ["random", "committed"])
+def test_fig_gradient_draws_the_csvs_medians_per_pair_input_first(tmp_path, monkeypatch, source):
+    if source == "random":
+        csv = tmp_path / "g.csv"
+        gradient_frame(np.random.default_rng(3)).to_csv(csv, index=False)
+    else:
+        csv = REAL_GRADIENT_CSV
+    df = pd.read_csv(csv, dtype={"group": str})
+    figures = drawn_figure(monkeypatch)
+    out = plots.fig_gradient(csv, tmp_path / "g.png")
+    assert_png(out)
+    assert plots.is_own_figure(out)
+    (fig,) = figures
+    keys = list(dict.fromkeys(zip(df["source"], df["seed"], df["epoch"])))
+    settings = list(dict.fromkeys(zip(df["beta"], df["n_clamped"])))
+    axes = np.array(fig.axes).reshape(2, len(keys))
+    for col, (src, seed, epoch) in enumerate(keys):
+        top, bottom = axes[:, col]
+        assert top.get_title() == f"{src}, seed {seed}, epoch {epoch}"
+        mine = df[(df["source"] == src) & (df["seed"] == seed) & (df["epoch"] == epoch)]
+        n_pairs = int(mine["group"].str.fullmatch(r"\d+-\d+").sum() / len(settings))
+        labels = [t.get_text() for t in bottom.get_xticklabels()]
+        assert labels == plots.pair_labels(n_pairs)
+        lines_top, lines_bottom = iter(top.get_lines()), iter(bottom.get_lines())
+        first = mine[(mine["beta"] == settings[0][0]) & (mine["n_clamped"] == settings[0][1])]
+        np.testing.assert_array_equal(next(lines_top).get_ydata(), by_pair(first, "med_rms_exact", n_pairs))
+        for beta, steps in settings:
+            rows = mine[(mine["beta"] == beta) & (mine["n_clamped"] == steps)]
+            for est in results.GRADIENT_ESTIMATORS:
+                np.testing.assert_array_equal(
+                    next(lines_top).get_ydata(), by_pair(rows, f"med_rms_{est}", n_pairs)
+                )
+                np.testing.assert_array_equal(
+                    next(lines_bottom).get_ydata(), by_pair(rows, f"med_cos_{est}", n_pairs)
+                )
+        assert next(lines_top, None) is None and next(lines_bottom, None) is None
+
+
+def test_fig_gradient_draws_the_settings_and_estimators_asked_for(tmp_path, monkeypatch):
+    csv = tmp_path / "g.csv"
+    df = gradient_frame(np.random.default_rng(4), settings=((1.0, 12), (1.0, 10000), (0.001, 12)), n_pairs=3)
+    df.to_csv(csv, index=False)
+    figures = drawn_figure(monkeypatch)
+    plots.fig_gradient(csv, tmp_path / "g.png", settings=[(0.001, 12)], estimators=["after_step"])
+    top = figures[0].axes[0]
+    assert len(top.get_lines()) == 2  # the exact gradient and one estimate
+    rows = df[(df["source"] == "net-a") & (df["beta"] == 0.001)].set_index("group")
+    np.testing.assert_array_equal(
+        top.get_lines()[1].get_ydata(), rows.loc[["0-1", "1-2", "2-3"], "med_rms_after_step"]
+    )
+    with pytest.raises(ValueError, match="no beta 0.5 x 12 steps"):
+        plots.fig_gradient(csv, tmp_path / "g.png", settings=[(0.5, 12)])
+    with pytest.raises(ValueError, match="estimators must name some of"):
+        plots.fig_gradient(csv, tmp_path / "g.png", estimators=["two_sided"])
+
+
+def test_fig_gradient_refuses_foreign_files(results_dir, tmp_path):
+    csv = tmp_path / "g.csv"
+    gradient_frame(np.random.default_rng(5), n_pairs=3).to_csv(csv, index=False)
+    foreign = Figure()  # somebody's PNG at the output path: left as it is
+    foreign.add_subplot().plot([0, 1])
+    foreign.savefig(tmp_path / "theirs.png")
+    before = (tmp_path / "theirs.png").read_bytes()
+    with pytest.raises(ValueError, match="theirs.png exists and is not a figure of this package"):
+        plots.fig_gradient(csv, tmp_path / "theirs.png")
+    assert (tmp_path / "theirs.png").read_bytes() == before
+    ours = plots.fig_gradient(csv, tmp_path / "ours.png")
+    assert plots.fig_gradient(csv, ours) == ours  # its own figure is replaced
+    with pytest.raises(
+        ValueError, match="sweep.csv: not a gradient comparison CSV, missing columns: measurement"
+    ):
+        plots.fig_gradient(results_dir / "sweep.csv", tmp_path / "x.png")
+    twice = pd.concat(
+        [pd.read_csv(csv), pd.read_csv(csv).assign(measurement=lambda d: d["measurement"] + "/n5")]
+    )
+    twice.to_csv(tmp_path / "twice.csv", index=False)
+    with pytest.raises(ValueError, match="at beta 1, 12 clamped steps has 2 measurements"):
+        plots.fig_gradient(tmp_path / "twice.csv", tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_cli_gradient(tmp_path, capsys):
+    csv = tmp_path / "g.csv"
+    gradient_frame(np.random.default_rng(6), n_pairs=4).to_csv(csv, index=False)
+    args = ["gradient", str(csv), "--setting", "1:12", "--estimators", "after_step,symmetric"]
+    assert plots_main([*args, "--out", str(tmp_path / "g.png")]) == 0
+    assert_png(tmp_path / "g.png")
+    for bad in (["--setting", "1"], ["--setting", "-1:12"], ["--setting", "1:0"], ["--estimators", "x"]):
+        with pytest.raises(SystemExit) as exit_info:
+            plots_main(["gradient", str(csv), *bad, "--out", "o.png"])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "error:" in err and "Traceback" not in err

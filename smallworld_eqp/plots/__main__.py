@@ -7,6 +7,8 @@ Examples
     python -m smallworld_eqp.plots fig1 --layers 6,5,5,5,3 --intra --replacements 10 --out fig1.png
     python -m smallworld_eqp.plots fig4 data/results/sweep.csv --test --out fig4.png
     python -m smallworld_eqp.plots fig5 data/runs/authors-code-mlff data/runs/authors-code-sw --out fig5.png
+    python -m smallworld_eqp.plots gradient analysis/results/gradient_vs_eqprop.csv \\
+        --setting 1:12 --setting 0.001:10000 --out gradient.png
 """
 
 from __future__ import annotations
@@ -16,14 +18,44 @@ import sys
 from collections.abc import Sequence
 
 from ..cli import OneLineParser, layer_list, nonneg_int, positive_int, run_main
-from . import BANDS, STUDY_Y, X_CHOICES, check_figure_path, fig1, fig2, fig3, fig4, fig5, fig_studies
+from ..spec import TrialSpec, build_graph
+from . import (
+    BANDS,
+    ESTIMATOR_STYLE,
+    STUDY_Y,
+    X_CHOICES,
+    check_figure_path,
+    fig1,
+    fig2,
+    fig3,
+    fig4,
+    fig5,
+    fig_gradient,
+    fig_studies,
+)
 
 # ----------------------------------------------------------------- command line
 
 
+def setting(text: str) -> tuple[float, int]:
+    """``BETA:STEPS`` (a positive beta and a positive count of clamped steps) as a tuple."""
+    beta, _, steps = text.partition(":")
+    try:
+        value = (float(beta), int(steps))
+    except ValueError:
+        value = None
+    if value is None or not value[0] > 0 or value[1] < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected BETA:STEPS, a positive beta and clamped steps >= 1, like 1:12, got {text!r}"
+        )
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m smallworld_eqp.plots", description="Draw the paper's figures.")
-    sub = parser.add_subparsers(dest="figure", required=True, metavar="{fig1,fig2,fig3,fig4,fig5,studies}")
+    sub = parser.add_subparsers(
+        dest="figure", required=True, metavar="{fig1,fig2,fig3,fig4,fig5,studies,gradient}"
+    )
     p1 = sub.add_parser("fig1", help="topology of a small network (Fig. 1)")
     p1.add_argument("--layers", type=layer_list, default=[6, 5, 5, 5, 3], help="layer sizes, input first")
     p1.add_argument("--intra", action="store_true", help="connect every pair inside each hidden layer")
@@ -50,7 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
         "runs", nargs="+", metavar="RUN_DIR", help="run folders (weight_change.csv or checkpoint)"
     )
     p6.add_argument("--epoch", type=positive_int, help="epoch to draw (default: each run's last)")
-    for p in (p1, p2, p3, p4, p5, p6):
+    p7 = sub.add_parser("gradient", help="the exact gradient beside EqProp's estimates per layer pair")
+    p7.add_argument("csv", metavar="GRADIENT_CSV", help="output of python -m analysis.gradient_vs_eqprop")
+    p7.add_argument(
+        "--setting",
+        action="append",
+        type=setting,
+        help="draw this BETA:STEPS (beta, clamped steps; repeatable; default every one in the file)",
+    )
+    p7.add_argument(
+        "--estimators",
+        default=",".join(ESTIMATOR_STYLE),
+        help=f"comma-separated, from {', '.join(ESTIMATOR_STYLE)} (default all)",
+    )
+    for p in (p1, p2, p3, p4, p5, p6, p7):
         p.add_argument("--out", required=True, help="image file to write (PNG)")
         p.add_argument("--title", help="figure title")
     return parser
@@ -59,8 +104,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _draw(args: argparse.Namespace) -> int:
     check_figure_path(args.out)  # before any work: a foreign file, a folder or another format is refused
     if args.figure == "fig1":
-        from ..spec import TrialSpec, build_graph
-
         spec = TrialSpec(
             layers=args.layers, intra=args.intra, n=args.replacements, mode=args.mode, seed=args.seed
         )
@@ -84,6 +127,10 @@ def _draw(args: argparse.Namespace) -> int:
         )
     elif args.figure == "fig5":
         out = fig5(args.runs, args.out, epoch=args.epoch, title=args.title)
+    elif args.figure == "gradient":
+        out = fig_gradient(
+            args.csv, args.out, settings=args.setting, estimators=args.estimators.split(","), title=args.title
+        )
     else:
         out = fig_studies(args.sweeps, args.out, y=args.y.split(","), title=args.title)
     print(out)

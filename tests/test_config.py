@@ -1,0 +1,114 @@
+"""The configuration without the engine: what reads, plans and validates imports no numba,
+and the names it declares are the ones the engine implements."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from smallworld_eqp import config, eqprop, experiment, kernels, metrics, spec
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEP_CSV = ROOT / "analysis" / "results" / "quick" / "quick_sweep.csv"
+RUN_DIR = ROOT / "analysis" / "results" / "runs" / "paper-basic"
+
+#: Run in a fresh interpreter: read committed results, plan and check a sweep and a
+#: run from their command lines, validate settings; then report the modules loaded.
+NUMBA_FREE = """
+import json, sys
+from smallworld_eqp import results, spec, sweep, train
+from smallworld_eqp.config import EqPropConfig
+import smallworld_eqp.plots, analysis.correlations, analysis.decay_fit, analysis.graph_designs, analysis.report
+
+sweep_csv, run_dir = sys.argv[1:]
+df = results.load_sweep([sweep_csv])
+studies = results.by_configuration(df)
+epochs = results.load_epochs([run_dir])
+rates = results.load_rates([run_dir])
+tiny = ["--layers", "64,8,10", "--n-train", "40", "--n-test", "20", "--n-free", "5"]
+args = sweep.build_parser().parse_args([*tiny, "--replacements", "0,10", "--seeds", "0,1", "--vary", "eps=0.5,0.25"])
+specs = sweep.specs_from_args(args)
+sweep.check_feasible(specs)
+trial = train.spec_from_args(train.build_parser().parse_args(["--preset", "paper-basic", "--dataset", "digits", *tiny]))
+try:
+    EqPropConfig(solver="coordinate", nudge="after-step")
+    refused = ""
+except ValueError as exc:
+    refused = str(exc)
+print(json.dumps({
+    "rows": len(df), "studies": len(studies), "epochs": len(epochs), "rates": len(rates),
+    "trials": [s.trial_id for s in specs], "train_trial": trial.trial_id, "refused": refused,
+    "numba": sorted(m for m in sys.modules if m == "numba" or m.startswith("numba.")),
+    "engine": sorted(m for m in ("smallworld_eqp.kernels", "smallworld_eqp.eqprop", "smallworld_eqp.metrics")
+                     if m in sys.modules),
+}))
+"""
+
+
+def test_reading_planning_and_validating_import_no_numba():
+    assert SWEEP_CSV.is_file() and (RUN_DIR / "epochs.csv").is_file()
+    proc = subprocess.run(
+        [sys.executable, "-c", NUMBA_FREE, str(SWEEP_CSV), str(RUN_DIR)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["numba"] == [] and out["engine"] == [], out
+    # The work was done, not skipped: rows read, trials planned (2 eps x 2 counts x 2 seeds).
+    assert out["rows"] > 0 and out["studies"] >= 1 and out["epochs"] > 0 and out["rates"] > 0
+    assert len(set(out["trials"])) == 8
+    assert out["train_trial"].endswith("-s0")
+    assert (
+        out["refused"]
+        == "nudge='after-step' is a form of the euler step; it needs solver='euler', got solver='coordinate'"
+    )
+
+
+def test_the_solvers_and_step_forms_are_the_kernels():
+    assert config.SOLVERS == tuple(kernels.SOLVERS)
+    assert config.SOLVER_STEP_FORMS == {name: s.nudges for name, s in kernels.SOLVERS.items()}
+    assert config.STEP_FORMS == tuple(kernels.NUDGES)
+    assert config.NUDGES == (*kernels.NUDGES, "symmetric")
+
+
+@pytest.mark.parametrize("solver", config.SOLVERS)
+@pytest.mark.parametrize("nudge", config.NUDGES)
+def test_every_allowed_solver_and_nudge_runs_in_the_engine(solver, nudge):
+    # What the configuration accepts the engine can run, and what it refuses the
+    # engine does not implement.
+    step = "gradient" if nudge == "symmetric" else nudge
+    implemented = step in kernels.SOLVERS[solver].nudges
+    if not implemented:
+        with pytest.raises(ValueError, match="needs solver="):
+            config.EqPropConfig(solver=solver, nudge=nudge)
+        return
+    cfg = config.EqPropConfig(solver=solver, nudge=nudge, n_free=3, n_clamped=2, batch_size=2)
+    net = eqprop.EqPropNetwork(spec.build_graph(spec.TrialSpec(layers=(4, 3, 2), n=1)), cfg)
+    stats = net.train_batch([[0.0, 1.0, 0.5, 0.2], [1.0, 0.0, 0.3, 0.9]], [[1.0, 0.0], [0.0, 1.0]])
+    assert stats.rms.shape == (2,)
+
+
+def test_the_graph_measures_are_the_metrics():
+    assert config.GRAPH_MEASURES == tuple(metrics.SUMMARY)
+    assert config.LAYER_MEASURES == tuple(metrics.PER_LAYER)
+    row = metrics.small_world_summary(spec.build_graph(spec.TrialSpec(layers=(5, 4, 4, 3), n=3)))
+    assert list(row) == config.summary_columns(4)
+
+
+def test_the_old_import_paths_still_work():
+    assert eqprop.EqPropConfig is config.EqPropConfig and eqprop.pair_rates is config.pair_rates
+    for name in ("SOLVERS", "DTYPES", "NUDGES", "BATCH_ORDERS", "MAX_COUNT"):
+        assert getattr(eqprop, name) == getattr(config, name), name
+    assert metrics.summary_columns is config.summary_columns
+    from smallworld_eqp.spec import new_network
+
+    assert new_network is experiment.new_network
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        spec.nope  # noqa: B018

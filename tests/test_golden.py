@@ -1,0 +1,131 @@
+"""Golden numbers: one small trial's id and row, and one small run's epochs, pinned.
+
+The constants were computed once, by the code of 0.2.0 (issue 24, before the
+configuration left ``eqprop.py``), on the offline digits data set; they guard
+refactoring, which must change no result. They were identical run to run, with one
+and two numba threads, in both dtypes. Another kind of CPU sums in another order
+(numba compiles for the host's vector width; OpenBLAS picks kernels by core type), and
+training carries that rounding forward, so the real numbers are compared within a
+margin far above it and far below any change of method: float64 to 1e-8 relative,
+float32 to 1e-4.
+Error rates, step counts and edge counts are compared exactly. If a change is meant
+to change results, recompute the constants and say why in the commit.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from smallworld_eqp.experiment import run_trial
+from smallworld_eqp.runs import run_training
+from smallworld_eqp.spec import TrialSpec
+
+#: Tolerance of the real-valued numbers, by dtype (see the module docstring).
+REL = {"float64": 1e-8, "float32": 1e-4}
+
+#: The trial's row: its id and outcome, exact (fractions of 100 or 200 examples, counts).
+EXACT_ROW = {
+    "status": "ok",
+    "n_replaced": 20,
+    "online_error_epoch1": 0.88,
+    "online_error_final": 0.84,
+    "train_error": 0.92,
+    "test_error": 0.94,
+    "free_steps": 40,
+    "free_steps_mean": 39.83,
+    "clamped_steps_mean": 6.0,
+}
+TRIAL_IDS = {"float64": "ad660ec27d7b-s3", "float32": "149e4d142f23-s3"}
+#: The row's real numbers: the graph's measures, the rate summaries (eq. 22-23) and the
+#: free phase's distance from equilibrium.
+REAL_ROW = {
+    "float64": {
+        "path_length": 1.819047619047619,
+        "clustering": 0.020710595016286026,
+        "spread": 5.308302093381594,
+        "log_spread": 0.45932429189737706,
+        "authors_spread": 0.4595275433303073,
+        "dw_0": 0.007315087822017629,
+        "dw_1": 0.03883069599888639,
+        "dw_2": 0.09372116917557355,
+        "free_residual_mean": 0.007408208129489984,
+        "free_residual_max": 0.13108510668636109,
+    },
+    "float32": {
+        "path_length": 1.819047619047619,
+        "clustering": 0.020710595016286026,
+        "spread": 5.308386009431589,
+        "log_spread": 0.45932802098805964,
+        "authors_spread": 0.45953127130646204,
+        "dw_0": 0.007314943939474983,
+        "dw_1": 0.03883054606808539,
+        "dw_2": 0.0937212177231656,
+        "free_residual_mean": 0.007408189406851307,
+        "free_residual_max": 0.13110345602035522,
+    },
+}
+#: Sum of the per-batch correction RMS (eq. 20) of every pair and batch.
+RATES_SUM = {"float64": 0.1986728622352245, "float32": 0.19867266236448983}
+
+#: The run's epochs.csv, exact columns.
+EXACT_EPOCHS = {
+    "epoch": [1, 2],
+    "error_measure": ["misclassification", "misclassification"],
+    "online_error": [0.88, 0.84],
+    "train_error": [0.82, 0.92],
+    "test_error": [0.84, 0.94],
+    "free_steps_mean": [39.795, 39.865],
+    "clamped_steps_mean": [6.0, 6.0],
+    "n_edges": [1440, 1440],
+    "n_skip": [20, 20],
+}
+REAL_EPOCHS = {
+    "float64": {
+        "free_residual_mean": [0.008258577216745354, 0.006557839042234614],
+        "free_residual_max": [0.08714334572006238, 0.13108510668636109],
+    },
+    "float32": {
+        "free_residual_mean": [0.008258626437745989, 0.006557752375956624],
+        "free_residual_max": [0.08714330196380615, 0.13110345602035522],
+    },
+}
+
+
+def golden_spec(dtype: str) -> TrialSpec:
+    """A small trial that trains (the errors move) and stops some examples early (``tol``)."""
+    return TrialSpec(
+        layers=(64, 16, 16, 10),
+        n=20,
+        seed=3,
+        dataset="digits",
+        n_train=200,
+        n_test=100,
+        epochs=2,
+        n_free=40,
+        n_clamped=6,
+        batch_size=20,
+        learning_rate=0.1,
+        tol=1e-4,
+        dtype=dtype,
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_trial_row_is_golden(dtype):
+    spec = golden_spec(dtype)
+    assert spec.trial_id == TRIAL_IDS[dtype]
+    row, rates = run_trial(spec)
+    assert row["trial_id"] == TRIAL_IDS[dtype]
+    assert {k: row[k] for k in EXACT_ROW} == EXACT_ROW, row["error_message"]
+    assert {k: row[k] for k in REAL_ROW[dtype]} == pytest.approx(REAL_ROW[dtype], rel=REL[dtype], abs=0)
+    assert float(rates["rms"].sum()) == pytest.approx(RATES_SUM[dtype], rel=REL[dtype], abs=0)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_run_epochs_are_golden(tmp_path, dtype):
+    run_training(golden_spec(dtype), tmp_path / "run", progress=False)
+    epochs = pd.read_csv(tmp_path / "run" / "epochs.csv")
+    assert {k: epochs[k].tolist() for k in EXACT_EPOCHS} == EXACT_EPOCHS
+    for name, values in REAL_EPOCHS[dtype].items():
+        assert epochs[name].tolist() == pytest.approx(values, rel=REL[dtype], abs=0), name
