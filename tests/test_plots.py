@@ -7,7 +7,7 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import assert_png, epochs_frame, rates_frame, run_module, sweep_frame, train_tiny
+from helpers import REPO, assert_png, epochs_frame, rates_frame, run_module, sweep_frame, train_tiny
 from matplotlib.figure import Figure
 
 from smallworld_eqp import plots, results, topology
