@@ -189,7 +189,7 @@ def _triangles_marked(indptr, indices, n_chunks):
         for v in range(c * size, min(n, (c + 1) * size)):
             for k in range(indptr[v], indptr[v + 1]):
                 mark[indices[k]] = 1
-            s = 0
+            s = np.int64(0)  # an int64 sum in plain Python too (an int plus a uint8 stays uint8)
             for k in range(indptr[v], indptr[v + 1]):
                 u = indices[k]
                 for m in range(indptr[u], indptr[u + 1]):
