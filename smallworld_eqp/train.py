@@ -24,10 +24,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .cli import OneLineParser, add_spec_arguments, given_settings, nonneg_int, positive_int, run_main
-from .owned import check_name
-from .presets import TRAIN_PRESETS
-from .spec import TrialSpec, build_graph
+from smallworld_eqp.cli import (
+    OneLineParser,
+    add_spec_arguments,
+    given_settings,
+    nonneg_int,
+    positive_int,
+    run_main,
+)
+from smallworld_eqp.owned import check_name
+from smallworld_eqp.study.presets import TRAIN_PRESETS
+from smallworld_eqp.study.spec import TrialSpec, build_graph
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,9 +90,9 @@ def spec_from_args(args: argparse.Namespace):
 def _train(args: argparse.Namespace) -> int:
     # The engine (numba) is imported once the environment is checked (cli.run_main) and
     # only to run: --help and bad flags never load it.
-    from .eqprop import DivergenceError
-    from .runner import limit_threads
-    from .runs import RunStateError, run_training
+    from smallworld_eqp.engine.network import DivergenceError
+    from smallworld_eqp.study.execution import limit_threads
+    from smallworld_eqp.study.training_runs import RunStateError, run_training
 
     spec = spec_from_args(args)
     build_graph(spec)

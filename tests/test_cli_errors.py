@@ -52,7 +52,7 @@ def _prepare(tmp_path: Path) -> dict:
     (tmp_path / "figure.png").write_bytes(b"\x89PNG\r\n\x1a\nsomebody's figure")
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "epochs.csv").write_text("somebody,else\n1,2")
-    from smallworld_eqp.results import sweep_columns
+    from smallworld_eqp.study.schema import sweep_columns
 
     columns = sweep_columns(6)  # the quick preset's network
     header = ",".join(columns) + "\n"

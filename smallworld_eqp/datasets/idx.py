@@ -1,28 +1,11 @@
-"""Data sets for training: MNIST and Fashion-MNIST from IDX files, scikit-learn's small sets.
+"""MNIST and Fashion-MNIST from their IDX files: reading, finding, downloading, checking.
 
-Every data set comes as a :class:`Dataset`: float32 inputs in [0, 1], one row per
-example, and float32 targets: one-hot for a classification, real values in [0, 1] for a
-regression (``Dataset.task``). The paper trains on the first 50,000 MNIST training
-images and tests on the 10,000 test images (Table 1). :data:`DATASETS` maps each name
-to its loader; a new data set is one entry there.
+The four IDX files (``.gz`` or uncompressed) sit in the ``mnist/`` or ``fashion-mnist/``
+folder of a data directory: the ``data_dir`` argument, else ``$SMALLWORLD_EQP_DATA``,
+else ``./data``. Missing files are downloaded from public mirrors when the network
+allows; every ``.gz`` file, found or downloaded, must match its published MD5.
 
-MNIST and Fashion-MNIST are read from the four IDX files (``.gz`` or uncompressed)
-in the ``mnist/`` or ``fashion-mnist/`` folder of a data directory: the ``data_dir``
-argument, else ``$SMALLWORLD_EQP_DATA``, else ``./data``. Missing files are
-downloaded from public mirrors when the network allows; every ``.gz`` file, found
-or downloaded, must match its published MD5. ``digits`` (scikit-learn's 8x8 digits)
-ships inside scikit-learn and needs no files: it is the offline default. ``diabetes``
-(a regression) and ``wine`` ship inside scikit-learn too: the authors' small
-experiments, split as their code splits them.
-
-Examples
---------
->>> from smallworld_eqp import datasets
->>> ds = datasets.load("digits")
->>> ds.n_train, ds.n_test, ds.n_features, ds.n_classes
-(1497, 300, 64, 10)
->>> sum(x.shape[0] for _, x, _ in ds.batches(100, shuffle_seed=0))
-1497
+Imports: the standard library, NumPy and :mod:`.dataset` only.
 """
 
 from __future__ import annotations
@@ -36,16 +19,15 @@ import pathlib
 import tempfile
 import urllib.request
 import zlib
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from .validate import check_choice, check_int, check_random_state
+from smallworld_eqp.datasets.dataset import N_CLASSES, Dataset, _frozen
 
-TASKS = ("classification", "regression")
 ENV_VAR = "SMALLWORLD_EQP_DATA"
-SPLITS = ("train", "test")
 
 # The four IDX files of MNIST and Fashion-MNIST, in this order.
 FILES = (
@@ -54,7 +36,6 @@ FILES = (
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
-N_CLASSES = 10
 
 # IDX type byte -> big-endian dtype (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -109,204 +90,6 @@ _SOURCES = {
         },
     ),
 }
-
-
-def _readonly_view(a: np.ndarray) -> np.ndarray:
-    # A view leaves the caller's array writeable; over a read-only base (the
-    # cached arrays, see _frozen) it cannot be made writeable again.
-    v = a.view()
-    v.flags.writeable = False
-    return v
-
-
-def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Mark arrays this module owns (and caches) read-only, in place."""
-    for a in arrays:
-        a.flags.writeable = False
-    return arrays
-
-
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    """Inputs and targets of a training and a test split.
-
-    Parameters
-    ----------
-    name : str
-        Name of the data set, e.g. ``"mnist"``.
-    x_train, x_test : ndarray of float32, shape (n, n_features)
-        Inputs in [0, 1], one row per example.
-    y_train, y_test : ndarray of float32, shape (n, n_outputs)
-        One-hot targets (classification) or real targets in [0, 1] (regression).
-    task : {"classification", "regression"}
-        What the error of a prediction is: the misclassification rate (argmax of
-        the outputs against argmax of the target), or the cost C of eq. 4,
-        ``0.5 ||y - y_d||^2``, averaged over examples.
-
-    The arrays are stored as read-only C-contiguous float32 views (converted when
-    needed); shapes, the [0, 1] ranges and the one-hot targets are checked.
-    """
-
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    task: str = "classification"
-
-    def __post_init__(self) -> None:
-        check_choice("task", self.task, TASKS)
-        for field in ("x_train", "y_train", "x_test", "y_test"):
-            a = np.ascontiguousarray(getattr(self, field), dtype=np.float32)
-            if a.ndim != 2:
-                raise ValueError(f"{field} must be 2-D (examples, values), got shape {a.shape}")
-            object.__setattr__(self, field, _readonly_view(a))
-        for split in SPLITS:
-            x, y = self._arrays(split)
-            if x.shape[0] != y.shape[0] or x.shape[0] == 0:
-                raise ValueError(
-                    f"x_{split} and y_{split} must have the same positive number of rows, got {x.shape[0]} and {y.shape[0]}"
-                )
-            if not (x.min() >= 0 and x.max() <= 1):
-                raise ValueError(f"x_{split} values must lie in [0, 1], got range [{x.min()}, {x.max()}]")
-            if self.task == "regression" and not (y.min() >= 0 and y.max() <= 1):
-                raise ValueError(
-                    f"y_{split}: regression targets must lie in [0, 1] (the outputs' range), got range [{y.min()}, {y.max()}]"
-                )
-            if self.task == "classification" and not (
-                np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1)
-            ):
-                raise ValueError(f"y_{split} must be one-hot: each row one 1 and otherwise 0")
-        if self.x_train.shape[1] != self.x_test.shape[1] or self.y_train.shape[1] != self.y_test.shape[1]:
-            raise ValueError(
-                f"train and test columns disagree: x {self.x_train.shape[1]} vs {self.x_test.shape[1]}, y {self.y_train.shape[1]} vs {self.y_test.shape[1]}"
-            )
-
-    @property
-    def n_features(self) -> int:
-        return int(self.x_train.shape[1])
-
-    @property
-    def n_outputs(self) -> int:
-        """Columns of the targets: the output layer's size."""
-        return int(self.y_train.shape[1])
-
-    @property
-    def n_classes(self) -> int:
-        """Classes of a classification (its number of outputs)."""
-        return self.n_outputs
-
-    @property
-    def n_train(self) -> int:
-        return int(self.x_train.shape[0])
-
-    @property
-    def n_test(self) -> int:
-        return int(self.x_test.shape[0])
-
-    @property
-    def labels_train(self) -> np.ndarray:
-        """Class index of every training example (int64)."""
-        return self.y_train.argmax(axis=1)
-
-    @property
-    def labels_test(self) -> np.ndarray:
-        """Class index of every test example (int64)."""
-        return self.y_test.argmax(axis=1)
-
-    def _arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        if split == "train":
-            return self.x_train, self.y_train
-        if split == "test":
-            return self.x_test, self.y_test
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-
-    def n_batches(self, batch_size: int, split: str = "train", *, fixed_groups: bool = False) -> int:
-        """Number of batches :meth:`batches` yields (the last one may be smaller, unless
-        ``fixed_groups``, which drops the remainder)."""
-        b = check_int("batch_size", batch_size, low=1)
-        n = self._arrays(split)[0].shape[0]
-        return n // b if fixed_groups else -(-n // b)
-
-    def batches(
-        self,
-        batch_size: int,
-        *,
-        shuffle_seed: int | np.random.Generator | None = None,
-        split: str = "train",
-        fixed_groups: bool = False,
-    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Yield ``(indices, x, y)`` for consecutive batches covering the split once.
-
-        Parameters
-        ----------
-        batch_size : int
-            Examples per batch; the last batch holds the remainder (nothing is dropped).
-        shuffle_seed : int or numpy.random.Generator, optional
-            Visit the examples in a permutation drawn from this seed; ``None`` keeps
-            the stored order.
-        split : {"train", "test"}
-        fixed_groups : bool
-            The authors' code's batches: fixed groups of ``batch_size`` consecutive
-            examples (the remainder dropped); ``shuffle_seed`` permutes the order of
-            the groups, not the examples, so the same seed gives the same batches.
-
-        Yields
-        ------
-        indices : ndarray of int64, shape (b,)
-            Rows of ``x_<split>`` in the batch, so per-example state can be kept.
-        x : ndarray of float32, shape (b, n_features), read-only
-        y : ndarray of float32, shape (b, n_classes), read-only
-        """
-        b = check_int("batch_size", batch_size, low=1)
-        x, y = self._arrays(split)
-        n = x.shape[0]
-        if fixed_groups:
-            n_groups = n // b
-            groups = (
-                np.arange(n_groups)
-                if shuffle_seed is None
-                else check_random_state(shuffle_seed, "shuffle_seed").permutation(n_groups)
-            )
-            for g in groups:
-                start = int(g) * b
-                yield np.arange(start, start + b, dtype=np.int64), x[start : start + b], y[start : start + b]
-            return
-        if shuffle_seed is None:
-            for start in range(0, n, b):
-                stop = min(start + b, n)
-                yield np.arange(start, stop, dtype=np.int64), x[start:stop], y[start:stop]
-            return
-        order = check_random_state(shuffle_seed, "shuffle_seed").permutation(n)
-        for start in range(0, n, b):
-            idx = _readonly_view(order[start : start + b])
-            yield idx, _readonly_view(x[idx]), _readonly_view(y[idx])
-
-    def subset(self, n_train: int | None = None, n_test: int | None = None) -> Dataset:
-        """The first ``n_train`` training and ``n_test`` test examples (``None``: all)."""
-        n_train = self.n_train if n_train is None else _count(n_train, "n_train", self.n_train, self.name)
-        n_test = self.n_test if n_test is None else _count(n_test, "n_test", self.n_test, self.name)
-        return replace(
-            self,
-            x_train=self.x_train[:n_train],
-            y_train=self.y_train[:n_train],
-            x_test=self.x_test[:n_test],
-            y_test=self.y_test[:n_test],
-        )
-
-    def __repr__(self) -> str:
-        return f"Dataset({self.name!r}, {self.task}, train={self.n_train}, test={self.n_test}, features={self.n_features}, outputs={self.n_outputs})"
-
-
-def _count(value: object, what: str, available: int, name: str) -> int:
-    v = check_int(what, value, low=1)
-    if v > available:
-        raise ValueError(
-            f"{what}={v} is more than the {available} examples {name} has; allowed: 1 to {available}"
-        )
-    return v
-
-
 # --- IDX files --------------------------------------------------------------
 
 
@@ -396,7 +179,6 @@ def _find(folder: pathlib.Path, stem: str) -> pathlib.Path | None:
 
 def _fetch(url: str, dest: pathlib.Path) -> None:
     """Download ``url`` into the existing file ``dest``, with a progress bar."""
-    from tqdm.auto import tqdm
 
     with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT) as response, open(dest, "wb") as out:
         total = int(response.headers.get("Content-Length") or 0) or None
@@ -521,52 +303,6 @@ def _load_idx_dataset(name: str, keys: tuple[tuple[str, int, int], ...]) -> Data
     return Dataset(name, x_train, y_train, x_test, y_test)
 
 
-@functools.lru_cache(maxsize=1)
-def _load_digits(data_dir: pathlib.Path | None, download: bool) -> Dataset:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    bunch = load_digits()
-    x = (bunch.data / 16).astype(np.float32)
-    y = np.eye(N_CLASSES, dtype=np.float32)[bunch.target]
-    x_train, x_test, y_train, y_test = _frozen(
-        *train_test_split(x, y, test_size=300, stratify=bunch.target, random_state=0)
-    )
-    return Dataset("digits", x_train, y_train, x_test, y_test)
-
-
-def _min_max(a: np.ndarray) -> np.ndarray:
-    """Each column scaled to [0, 1] as the authors' code scales it (min subtracted,
-    then divided by the new max)."""
-    a = a - a.min(axis=0)
-    return a / a.max(axis=0)
-
-
-def _authors_split(name: str, x: np.ndarray, y: np.ndarray, n_train: int, task: str) -> Dataset:
-    """The authors' split of a small data set: the examples in the order
-    ``numpy.random.shuffle`` gives them after ``numpy.random.seed(0)`` (their runs'
-    seed), the first ``n_train`` for training, the rest for testing."""
-    order = np.random.RandomState(0).permutation(x.shape[0])
-    x, y = x[order].astype(np.float32), y[order].astype(np.float32)
-    return Dataset(name, *_frozen(x[:n_train], y[:n_train], x[n_train:], y[n_train:]), task=task)
-
-
-@functools.lru_cache(maxsize=1)
-def _load_diabetes(data_dir: pathlib.Path | None, download: bool) -> Dataset:
-    from sklearn.datasets import load_diabetes
-
-    x, y = load_diabetes(return_X_y=True)
-    return _authors_split("diabetes", _min_max(x), _min_max(y.reshape(-1, 1)), 400, "regression")
-
-
-@functools.lru_cache(maxsize=1)
-def _load_wine(data_dir: pathlib.Path | None, download: bool) -> Dataset:
-    from sklearn.datasets import load_wine
-
-    x, labels = load_wine(return_X_y=True)
-    return _authors_split("wine", _min_max(x), np.eye(3)[labels], 150, "classification")
-
-
 def _load_idx(name: str) -> Callable[[pathlib.Path | None, bool], Dataset]:
     def load_files(data_dir: pathlib.Path | None, download: bool) -> Dataset:
         root = data_dir if data_dir is not None else default_data_dir()
@@ -574,66 +310,3 @@ def _load_idx(name: str) -> Callable[[pathlib.Path | None, bool], Dataset]:
         return _load_idx_dataset(name, tuple(_file_key(p) for p in paths))
 
     return load_files
-
-
-#: Every data set by name: ``loader(data_dir, download) -> Dataset`` (all of it).
-DATASETS: dict[str, Callable[[pathlib.Path | None, bool], Dataset]] = {
-    "digits": _load_digits,
-    "mnist": _load_idx("mnist"),
-    "fashion-mnist": _load_idx("fashion-mnist"),
-    "diabetes": _load_diabetes,
-    "wine": _load_wine,
-}
-
-
-def load(
-    name: str,
-    *,
-    data_dir: str | os.PathLike | None = None,
-    n_train: int | None = None,
-    n_test: int | None = None,
-    download: bool = True,
-) -> Dataset:
-    """Load a data set, optionally only its first examples.
-
-    Parameters
-    ----------
-    name : str
-        A key of :data:`DATASETS`. ``digits``: scikit-learn's 1,797 8x8 digits
-        scaled to [0, 1], split into 1,497 training and 300 test examples
-        (stratified, fixed seed); offline. ``mnist`` / ``fashion-mnist``: 60,000 +
-        10,000 28x28 images flattened row-major to 784 values ``uint8 / 255``.
-        ``diabetes``: scikit-learn's 442 patients, 10 features and the disease
-        progression, all min-max scaled to [0, 1], a regression; 400 training and
-        42 test examples. ``wine``: 178 wines, 13 features min-max scaled, 3
-        classes; 150 training and 28 test examples. Both split as the authors'
-        code splits them for its seed 0 (offline).
-    data_dir : str or path-like, optional
-        Folder holding ``mnist/`` and ``fashion-mnist/``; default
-        :func:`default_data_dir`. Ignored for ``digits``.
-    n_train, n_test : int, optional
-        Keep the FIRST n examples of each split (the paper trained on the first
-        50,000 MNIST training images); ``None`` keeps all.
-    download : bool
-        Download missing IDX files (MD5-checked) into the data folder.
-
-    Returns
-    -------
-    Dataset
-        Read-only arrays, shared with an in-process cache keyed on the files'
-        paths, modification times and sizes.
-
-    Raises
-    ------
-    ValueError
-        Unknown name, or ``n_train`` / ``n_test`` not in 1..available.
-    DataNotFoundError
-        Files missing and not downloadable (a :class:`FileNotFoundError`).
-    ChecksumError
-        A ``.gz`` file, found or downloaded, does not have its published MD5.
-    IdxFormatError
-        A malformed IDX file, or label and image counts that disagree.
-    """
-    loader = DATASETS[check_choice("dataset", name, tuple(DATASETS))]
-    full = loader(None if data_dir is None else pathlib.Path(data_dir).expanduser(), download)
-    return full.subset(n_train, n_test)

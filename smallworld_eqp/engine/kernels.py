@@ -1,6 +1,6 @@
 """Numba kernels of equilibrium propagation: relaxation (eq. 9) and updates (eq. 7-8).
 
-The kernels read an execution plan (:mod:`smallworld_eqp.plan`): dense blocks
+The kernels read an execution plan (:mod:`smallworld_eqp.engine.plan`): dense blocks
 multiplied with BLAS, a CSR for the rest, the clamped input's drive summed once per
 phase. :func:`relax` is the one public entry of the relaxation: it lays a batch out in
 chunks, limits BLAS to one thread and runs a solver's parallel driver. A solver is
@@ -36,8 +36,8 @@ import numpy as np
 import scipy.linalg.cython_blas  # noqa: F401
 from numba import prange
 
-from ._config import BATCH_CHUNKS, CHUNK_ALIGN, JIT, JIT_PARALLEL
-from .plan import Plan, compile_coord_plan
+from smallworld_eqp.engine.plan import Plan, compile_coord_plan
+from smallworld_eqp.numba_settings import BATCH_CHUNKS, CHUNK_ALIGN, JIT, JIT_PARALLEL
 
 # Forms of the weakly-clamped Euler step (EqPropConfig.nudge): the gradient of F at the
 # pre-step state (eq. 5, 9), or the authors' code's free step, then the nudge from the
@@ -66,7 +66,7 @@ def _gather(weights, eid, pos, vals):
 def gather(weights: np.ndarray, plan: NamedTuple) -> None:
     """Refresh a plan's values from the per-edge weights: ``vals[pos] = weights[eid]``.
 
-    ``plan`` is a :class:`~smallworld_eqp.plan.Plan` or a solver's own part of it.
+    ``plan`` is a :class:`~smallworld_eqp.engine.plan.Plan` or a solver's own part of it.
     """
     _gather(weights, plan.eid, plan.pos, plan.vals)
 
@@ -635,7 +635,7 @@ class Solver(NamedTuple):
     """A relaxation solver, one entry of :data:`SOLVERS`.
 
     ``compile(graph, dtype)`` builds what the solver reads beyond the shared
-    :class:`~smallworld_eqp.plan.Plan` (None: nothing; its values are refreshed by
+    :class:`~smallworld_eqp.engine.plan.Plan` (None: nothing; its values are refreshed by
     :func:`gather` like the plan's). ``run(S, Y, b, plan, extra, phase, n_valid,
     steps, residual, trace)`` is its parallel njit driver over the chunks; it writes the
     steps (sweeps) each example used to ``steps``, the largest state change of its last

@@ -1,7 +1,7 @@
 """Equilibrium propagation on layered graphs (paper sections 2.1 and 4.1-4.4).
 
 A :class:`EqPropNetwork` holds one weight per undirected edge of a
-:class:`~smallworld_eqp.topology.Graph` (in ``graph.edges`` order) and one bias per
+:class:`~smallworld_eqp.graph.layered.Graph` (in ``graph.edges`` order) and one bias per
 neuron. Training a batch runs
 
 1. the free phase: ``n_free`` steps of eq. 9 on F = E (eq. 3) with the inputs
@@ -15,9 +15,9 @@ the difference of the two clamped states over 2 beta.
 
 Examples
 --------
->>> from smallworld_eqp import topology
->>> from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
->>> g = topology.layered([4, 3, 2])
+>>> from smallworld_eqp.graph import layered, rewiring
+>>> from smallworld_eqp.engine.network import EqPropConfig, EqPropNetwork
+>>> g = layered.layered([4, 3, 2])
 >>> net = EqPropNetwork(g, EqPropConfig(n_free=20, n_clamped=4, batch_size=2))
 >>> x = np.array([[0.0, 1.0, 0.5, 0.2], [1.0, 0.0, 0.3, 0.9]])
 >>> y = np.array([[1.0, 0.0], [0.0, 1.0]])
@@ -37,23 +37,17 @@ from typing import Any
 
 import numpy as np
 
-from . import kernels
-
 # The configuration lives in .config (no numba); its names stay importable from here.
-from .config import (  # noqa: F401
-    BATCH_ORDERS,
-    DTYPES,
-    MAX_COUNT,
-    NUDGES,
-    SOLVERS,
+from smallworld_eqp.config import (
     EqPropConfig,
     pair_rates,
 )
-from .datasets import TASKS
-from .owned import check_output, npz_holding
-from .plan import compile_plan
-from .topology import ADJACENT, INTRA, KIND_NAMES, Graph, without_kind
-from .validate import check_choice, check_int
+from smallworld_eqp.datasets import TASKS
+from smallworld_eqp.engine import kernels
+from smallworld_eqp.engine.plan import compile_plan
+from smallworld_eqp.graph.layered import ADJACENT, INTRA, KIND_NAMES, Graph, without_kind
+from smallworld_eqp.owned import check_output, npz_holding
+from smallworld_eqp.validate import check_choice, check_int
 
 _EVAL_BATCH = 1000
 
@@ -193,7 +187,9 @@ class EqPropNetwork:
 
     def __init__(self, graph: Graph, config: EqPropConfig | None = None) -> None:
         if not isinstance(graph, Graph):
-            raise TypeError(f"graph must be a topology.Graph, got {type(graph).__name__}")
+            raise TypeError(
+                f"graph must be a Graph (smallworld_eqp.graph.layered), got {type(graph).__name__}"
+            )
         config = EqPropConfig() if config is None else config
         if not isinstance(config, EqPropConfig):
             raise TypeError(f"config must be an EqPropConfig or None, got {type(config).__name__}")

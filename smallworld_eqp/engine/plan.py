@@ -1,6 +1,6 @@
 """Execution plans of the relaxation: a graph compiled into plain arrays for the kernels.
 
-:func:`compile_plan` turns a :class:`~smallworld_eqp.topology.Graph` into a
+:func:`compile_plan` turns a :class:`~smallworld_eqp.graph.layered.Graph` into a
 :class:`Plan`, a named tuple of plain arrays that every kernel reads:
 
 - the edges between two layers (adjacent pair, intra-layer, or a layer-skipping
@@ -26,8 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._config import DENSE_MIN_DENSITY
-from .topology import Graph
+from smallworld_eqp.graph.layered import Graph
+from smallworld_eqp.numba_settings import DENSE_MIN_DENSITY
 
 
 class Plan(NamedTuple):

@@ -3,7 +3,7 @@
 Trials run serially, one worker process each (at most ``workers`` at once), or on a
 Dask cluster (``dask.distributed``) given a scheduler address; setting up the cluster
 is the user's business. Each finished trial's row is appended to the results CSV
-(:class:`~smallworld_eqp.resultlog.ResultLog`) as soon as it arrives, so an
+(:class:`~smallworld_eqp.study.resultlog.ResultLog`) as soon as it arrives, so an
 interrupted sweep (Ctrl-C, ``kill -9``, a lost worker) keeps every finished row and
 rerunning the same command skips them. A worker that dies is a failed trial,
 recorded; workers ignore Ctrl-C (the sweep's process handles it) and exit when the
@@ -28,10 +28,11 @@ import numba
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from . import metrics, results
-from .experiment import failed_trial, run_trial
-from .resultlog import ResultLog, ResultLogError, read_header
-from .spec import LATER_DEFAULT_CELLS, TrialSpec
+from smallworld_eqp.graph import metrics
+from smallworld_eqp.study import schema
+from smallworld_eqp.study.resultlog import ResultLog, ResultLogError, read_header
+from smallworld_eqp.study.spec import LATER_DEFAULT_CELLS, TrialSpec
+from smallworld_eqp.study.trial import failed_trial, run_trial
 
 
 def rates_path(out: str | os.PathLike) -> Path:
@@ -70,9 +71,9 @@ def sweep_log(out: str | os.PathLike, specs: Sequence[TrialSpec]) -> ResultLog:
         depth = max(depth, metrics.summary_depth(header))
     return ResultLog(
         out,
-        results.sweep_columns(depth),
-        fill=LATER_DEFAULT_CELLS | results.OLD_DEFAULTS,
-        types=results.SWEEP_TYPES,
+        schema.sweep_columns(depth),
+        fill=LATER_DEFAULT_CELLS | schema.OLD_DEFAULTS,
+        types=schema.SWEEP_TYPES,
     )
 
 
@@ -118,7 +119,7 @@ def run_sweep(
     # Both files are checked before either is created or locked: a refused sweep
     # leaves no new file behind.
     log = sweep_log(out, specs)
-    rates_log = ResultLog(rates_path(out), results.RATES_COLUMNS, types=results.RATES_TYPES)
+    rates_log = ResultLog(rates_path(out), schema.RATES_COLUMNS, types=schema.RATES_TYPES)
     _check_rates_match(log, rates_log)
     with contextlib.ExitStack() as stack:
         # Connect first: a scheduler that cannot be reached leaves no file behind.
@@ -127,7 +128,7 @@ def run_sweep(
         stack.enter_context(rates_log)
         done = _check_rates_match(log, rates_log)  # again, under the locks
         final = (
-            done["status"].isin(["ok", "diverged"]) if retry_failed else done["status"].isin(results.STATUSES)
+            done["status"].isin(["ok", "diverged"]) if retry_failed else done["status"].isin(schema.STATUSES)
         )
         finished = set(done.loc[final, "trial_id"])
         rates_log.keep_only("trial_id", set(done["trial_id"]))
@@ -153,7 +154,7 @@ def run_sweep(
                         record(*run_trial(s, progress=progress))
         finally:
             bar.close()
-    frame = results.load_sweep([out], status=None)
+    frame = schema.load_sweep([out], status=None)
     return frame[frame["trial_id"].isin({s.trial_id for s in specs})].reset_index(drop=True)
 
 
