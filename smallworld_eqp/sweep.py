@@ -159,7 +159,7 @@ def check_feasible(specs: Sequence) -> None:
 
 def _sweep(args: argparse.Namespace) -> int:
     # The engine (numba) is imported once the environment is checked (cli.run_main) and
-    # only to run: --help and bad flags never load it.
+    # only to run: --help, bad flags and a bad NUMBA_NUM_THREADS never load it.
     from smallworld_eqp.study.execution import rates_path, run_sweep
 
     check_name(args.out)
@@ -173,10 +173,11 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--out {out} names an image (the figure goes to NAME.png); give a CSV path like {png.with_suffix('.csv')}"
         )
+    if args.plot:
+        # matplotlib (about a second to import) only for a sweep that draws its figure.
+        from smallworld_eqp import plots
     if args.plot and (png.exists() or png.is_symlink()):
-        from smallworld_eqp.plots import check_figure_path  # matplotlib only when there is a file to check
-
-        check_figure_path(png, flag="--out (or pass --no-plot)")  # somebody's file is never replaced
+        plots.check_figure_path(png, flag="--out (or pass --no-plot)")  # somebody's file is never replaced
     specs = specs_from_args(args)
     check_feasible(specs)
     frame = run_sweep(
@@ -192,9 +193,7 @@ def _sweep(args: argparse.Namespace) -> int:
         print(frame[[c for c in SUMMARY_COLUMNS if c in frame]].to_string(index=False))
         print(f"results: {out}  per-batch rates: {rates_path(out)}")
     if args.plot and (frame["status"] == "ok").any():
-        from smallworld_eqp.plots import fig4
-
-        fig4([out], png, x="p" if specs[0].requested == "p" else "n_replaced")
+        plots.fig4([out], png, x="p" if specs[0].requested == "p" else "n_replaced")
         if not args.quiet:
             print(f"figure: {png}")
     failed = int((frame["status"] != "ok").sum())

@@ -89,10 +89,9 @@ def spec_from_args(args: argparse.Namespace):
 
 def _train(args: argparse.Namespace) -> int:
     # The engine (numba) is imported once the environment is checked (cli.run_main) and
-    # only to run: --help and bad flags never load it.
+    # only to run: --help, bad flags and a bad NUMBA_NUM_THREADS never load it.
     from smallworld_eqp.engine.network import DivergenceError
-    from smallworld_eqp.study.execution import limit_threads
-    from smallworld_eqp.study.training_runs import RunStateError, run_training
+    from smallworld_eqp.study import execution, training_runs
 
     spec = spec_from_args(args)
     build_graph(spec)
@@ -102,8 +101,8 @@ def _train(args: argparse.Namespace) -> int:
         )
     out = check_name(f"data/runs/{args.preset}" if args.out is None else args.out)
     try:
-        with limit_threads(args.threads):
-            frame = run_training(
+        with execution.limit_threads(args.threads):
+            frame = training_runs.run_training(
                 spec,
                 out,
                 resume=args.resume,
@@ -111,7 +110,7 @@ def _train(args: argparse.Namespace) -> int:
                 train_eval_every=args.train_eval_every,
                 progress=not args.quiet,
             )
-    except (DivergenceError, RunStateError) as exc:
+    except (DivergenceError, training_runs.RunStateError) as exc:
         # Not bad input, a failed run: exit 1, and say what is kept.
         what = "training diverged at " if isinstance(exc, DivergenceError) else ""
         message = " ".join(str(exc).split())

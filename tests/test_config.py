@@ -75,6 +75,34 @@ def test_reading_planning_and_validating_import_no_numba():
     )
 
 
+#: Modules that describe, plan and read trials: each imports no numba by itself.
+NUMBA_FREE_MODULES = (
+    "smallworld_eqp.config",
+    "smallworld_eqp.settings",
+    "smallworld_eqp.validate",
+    "smallworld_eqp.study.schema",
+    "smallworld_eqp.study.presets",
+    "smallworld_eqp.study.spec",
+    "smallworld_eqp.study.resultlog",
+    "smallworld_eqp.graph.layered",
+    "smallworld_eqp.graph.rewiring",
+    "smallworld_eqp.engine.spread",
+    "smallworld_eqp.datasets",
+    "smallworld_eqp.plots",
+    "smallworld_eqp.cli",
+)
+
+
+@pytest.mark.parametrize("module", NUMBA_FREE_MODULES)
+def test_module_imports_no_numba(module):
+    code = f"import sys, {module}; print('numba' in sys.modules, {module}.__file__)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    loaded, path = proc.stdout.split()
+    assert loaded == "False", f"importing {module} loads numba"
+    assert Path(path).is_relative_to(ROOT / "smallworld_eqp"), path  # this checkout's module
+
+
 def test_the_solvers_and_step_forms_are_the_kernels():
     assert config.SOLVERS == tuple(kernels.SOLVERS)
     assert config.SOLVER_STEP_FORMS == {name: s.nudges for name, s in kernels.SOLVERS.items()}

@@ -15,22 +15,21 @@ from smallworld_eqp.datasets.dataset import N_CLASSES, Dataset, _frozen
 
 
 def _sklearn():
-    """scikit-learn's ``datasets`` and ``model_selection``."""
+    """scikit-learn's ``datasets`` and ``model_selection`` modules."""
     # scikit-learn takes about a second to import: only when a set of its is loaded.
-    import sklearn.datasets
-    import sklearn.model_selection
+    from sklearn import datasets, model_selection
 
-    return sklearn
+    return datasets, model_selection
 
 
 @functools.lru_cache(maxsize=1)
 def _load_digits(data_dir: pathlib.Path | None, download: bool) -> Dataset:
-    sklearn = _sklearn()
-    bunch = sklearn.datasets.load_digits()
+    sk_datasets, model_selection = _sklearn()
+    bunch = sk_datasets.load_digits()
     x = (bunch.data / 16).astype(np.float32)
     y = np.eye(N_CLASSES, dtype=np.float32)[bunch.target]
     x_train, x_test, y_train, y_test = _frozen(
-        *sklearn.model_selection.train_test_split(x, y, test_size=300, stratify=bunch.target, random_state=0)
+        *model_selection.train_test_split(x, y, test_size=300, stratify=bunch.target, random_state=0)
     )
     return Dataset("digits", x_train, y_train, x_test, y_test)
 
@@ -53,11 +52,11 @@ def _authors_split(name: str, x: np.ndarray, y: np.ndarray, n_train: int, task: 
 
 @functools.lru_cache(maxsize=1)
 def _load_diabetes(data_dir: pathlib.Path | None, download: bool) -> Dataset:
-    x, y = _sklearn().datasets.load_diabetes(return_X_y=True)
+    x, y = _sklearn()[0].load_diabetes(return_X_y=True)
     return _authors_split("diabetes", _min_max(x), _min_max(y.reshape(-1, 1)), 400, "regression")
 
 
 @functools.lru_cache(maxsize=1)
 def _load_wine(data_dir: pathlib.Path | None, download: bool) -> Dataset:
-    x, labels = _sklearn().datasets.load_wine(return_X_y=True)
+    x, labels = _sklearn()[0].load_wine(return_X_y=True)
     return _authors_split("wine", _min_max(x), np.eye(3)[labels], 150, "classification")

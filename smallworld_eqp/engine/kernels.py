@@ -35,6 +35,7 @@ import numpy as np
 # call. Loading it now lets threadpoolctl see (and limit) it before any kernel runs.
 import scipy.linalg.cython_blas  # noqa: F401
 from numba import prange
+from threadpoolctl import ThreadpoolController
 
 from smallworld_eqp.engine.plan import Plan, compile_coord_plan
 from smallworld_eqp.numba_settings import BATCH_CHUNKS, CHUNK_ALIGN, JIT, JIT_PARALLEL
@@ -658,8 +659,6 @@ SOLVERS = {
 
 @functools.lru_cache(maxsize=1)
 def _threadpools():
-    from threadpoolctl import ThreadpoolController
-
     return ThreadpoolController()  # scans the loaded libraries: once, on first use
 
 

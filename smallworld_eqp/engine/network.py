@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 # The configuration lives in .config (no numba); its names stay importable from here.
 from smallworld_eqp.config import (
@@ -529,8 +530,6 @@ class EqPropNetwork:
         BatchStats
             Stacked: one row per batch (:meth:`BatchStats.stack`).
         """
-        from tqdm.auto import tqdm
-
         if not (hasattr(dataset, "batches") and hasattr(dataset, "n_batches")):
             raise TypeError(
                 f"dataset must be a datasets.Dataset (datasets.load), got {type(dataset).__name__}"

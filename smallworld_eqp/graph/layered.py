@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from scipy import sparse
 
 from smallworld_eqp.validate import check_bool, check_choice, check_int, check_random_state
 
@@ -217,8 +219,6 @@ class Graph:
         Columns: ``layer_a``, ``layer_b`` (``layer_a <= layer_b``), ``kind``,
         ``n_edges`` and ``possible`` (pairs of neurons between the two layers).
         """
-        import pandas as pd
-
         la, lb = self.edge_layers[:, 0], self.edge_layers[:, 1]
         key = la.astype(np.int64) * self.n_layers + lb
         uniq, counts = np.unique(key, return_counts=True)
@@ -237,8 +237,6 @@ class Graph:
 
     def to_scipy(self):
         """Symmetric adjacency as a ``scipy.sparse.csr_array`` of ones (float64)."""
-        from scipy import sparse
-
         indptr, indices, _ = self.csr
         data = np.ones(indices.shape[0])
         return sparse.csr_array((data, indices, indptr), shape=(self.n_neurons, self.n_neurons))
@@ -248,7 +246,7 @@ class Graph:
 
         Nodes carry a ``layer`` attribute, edges a ``kind`` attribute (its name).
         """
-        import networkx as nx
+        import networkx as nx  # about 0.5 s to import, for this hand-off only
 
         g = nx.Graph()
         g.add_nodes_from((int(v), {"layer": int(lay)}) for v, lay in enumerate(self.layer_of))

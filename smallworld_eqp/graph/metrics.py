@@ -31,6 +31,8 @@ from collections.abc import Iterable
 import numba
 import numpy as np
 from numba import prange
+from scipy.sparse.csgraph import connected_components
+from scipy.sparse.linalg import eigsh
 
 from smallworld_eqp.graph.layered import SKIP, Graph, check_graph
 from smallworld_eqp.numba_settings import JIT, JIT_PARALLEL
@@ -235,8 +237,6 @@ def _multi_source_bfs(indptr, indices, sources):
 
 
 def _n_components(graph: Graph) -> int:
-    from scipy.sparse.csgraph import connected_components
-
     return int(connected_components(graph.to_scipy(), directed=False)[0])
 
 
@@ -449,8 +449,6 @@ def log_walks_to_output(graph: Graph, decay: float = WALK_DECAY) -> np.ndarray:
     >>> log_walks_to_output(layered.layered([2, 3, 3, 2])).round(3)
     array([-1.434, -0.97 , -0.54 , -1.005])
     """
-    from scipy.sparse.linalg import eigsh
-
     check_graph(graph)
     decay = check_real("decay", decay, "(0, 1)")
     _to_output(graph)  # refuses a neuron that cannot reach the output (it has no walks)

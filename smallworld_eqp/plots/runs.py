@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.lines import Line2D
 
 from smallworld_eqp.engine import spread
@@ -143,10 +144,9 @@ def _run_changes(run: Path, epoch: int | None) -> tuple[int, int, pd.DataFrame]:
     if (run / schema.WEIGHT_CHANGE_FILE).is_file():
         changes = schema.load_weight_changes([run])
     elif (run / "checkpoint.npz").is_file():
-        from smallworld_eqp.study.training_runs import (  # numba: only for a checkpoint
-            RunStateError,
-            checkpoint_weight_changes,
-        )
+        # The engine (numba), which the plots never import otherwise: only for an old
+        # run that kept no weight_change.csv, to rebuild its initial weights.
+        from smallworld_eqp.study.training_runs import RunStateError, checkpoint_weight_changes
 
         try:
             changes = checkpoint_weight_changes(run)
@@ -215,8 +215,6 @@ def fig5(
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axes[len(panels) :]:
         ax.set_axis_off()
-    from matplotlib import colormaps
-
     cmap = colormaps["viridis"].with_extremes(bad="white")  # white: no edge between the two layers
     image = None
     for ax, (name, drawn, matrix) in zip(axes, panels):

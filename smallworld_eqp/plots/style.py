@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image
 
 from smallworld_eqp.owned import check_output
 from smallworld_eqp.study import schema
@@ -38,15 +40,11 @@ def pair_labels(n_pairs: int) -> list[str]:
 
 
 def pair_colors(n_pairs: int) -> list:
-    from matplotlib import colormaps
-
     cmap = colormaps["plasma"]
     return [cmap(0.85 * k / max(n_pairs - 1, 1)) for k in range(n_pairs)]
 
 
 def run_colors(n: int) -> list:
-    from matplotlib import colormaps
-
     cmap = colormaps["tab10"]
     return [cmap(k % 10) for k in range(n)]
 
@@ -89,8 +87,6 @@ def check_figure_path(out: PathLike, flag: str = "--out") -> Path:
 def is_own_figure(path: PathLike) -> bool:
     """Whether ``path`` is a PNG written by :func:`save_figure` (False for anything
     else: another PNG, another file, a folder, nothing)."""
-    from PIL import Image  # matplotlib's own dependency
-
     try:
         with Image.open(path) as image:  # reads the header and text chunks only
             return image.format == "PNG" and image.info.get("Source") == FIGURE_SOURCE

@@ -27,6 +27,7 @@ from pathlib import Path
 import numba
 import pandas as pd
 from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
 
 from smallworld_eqp.graph import metrics
 from smallworld_eqp.study import schema
@@ -114,8 +115,6 @@ def run_sweep(
     pandas.DataFrame
         The rows of ``specs`` as now in the CSV (one per trial, latest kept).
     """
-    from tqdm.auto import tqdm
-
     # Both files are checked before either is created or locked: a refused sweep
     # leaves no new file behind.
     log = sweep_log(out, specs)
@@ -123,7 +122,7 @@ def run_sweep(
     _check_rates_match(log, rates_log)
     with contextlib.ExitStack() as stack:
         # Connect first: a scheduler that cannot be reached leaves no file behind.
-        client = stack.enter_context(_dask_client(scheduler)) if scheduler is not None else None
+        dask = stack.enter_context(_dask_client(scheduler)) if scheduler is not None else None
         stack.enter_context(log)
         stack.enter_context(rates_log)
         done = _check_rates_match(log, rates_log)  # again, under the locks
@@ -144,8 +143,8 @@ def run_sweep(
 
         bar = tqdm(total=len(todo), desc="trials", unit="trial", disable=not progress or not todo)
         try:
-            if client is not None:
-                _run_dask(todo, client, threads or 1, record)
+            if dask is not None:
+                _run_dask(todo, *dask, threads or 1, record)
             elif workers > 1 and len(todo) > 1:
                 _run_processes(todo, workers, threads or max(1, (os.cpu_count() or 1) // workers), record)
             else:
@@ -279,7 +278,8 @@ def _run_remote(spec_dict: dict, threads: int) -> tuple[dict, pd.DataFrame]:
 def _dask_client(scheduler: str):
     """A client of the user's Dask scheduler; one line if it cannot be reached."""
     try:
-        from distributed import Client
+        # dask is an optional extra: imported only for a sweep given --scheduler.
+        from distributed import Client, as_completed
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
         raise ValueError("--scheduler needs dask.distributed: pip install 'smallworld_eqp[dask]'") from exc
     try:
@@ -290,12 +290,10 @@ def _dask_client(scheduler: str):
             f"{' '.join(str(exc).split())}); give its address like tcp://127.0.0.1:8786"
         ) from None
     with client:
-        yield client
+        yield client, as_completed
 
 
-def _run_dask(todo: list[TrialSpec], client, threads: int, record) -> None:
-    from distributed import as_completed as dask_completed
-
+def _run_dask(todo: list[TrialSpec], client, dask_completed, threads: int, record) -> None:
     futures = {
         client.submit(_run_remote, s.to_dict(), threads, key=f"trial-{s.trial_id}", pure=False): s
         for s in todo

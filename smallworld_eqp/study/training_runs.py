@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from smallworld_eqp import __version__
 from smallworld_eqp.datasets import Dataset
@@ -337,8 +338,6 @@ def run_training(
     RunStateError
         ``resume`` with finished epochs recorded but no readable checkpoint.
     """
-    from tqdm.auto import tqdm
-
     train_eval_every = check_int("train_eval_every", train_eval_every, low=1)
     options = {"remove_skip_after": remove_skip_after, "train_eval_every": train_eval_every}
     out = Path(out_dir)
