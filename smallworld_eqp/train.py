@@ -32,6 +32,7 @@ from smallworld_eqp.cli import (
     positive_int,
     run_main,
 )
+from smallworld_eqp.engine.batch import DivergenceError
 from smallworld_eqp.owned import check_name
 from smallworld_eqp.study.presets import TRAIN_PRESETS
 from smallworld_eqp.study.spec import TrialSpec, build_graph
@@ -90,7 +91,6 @@ def spec_from_args(args: argparse.Namespace):
 def _train(args: argparse.Namespace) -> int:
     # The engine (numba) is imported once the environment is checked (cli.run_main) and
     # only to run: --help, bad flags and a bad NUMBA_NUM_THREADS never load it.
-    from smallworld_eqp.engine.network import DivergenceError
     from smallworld_eqp.study import execution, training_runs
 
     spec = spec_from_args(args)

@@ -87,6 +87,7 @@ NUMBA_FREE_MODULES = (
     "smallworld_eqp.graph.layered",
     "smallworld_eqp.graph.rewiring",
     "smallworld_eqp.engine.spread",
+    "smallworld_eqp.engine.batch",
     "smallworld_eqp.datasets",
     "smallworld_eqp.plots",
     "smallworld_eqp.cli",

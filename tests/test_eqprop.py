@@ -13,7 +13,8 @@ import pytest
 
 from smallworld_eqp.config import EqPropConfig
 from smallworld_eqp.engine import kernels
-from smallworld_eqp.engine.network import BatchStats, DivergenceError, EqPropNetwork
+from smallworld_eqp.engine.batch import BatchStats, DivergenceError
+from smallworld_eqp.engine.network import EqPropNetwork
 from smallworld_eqp.graph import layered, rewiring
 from smallworld_eqp.study import trial
 

@@ -385,7 +385,7 @@ def test_fig4_draws_one_panel_per_network_with_short_names(tmp_path, monkeypatch
         ("wine, 6-4-3", ["wine-5"]),
     ]
     drawn = []
-    monkeypatch.setattr(plots, "save_figure", lambda fig, out: drawn.append(fig) or Path(out))
+    patch_save_figure(monkeypatch, lambda fig, out: drawn.append(fig) or Path(out))
     plots.fig4(tmp_path / "both.csv", tmp_path / "f.png")
     (fig,) = drawn
     titles = [sub.get_suptitle() for sub in fig.subfigs]
@@ -396,7 +396,7 @@ def test_fig4_draws_one_panel_per_network_with_short_names(tmp_path, monkeypatch
 
 def test_fig2_draws_the_online_error_solid_and_the_test_error_dotted(results_dir, monkeypatch):
     drawn = []
-    monkeypatch.setattr(plots, "save_figure", lambda fig, out: drawn.append(fig) or Path(out))
+    patch_save_figure(monkeypatch, lambda fig, out: drawn.append(fig) or Path(out))
     plots.fig2([results_dir / "runs" / "basic"], "f.png")
     epochs = pd.read_csv(results_dir / "runs" / "basic" / "epochs.csv")
     (ax,) = drawn[0].axes
@@ -449,10 +449,16 @@ def gradient_frame(rng, sources=("net-a", "net-b"), settings=((1.0, 12), (0.001,
     return pd.DataFrame(rows)
 
 
+def patch_save_figure(monkeypatch, save):
+    """Replace :func:`plots.save_figure` where every figure family calls it."""
+    for family in (plots.runs, plots.sweep, plots.gradient, plots.graph):
+        monkeypatch.setattr(family, "save_figure", save)
+
+
 def drawn_figure(monkeypatch):
     """Make :func:`plots.save_figure` keep the figures it writes; returns their list."""
     figures, save = [], plots.save_figure
-    monkeypatch.setattr(plots, "save_figure", lambda fig, out: (figures.append(fig), save(fig, out))[1])
+    patch_save_figure(monkeypatch, lambda fig, out: (figures.append(fig), save(fig, out))[1])
     return figures
 
 

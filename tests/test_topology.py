@@ -1,4 +1,4 @@
-"""Tests of the layered graphs and the layer-skipping rewiring (topology.py).
+"""Tests of the layered graphs and the layer-skipping rewiring (graph/layered.py, graph/rewiring.py).
 
 Invariants are checked on many seeded random graphs; distributions are checked
 with chi-square tests over many seeded draws (deterministic, but able to fail).

@@ -3,8 +3,9 @@ the exact gradient and the spread of the training rates.
 
 :mod:`.plan` lays a graph out for the kernels, :mod:`.kernels` relaxes and updates
 (``@njit``), :mod:`.network` is the :class:`~smallworld_eqp.engine.network.EqPropNetwork`,
-:mod:`.gradient` the exact gradient (SciPy), :mod:`.spread` the Spread measures (NumPy).
+:mod:`.batch` what a batch measures and keeps, :mod:`.gradient` the exact gradient
+(SciPy), :mod:`.spread` the Spread measures (NumPy).
 This layer may import the graph layer, the data sets and the bottom layer; never the
 study, the plots or the command lines. Nothing is imported here: importing
-:mod:`smallworld_eqp.engine.spread` loads no numba.
+:mod:`.spread` or :mod:`.batch` loads no numba.
 """

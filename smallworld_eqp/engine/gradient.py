@@ -63,7 +63,7 @@ from smallworld_eqp.graph.layered import Graph
 def _check(graph: Graph, weights: Any, biases: Any, states: Any) -> tuple[np.ndarray, ...]:
     """Weights, biases and states as float64 arrays of the graph's shapes."""
     if not isinstance(graph, Graph):
-        raise TypeError(f"graph must be a Graph (smallworld_eqp.graph.layered), got {type(graph).__name__}")
+        raise TypeError(f"graph must be a layered.Graph, got {type(graph).__name__}")
     w = np.asarray(weights, dtype=np.float64)
     b = np.asarray(biases, dtype=np.float64)
     s = np.asarray(states, dtype=np.float64)

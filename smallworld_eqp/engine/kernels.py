@@ -9,7 +9,7 @@ and the forms of the clamped step it implements.
 
 States are kept per chunk of examples as (neurons, examples) arrays, so a neuron's
 values for the examples of a chunk are contiguous; chunks are padded to a multiple
-of ``_config.CHUNK_ALIGN`` examples. A batch is cut into ``_config.BATCH_CHUNKS``
+of ``numba_settings.CHUNK_ALIGN`` examples. A batch is cut into ``numba_settings.BATCH_CHUNKS``
 chunks by its size alone, and one parallel task relaxes one chunk for all steps (one
 parallel region per phase, never one per step), with single-threaded BLAS inside
 (two thread pools on two cores fight). Each example's arithmetic does not depend on

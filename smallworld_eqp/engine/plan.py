@@ -4,7 +4,7 @@
 :class:`Plan`, a named tuple of plain arrays that every kernel reads:
 
 - the edges between two layers (adjacent pair, intra-layer, or a layer-skipping
-  pair) that are dense enough (``_config.DENSE_MIN_DENSITY``) become a dense matrix
+  pair) that are dense enough (``numba_settings.DENSE_MIN_DENSITY``) become a dense matrix
   (zeros where an edge is missing) multiplied with BLAS. The dense blocks feeding one
   layer are laid side by side over consecutive layers, so e.g. the net input of a
   layer with intra edges is one GEMM ``[W_(l-1,l)^T | W_(l,l) | W_(l,l+1)] @

@@ -303,7 +303,7 @@ def check_graph(graph: Any, name: str = "graph") -> Graph:
     """``graph`` if it is a :class:`Graph`; else a one-line TypeError naming what it got."""
     if not isinstance(graph, Graph):
         raise TypeError(
-            f"{name} must be a Graph (from smallworld_eqp.graph.layered.layered, say), got {type(graph).__name__}"
+            f"{name} must be a layered.Graph (from smallworld_eqp.graph.layered.layered, say), got {type(graph).__name__}"
         )
     return graph
 
@@ -528,6 +528,7 @@ def without_kind(graph: Graph, kind: int | str) -> Graph:
 
     Examples
     --------
+    >>> from smallworld_eqp.graph.rewiring import rewire
     >>> g = rewire(layered([6, 5, 5, 2]), n=4, mode="add", seed=0)
     >>> without_kind(g, "skip") == layered([6, 5, 5, 2])
     True

@@ -235,6 +235,7 @@ def rewire(
 
     Examples
     --------
+    >>> from smallworld_eqp.graph.layered import connect_within_layers, layered
     >>> g = rewire(connect_within_layers(layered([6, 5, 5, 2])), n=10, seed=1)
     >>> g.kind_counts()["skip"], g.history[-1]["n"]
     (10, 10)
@@ -383,6 +384,7 @@ def rewire_span(
 
     Examples
     --------
+    >>> from smallworld_eqp.graph.layered import layered
     >>> g = rewire_span(layered([6, 5, 5, 5, 2]), n=8, span=3, seed=0)
     >>> g.kind_counts()["skip"], set(np.diff(g.edge_layers[g.kinds == SKIP], axis=1).ravel().tolist())
     (8, {3})
@@ -448,6 +450,7 @@ def rewire_ends(
 
     Examples
     --------
+    >>> from smallworld_eqp.graph.layered import layered
     >>> g = rewire_ends(layered([6, 5, 5, 5, 2]), n=8, end="output", seed=0)
     >>> set(g.edge_layers[g.kinds == SKIP][:, 1].tolist())
     {4}
@@ -503,6 +506,7 @@ def rewire_within_layers(
 
     Examples
     --------
+    >>> from smallworld_eqp.graph.layered import layered
     >>> g = rewire_within_layers(layered([6, 5, 5, 2]), n=6, mode="add", seed=0)
     >>> g.kind_counts()
     {'adjacent': 65, 'intra': 6, 'skip': 0}
@@ -542,6 +546,7 @@ def rewiring(graph: Graph) -> dict[str, int | float]:
 
     Examples
     --------
+    >>> from smallworld_eqp.graph.layered import layered
     >>> rewiring(rewire(layered([4, 3, 3, 2]), n=5, seed=0))["n_replaced"]
     5
     """

@@ -74,7 +74,7 @@ _ERRORS = ["error_measure", "online_error_epoch1", "online_error_final", "train_
 #: What an error column holds, by task: the misclassification rate, or the mean cost
 #: C (eq. 4) of a regression.
 ERROR_MEASURES = {"classification": "misclassification", "regression": "cost"}
-#: How close to equilibrium the training relaxations came (``experiment.equilibrium``):
+#: How close to equilibrium the training relaxations came (``study.trial.equilibrium``):
 #: mean steps of the free and clamped phases, and the mean and largest max |ds| of the
 #: last free step; empty in rows written before they were recorded.
 EQUILIBRIUM_COLUMNS = ["free_steps_mean", "clamped_steps_mean", "free_residual_mean", "free_residual_max"]

@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 
 from smallworld_eqp import __version__
 from smallworld_eqp.datasets import Dataset
-from smallworld_eqp.engine.network import BatchStats, EqPropNetwork
+from smallworld_eqp.engine.batch import BatchStats
+from smallworld_eqp.engine.network import EqPropNetwork
 from smallworld_eqp.graph import layered
 from smallworld_eqp.graph.layered import Graph
 from smallworld_eqp.study import schema

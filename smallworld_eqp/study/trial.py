@@ -28,7 +28,8 @@ import pandas as pd
 from smallworld_eqp import __version__, datasets
 from smallworld_eqp.config import pair_rates
 from smallworld_eqp.engine import spread
-from smallworld_eqp.engine.network import BatchStats, DivergenceError, EqPropNetwork
+from smallworld_eqp.engine.batch import BatchStats, DivergenceError
+from smallworld_eqp.engine.network import EqPropNetwork
 from smallworld_eqp.graph import layered, metrics, rewiring
 from smallworld_eqp.study import schema
 from smallworld_eqp.study.spec import (
