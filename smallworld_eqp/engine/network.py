@@ -84,9 +84,7 @@ class EqPropNetwork:
 
     def __init__(self, graph: Graph, config: EqPropConfig | None = None) -> None:
         if not isinstance(graph, Graph):
-            raise TypeError(
-                f"graph must be a layered.Graph, got {type(graph).__name__}"
-            )
+            raise TypeError(f"graph must be a layered.Graph, got {type(graph).__name__}")
         config = EqPropConfig() if config is None else config
         if not isinstance(config, EqPropConfig):
             raise TypeError(f"config must be an EqPropConfig or None, got {type(config).__name__}")
