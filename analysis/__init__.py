@@ -22,7 +22,7 @@ Modules, each runnable as ``python -m analysis.<module> CSV... [--out DIR]``:
 ``report``
     Every figure and table from a results folder, for the reproduction write-up.
 
-The CSV schema and loaders are in :mod:`smallworld_eqp.results`.
+The CSV schema and loaders are in :mod:`smallworld_eqp.study.schema`.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from typing import TypeVar
 
 import pandas as pd
 
-from smallworld_eqp import results
 from smallworld_eqp.owned import OutputError, check_output, first_line
-from smallworld_eqp.resultlog import replace_atomically
+from smallworld_eqp.study import schema
+from smallworld_eqp.study.resultlog import replace_atomically
 
 DEFAULT_OUT = "analysis/out"
 T = TypeVar("T")
@@ -175,8 +175,8 @@ def _file_suffix(label: str, most: int = 80) -> str:
 def each_study(
     df: pd.DataFrame, make: Callable[[pd.DataFrame, str], tuple[str, list[Path]]]
 ) -> tuple[str, list[Path]]:
-    """:func:`each_group` over the studies of a sweep (:func:`results.by_configuration`),
+    """:func:`each_group` over the studies of a sweep (:func:`schema.by_configuration`),
     headed ``Study k: label (n trials)``."""
     return each_group(
-        results.by_configuration(df), make, lambda k, label, rows: f"Study {k}: {label} ({len(rows)} trials)"
+        schema.by_configuration(df), make, lambda k, label, rows: f"Study {k}: {label} ({len(rows)} trials)"
     )

@@ -35,10 +35,10 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from scipy import stats
 
 from analysis import DEFAULT_OUT, each_study, markdown_path, markdown_table, write_markdown
-from smallworld_eqp import results
 from smallworld_eqp.cli import OneLineParser, run_main
 from smallworld_eqp.owned import check_output_folder
 from smallworld_eqp.plots import new_figure, save_figure
+from smallworld_eqp.study import schema
 
 OUTCOMES = {
     "spread": "Spread (eq. 23)",
@@ -54,7 +54,7 @@ HEADING = "## Spearman correlations of graph metrics with training outcomes"
 def with_hops_mean(df: pd.DataFrame) -> pd.DataFrame:
     """A copy with ``hops_mean_hidden``: each row's mean hop distance over its hidden layers."""
     out = df.copy()
-    depth = out["layers"].map(results.n_layers_of)
+    depth = out["layers"].map(schema.n_layers_of)
     hops = out[[c for c in out.columns if c.startswith("hops_to_output_")]].to_numpy(dtype=float)
     layer = np.arange(hops.shape[1])[None, :]
     hidden = (layer >= 1) & (layer <= depth.to_numpy()[:, None] - 2)
@@ -65,7 +65,7 @@ def with_hops_mean(df: pd.DataFrame) -> pd.DataFrame:
 
 def predictors(df: pd.DataFrame) -> list[str]:
     """The predictor columns of ``df`` (see the module docstring), in display order."""
-    deepest = max(df["layers"].map(results.n_layers_of), default=3)
+    deepest = max(df["layers"].map(schema.n_layers_of), default=3)
     hops = [f"hops_to_output_{lay}" for lay in range(deepest - 1) if f"hops_to_output_{lay}" in df]
     return ["path_length", "clustering", *hops, "hops_mean_hidden"]
 
@@ -92,7 +92,7 @@ def correlate(df: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     df : pandas.DataFrame
-        Sweep rows (:func:`smallworld_eqp.results.load_sweep`).
+        Sweep rows (:func:`smallworld_eqp.study.schema.load_sweep`).
 
     Returns
     -------
@@ -201,7 +201,7 @@ def _correlations(args: argparse.Namespace) -> None:
     markdown_path(
         out / "correlations.md", HEADING
     )  # a file that is not ours stops the command before any work
-    _, files = write(results.load_sweep(args.csvs), out, args.csvs)
+    _, files = write(schema.load_sweep(args.csvs), out, args.csvs)
     print("\n".join(map(str, files)))
 
 

@@ -31,10 +31,10 @@ import pandas as pd
 from scipy import optimize
 
 from analysis import DEFAULT_OUT, each_study, markdown_path, markdown_table, write_markdown
-from smallworld_eqp import results
 from smallworld_eqp.cli import OneLineParser, run_main
 from smallworld_eqp.owned import check_output_folder
 from smallworld_eqp.plots import X_CHOICES, X_LABELS, new_figure, save_figure, zero_log_axes
+from smallworld_eqp.study import schema
 
 MIN_POINTS, MIN_DISTINCT_X = 4, 3
 
@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _fit(args: argparse.Namespace) -> None:
     out = check_output_folder(args.out)
     markdown_path(out / "decay_fit.md", HEADING)  # a file that is not ours stops the command before any work
-    text, files = write(results.load_sweep(args.csvs), out, x=args.x, y=args.y, sources=args.csvs)
+    text, files = write(schema.load_sweep(args.csvs), out, x=args.x, y=args.y, sources=args.csvs)
     print(text, end="")
     print("\n".join(map(str, files)))
 

@@ -6,14 +6,14 @@ state and the first ``n`` training examples this module relaxes the free phase (
 zeros, the network's step budget, float64) and computes per example
 
 * ``exact``: dC/dW at the free state by implicit differentiation
-  (:func:`smallworld_eqp.gradient.cost_gradient`);
+  (:func:`smallworld_eqp.engine.gradient.cost_gradient`);
 * ``one_sided``: EqProp's estimate from a gradient-form clamped phase at +beta
   (``nudge="gradient"``);
 * ``symmetric``: from a +beta and a -beta gradient-form phase (``nudge="symmetric"``);
 * ``after_step``: from the authors' after-step clamped phase at +beta;
 
 the estimates in the sign and units of the gradient
-(:func:`smallworld_eqp.gradient.eqprop_estimate`: the correction over ``k beta``, so
+(:func:`smallworld_eqp.engine.gradient.eqprop_estimate`: the correction over ``k beta``, so
 each tends to ``exact`` as beta -> 0), with the network's nudge factor ``k`` and
 clamped step budget and a positive beta. Per group of edges (each adjacent layer pair
 ``a-b``, and ``intra`` and ``skip`` where present) it writes one CSV row:
@@ -35,7 +35,7 @@ clamped step budget and a positive beta. Per group of edges (each adjacent layer
   dominate them; the medians show the typical example.
 
 Also per row: ``max_residual`` / ``mean_residual``, how far the free states are from a
-fixed point (:func:`smallworld_eqp.gradient.fixed_point_residual`; the exact gradient
+fixed point (:func:`smallworld_eqp.engine.gradient.fixed_point_residual`; the exact gradient
 assumes one), ``frac_clipped`` of the state neurons, and the network's settings.
 
 Usage::
@@ -47,7 +47,7 @@ Usage::
 ``--preset`` measures a train preset's network at initialisation (its graph and
 weights for ``--seed``, as ``python -m smallworld_eqp.train --preset NAME --seed S``
 starts); ``--run`` a run folder's checkpoint (the epoch it finished). Rows are
-appended to ``--out`` (an append-only results file, :mod:`smallworld_eqp.resultlog`);
+appended to ``--out`` (an append-only results file, :mod:`smallworld_eqp.study.resultlog`);
 a measurement already in it is skipped, so a rerun adds only what is missing.
 """
 
@@ -64,20 +64,21 @@ import pandas as pd
 from scipy import sparse
 
 from analysis import markdown_table
-from smallworld_eqp import datasets, results
+from smallworld_eqp import datasets
 from smallworld_eqp.cli import OneLineParser, float_list, int_list, nonneg_int, positive_int, run_main
-from smallworld_eqp.eqprop import EqPropNetwork
-from smallworld_eqp.experiment import new_network
-from smallworld_eqp.gradient import cost_gradient, eqprop_estimate, fixed_point_residual
-from smallworld_eqp.presets import TRAIN_PRESETS
-from smallworld_eqp.resultlog import ResultLog, ResultLogError
-from smallworld_eqp.runs import RunStateError, load_checkpoint
-from smallworld_eqp.spec import TrialSpec, build_graph
-from smallworld_eqp.topology import ADJACENT, INTRA, Graph
+from smallworld_eqp.engine.gradient import cost_gradient, eqprop_estimate, fixed_point_residual
+from smallworld_eqp.engine.network import EqPropNetwork
+from smallworld_eqp.graph.layered import ADJACENT, INTRA, Graph
+from smallworld_eqp.study import schema
+from smallworld_eqp.study.presets import TRAIN_PRESETS
+from smallworld_eqp.study.resultlog import ResultLog, ResultLogError
+from smallworld_eqp.study.spec import TrialSpec, build_graph
+from smallworld_eqp.study.training_runs import RunStateError, load_checkpoint
+from smallworld_eqp.study.trial import new_network
 from smallworld_eqp.validate import check_real
 
 DEFAULT_OUT = "analysis/results/gradient_vs_eqprop.csv"
-ESTIMATORS = results.GRADIENT_ESTIMATORS
+ESTIMATORS = schema.GRADIENT_ESTIMATORS
 #: Examples whose per-edge arrays are held at once (memory: 4 x CHUNK x edges floats).
 CHUNK = 50
 _MEASURES = [
@@ -231,7 +232,7 @@ def _sources(args: argparse.Namespace) -> list[tuple[str, int, int, EqPropNetwor
         )
         out.append((name, args.seed, 0, new_network(spec, build_graph(spec)), spec.dataset, args.data_dir))
     for run in args.run or []:
-        spec = results.run_spec(Path(run))
+        spec = schema.run_spec(Path(run))
         net, epoch = load_checkpoint(run)
         out.append((Path(run).name, int(spec["seed"]), epoch, net, spec["dataset"], args.data_dir))
     return out

@@ -2,7 +2,7 @@
 
 In one family of graphs every measure moves with the skip count, so each correlates
 with the outcome and none is singled out. Across designs that decouple them
-(:data:`smallworld_eqp.topology.DESIGNS`: one span, one end fixed, intra-layer
+(:data:`smallworld_eqp.graph.rewiring.DESIGNS`: one span, one end fixed, intra-layer
 edges, added or replacing), a measure that carries the effect predicts a design it
 was not fitted on. For every registered graph measure
 (:data:`smallworld_eqp.config.GRAPH_MEASURES`, the hidden layers' columns of
@@ -58,11 +58,11 @@ import statsmodels.api as sm
 
 from analysis import DEFAULT_OUT
 from analysis.correlations import with_hops_mean
-from smallworld_eqp import results
 from smallworld_eqp.cli import OneLineParser, run_main
 from smallworld_eqp.config import GRAPH_MEASURES, LAYER_MEASURES
 from smallworld_eqp.plots import new_figure, save_figure
-from smallworld_eqp.resultlog import read_header
+from smallworld_eqp.study import schema
+from smallworld_eqp.study.resultlog import read_header
 
 #: Targets: label, and the transform applied before fitting.
 TARGETS = {
@@ -120,7 +120,7 @@ def design_labels(df: pd.DataFrame) -> pd.Series:
 
 def check_one_study(df: pd.DataFrame) -> None:
     """Raise when the trials differ in a setting other than the design ones."""
-    keys = df[[c for c in results.study_columns() if c in df and c not in DESIGN_SETTINGS]].map(str)
+    keys = df[[c for c in schema.study_columns() if c in df and c not in DESIGN_SETTINGS]].map(str)
     varying = [c for c in keys if keys[c].nunique() > 1]
     if varying:
         raise ValueError(
@@ -137,7 +137,7 @@ def one_number_measures() -> list[str]:
 def measures(df: pd.DataFrame) -> list[str]:
     """The registered graph measures in ``df`` that vary: the one-number ones
     (:func:`one_number_measures`), then the hidden layers' per-layer columns."""
-    depth = max(df["layers"].map(results.n_layers_of), default=3)
+    depth = max(df["layers"].map(schema.n_layers_of), default=3)
     per_layer = [f"{name}_{lay}" for name in LAYER_MEASURES for lay in range(1, depth - 1)]
     out = []
     for name in one_number_measures() + per_layer:
@@ -223,7 +223,7 @@ def predictors(df: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     df : pandas.DataFrame
-        Sweep rows of one study (:func:`results.load_sweep`) with a ``design`` column.
+        Sweep rows of one study (:func:`schema.load_sweep`) with a ``design`` column.
 
     Raises
     ------
@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _graph_designs(args: argparse.Namespace) -> None:
-    files = write(results.load_sweep(args.csvs), Path(args.out))
+    files = write(schema.load_sweep(args.csvs), Path(args.out))
     print("\n".join(map(str, files)))
 
 

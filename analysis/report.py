@@ -39,9 +39,11 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import correlations, decay_fit, each_group, markdown_path, markdown_table, write_markdown
-from smallworld_eqp import plots, results, spread
+from smallworld_eqp import plots
 from smallworld_eqp.cli import OneLineParser, run_main
+from smallworld_eqp.engine import spread
 from smallworld_eqp.owned import OutputError, check_name, check_output_folder
+from smallworld_eqp.study import schema
 
 #: How ``report.md`` starts (how a later run knows the file is ours).
 HEADING = "# Results from"
@@ -60,7 +62,7 @@ def find_results(folder: Path) -> dict[str, list[Path]]:
         "sweeps": sweeps,
         "epochs": sorted(folder.glob("runs/*/epochs.csv")),
         # A run's rates, or their xz-compressed copy (committed where the plain file is large).
-        "rates": [f for f in (results.run_file(d, "rates.csv") for d in runs) if f.is_file()],
+        "rates": [f for f in (schema.run_file(d, "rates.csv") for d in runs) if f.is_file()],
         "saturation": sorted(folder.glob("runs/*/saturation.csv")),
     }
 
@@ -83,10 +85,10 @@ def runs_table(epochs: pd.DataFrame) -> pd.DataFrame:
 
 
 def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per study (:func:`results.by_configuration`) and replacement count: trials and
+    """Per study (:func:`schema.by_configuration`) and replacement count: trials and
     mean (std) of the outcomes."""
     tables = []
-    for label, rows in results.by_configuration(df):
+    for label, rows in schema.by_configuration(df):
         g = rows.groupby("n_replaced", sort=True)
         out = g.size().rename("trials").to_frame()
         out["p"] = g["p"].mean()
@@ -119,13 +121,13 @@ def by_network(paths: list[Path]) -> list[tuple[str, list[Path]]]:
     """Run files grouped by their run's layer sizes (``run.json`` beside each file).
 
     Labels are the sizes joined by ``-`` (``"784-500-500-500-10"``); files without a
-    readable ``run.json`` (:func:`results.run_spec`) form one group labelled
+    readable ``run.json`` (:func:`schema.run_spec`) form one group labelled
     ``"other"``. Groups keep first-seen order.
     """
     groups: dict[str, list[Path]] = {}
     for path in paths:
         try:
-            label = "-".join(map(str, results.run_spec(path)["layers"]))
+            label = "-".join(map(str, schema.run_spec(path)["layers"]))
         except (OSError, ValueError, KeyError, TypeError):
             label = "other"
         groups.setdefault(label, []).append(path)
@@ -144,21 +146,21 @@ def _each_network(
 def _runs_part(epochs: list[Path], figures_dir: Path) -> str:
     def make(files: list[Path], suffix: str) -> tuple[str, list[Path]]:
         png = plots.fig2(files, figures_dir / f"fig2{suffix}.png")
-        table = runs_table(results.load_epochs(files))
+        table = runs_table(schema.load_epochs(files))
         return f"{markdown_table(table)}\n\n![fig2]({png.name})", [png]
 
     return _each_network(epochs, "## Training runs (Fig. 2)", make)
 
 
 def rates_table(rates: pd.DataFrame) -> pd.DataFrame:
-    """Per run (:func:`results.load_rates`'s ``run``) and epoch: per-pair totals of the epoch's rates (eq. 22,
+    """Per run (:func:`schema.load_rates`'s ``run``) and epoch: per-pair totals of the epoch's rates (eq. 22,
     every batch), Spread (eq. 23) and log-spread (:func:`spread.summarise`), the number
     of batches and ``output_idle``, how many of them left the output pair uncorrected
     (RMS exactly 0: every output clipped in both phases)."""
     rows = []
     run_of = rates["run"] if "run" in rates else rates["trial_id"]  # load_rates names runs
     for (run, epoch), part in rates.groupby([run_of.rename("run"), "epoch"], sort=True):
-        wide = results.pivot_rates(part).to_numpy(dtype=float)
+        wide = schema.pivot_rates(part).to_numpy(dtype=float)
         rows.append(
             {
                 "run": run,
@@ -174,7 +176,7 @@ def rates_table(rates: pd.DataFrame) -> pd.DataFrame:
 def _rates_part(rates: list[Path], figures_dir: Path) -> str:
     def make(files: list[Path], suffix: str) -> tuple[str, list[Path]]:
         png = plots.fig3(files, figures_dir / f"fig3{suffix}.png")
-        table = rates_table(results.load_rates(files))
+        table = rates_table(schema.load_rates(files))
         return f"{markdown_table(table)}\n\n![fig3]({png.name})", [png]
 
     heading = (
@@ -187,7 +189,7 @@ def _rates_part(rates: list[Path], figures_dir: Path) -> str:
 
 
 def _saturation_part(paths: list[Path]) -> str:
-    table = pd.concat([pd.read_csv(p).assign(run=results.run_name(p)) for p in paths], ignore_index=True)
+    table = pd.concat([pd.read_csv(p).assign(run=schema.run_name(p)) for p in paths], ignore_index=True)
     table = table[["run", *(c for c in table.columns if c != "run")]]
     return (
         "## Saturation of the free-phase states (`analysis.saturation`)\n\n"
@@ -204,7 +206,7 @@ def _sweep_part(sweep: pd.DataFrame, paths: list[Path], figures_dir: Path) -> st
     for measure in measures:
         suffix = "" if measure == measures[0] else f"_{measure}"
         # The per-pair panel needs a single configuration (see plots.fig4).
-        single = len(results.by_configuration(sweep[sweep["error_measure"] == measure])) == 1
+        single = len(schema.by_configuration(sweep[sweep["error_measure"] == measure])) == 1
         png = plots.fig4(paths, figures_dir / f"fig4{suffix}.png", test=True, pairs=single, measure=measure)
         png_p = plots.fig4(paths, figures_dir / f"fig4_p{suffix}.png", x="p", test=True, measure=measure)
         figures += [f"![fig4, {measure}]({png.name})", f"![fig4 against p, {measure}]({png_p.name})"]
@@ -219,7 +221,7 @@ def _sweep_part(sweep: pd.DataFrame, paths: list[Path], figures_dir: Path) -> st
 def _ok_trials(paths: list[Path], notes: list[str]) -> pd.DataFrame | None:
     """The ok trials of the sweeps, or None (with a note) when there are none or a file is bad."""
     try:
-        df = results.load_sweep(paths, source=True)  # studies alike in many settings are named by file
+        df = schema.load_sweep(paths, source=True)  # studies alike in many settings are named by file
     except ValueError as exc:
         notes.append(f"- sweep: skipped ({exc})")
         return None

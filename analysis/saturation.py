@@ -33,10 +33,11 @@ import numpy as np
 import pandas as pd
 
 from analysis import markdown_table
-from smallworld_eqp import datasets, results
+from smallworld_eqp import datasets
 from smallworld_eqp.cli import OneLineParser, positive_int, run_main
 from smallworld_eqp.owned import check_name, check_output
-from smallworld_eqp.resultlog import read_header, replace_atomically
+from smallworld_eqp.study import schema
+from smallworld_eqp.study.resultlog import read_header, replace_atomically
 
 COLUMNS = [
     "epoch",
@@ -110,8 +111,10 @@ def run_saturation(run_dir: Path, n: int = 1000, data_dir: str | None = None) ->
         ),
         flag="RUN_DIR",
     )
-    data = datasets.load(results.run_spec(run_dir)["dataset"], data_dir=data_dir, n_train=n, n_test=1)
-    from smallworld_eqp.runs import load_checkpoint  # numba, once the command line has checked its settings
+    data = datasets.load(schema.run_spec(run_dir)["dataset"], data_dir=data_dir, n_train=n, n_test=1)
+    from smallworld_eqp.study.training_runs import (
+        load_checkpoint,  # numba, once the command line has checked its settings
+    )
 
     net, epoch = load_checkpoint(run_dir)
     table = layer_saturation(net.free_phase(data.x_train), net.graph.offsets)

@@ -46,8 +46,9 @@ BATCH = 20
 def measure(preset: str, n_batches: int, n_test: int) -> dict[str, float]:
     """One process's measurement of ``preset`` (imports whatever ``smallworld_eqp`` is on the path)."""
     from smallworld_eqp import datasets
-    from smallworld_eqp.presets import TRAIN_PRESETS
-    from smallworld_eqp.spec import build_graph, expand, new_network
+    from smallworld_eqp.study.presets import TRAIN_PRESETS
+    from smallworld_eqp.study.spec import build_graph, expand
+    from smallworld_eqp.study.trial import new_network
 
     trial = expand(TRAIN_PRESETS[preset])[0]
     net = new_network(trial, build_graph(trial))

@@ -43,7 +43,7 @@ import numpy as np
 import scipy
 from scipy.sparse import csgraph
 
-from smallworld_eqp import metrics, topology
+from smallworld_eqp.graph import layered, metrics, rewiring
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COLUMNS = ("graph", "metric", "ours_s", "networkx_s", "scipy_s", "x_networkx", "x_scipy", "equal", "value")
@@ -51,8 +51,8 @@ COLUMNS = ("graph", "metric", "ours_s", "networkx_s", "scipy_s", "x_networkx", "
 # Child process that times the first calls into the metrics with an empty numba cache.
 _COLD_COMPILE = """
 import time
-from smallworld_eqp import metrics, topology
-g = topology.rewire(topology.connect_within_layers(topology.layered([20, 10, 10, 5])), n=30, seed=0)
+from smallworld_eqp.graph import layered, metrics, rewiring
+g = rewiring.rewire(layered.connect_within_layers(layered.layered([20, 10, 10, 5])), n=30, seed=0)
 g.csr
 t = time.perf_counter()
 metrics.characteristic_path_length(g), metrics.clustering_coefficient(g), metrics.hops_to_output(g)
@@ -85,19 +85,19 @@ def cold_compile_seconds() -> float:
 # --- baselines ----------------------------------------------------------------------
 
 
-def nx_hops(g: topology.Graph, G: nx.Graph) -> np.ndarray:
+def nx_hops(g: layered.Graph, G: nx.Graph) -> np.ndarray:
     dist = np.empty(g.n_neurons)
     for depth, layer in enumerate(nx.bfs_layers(G, range(g.offsets[-2], g.offsets[-1]))):
         dist[layer] = depth
     return np.bincount(g.layer_of, weights=dist) / np.asarray(g.layer_sizes)
 
 
-def scipy_path_length(g: topology.Graph) -> float:
+def scipy_path_length(g: layered.Graph) -> float:
     dist = csgraph.shortest_path(g.to_scipy(), method="D", directed=False, unweighted=True)
     return float(dist.sum()) / (g.n_neurons * (g.n_neurons - 1))
 
 
-def scipy_clustering(g: topology.Graph) -> float:
+def scipy_clustering(g: layered.Graph) -> float:
     a = g.to_scipy()
     twice = np.asarray((a @ a).multiply(a).sum(axis=1)).ravel()
     degree = np.diff(g.csr[0])
@@ -105,7 +105,7 @@ def scipy_clustering(g: topology.Graph) -> float:
     return sum(local.tolist()) / g.n_neurons
 
 
-def scipy_hops(g: topology.Graph) -> np.ndarray:
+def scipy_hops(g: layered.Graph) -> np.ndarray:
     outputs = np.arange(g.offsets[-2], g.offsets[-1])
     dist = csgraph.shortest_path(g.to_scipy(), method="D", directed=False, unweighted=True, indices=outputs)
     return np.bincount(g.layer_of, weights=dist.min(axis=0)) / np.asarray(g.layer_sizes)
@@ -138,7 +138,7 @@ def short(value) -> str:
     return f"{value:.10g}" if isinstance(value, float) else str(value)
 
 
-def compare(name: str, g: topology.Graph, repeat: int, with_networkx: bool, with_scipy: bool) -> list[dict]:
+def compare(name: str, g: layered.Graph, repeat: int, with_networkx: bool, with_scipy: bool) -> list[dict]:
     """Rows for clustering, path length and hops_to_output on one graph."""
     cases = [
         ("clustering", metrics.clustering_coefficient, nx.average_clustering, scipy_clustering),
@@ -167,7 +167,7 @@ def compare(name: str, g: topology.Graph, repeat: int, with_networkx: bool, with
     return rows
 
 
-def parallel_paths(name: str, g: topology.Graph, repeat: int) -> list[dict]:
+def parallel_paths(name: str, g: layered.Graph, repeat: int) -> list[dict]:
     """Rows timing the parallel-path measures on one graph (no baseline)."""
     rows = []
     for measure in (metrics.log_paths_to_output, metrics.log_walks_to_output):
@@ -204,10 +204,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.repeat < 1:
         parser.error(f"--repeat must be >= 1, got {args.repeat}")
     if args.parallel_paths_only:
-        metrics.log_paths_to_output(topology.layered([3, 3, 3]))  # compiled outside the timed calls
+        metrics.log_paths_to_output(layered.layered([3, 3, 3]))  # compiled outside the timed calls
         sizes = [784, 500, 500, 500, 10]
-        base = topology.connect_within_layers(topology.layered(sizes))
-        paper = topology.rewire(base, n=int(0.08 * base.n_edges), seed=0)
+        base = layered.connect_within_layers(layered.layered(sizes))
+        paper = rewiring.rewire(base, n=int(0.08 * base.n_edges), seed=0)
         _ = paper.csr
         rows = parallel_paths("paper", paper, args.repeat)
         print(f"paper: {paper}")
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     print("timing first calls with an empty numba cache (child process) ...", flush=True)
     rows.append(row("small", "compile (empty cache)", cold_compile_seconds()))
-    small = topology.rewire(topology.connect_within_layers(topology.layered([20, 10, 10, 5])), n=30, seed=0)
+    small = rewiring.rewire(layered.connect_within_layers(layered.layered([20, 10, 10, 5])), n=30, seed=0)
     _ = small.csr  # built outside the timed calls
     t, _ = timed(lambda: (metrics.characteristic_path_length(small), metrics.clustering_coefficient(small)))
     t_hops, _ = timed(metrics.hops_to_output, small)
@@ -225,11 +225,11 @@ def main(argv: list[str] | None = None) -> None:
 
     print("building the paper network ...", flush=True)
     sizes = [784, 500, 500, 500, 10]
-    t_build, base = timed(lambda: topology.connect_within_layers(topology.layered(sizes)), repeat=args.repeat)
+    t_build, base = timed(lambda: layered.connect_within_layers(layered.layered(sizes)), repeat=args.repeat)
     n = int(0.08 * base.n_edges)
-    t_rewire, paper = timed(lambda: topology.rewire(base, n=n, seed=0), repeat=args.repeat)
+    t_rewire, paper = timed(lambda: rewiring.rewire(base, n=n, seed=0), repeat=args.repeat)
     t_csr, _ = timed(
-        lambda: topology.Graph(paper.layer_sizes, paper.edges, paper.kinds).csr, repeat=args.repeat
+        lambda: layered.Graph(paper.layer_sizes, paper.edges, paper.kinds).csr, repeat=args.repeat
     )
     _ = paper.csr
     rows.append(row("paper", "build (layered+intra)", t_build, f"E={base.n_edges}"))
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print("networkx comparison graph ...", flush=True)
     small_sizes = [784, 100, 100, 100, 100, 100, 10]
-    g = topology.rewire(topology.connect_within_layers(topology.layered(small_sizes)), p=0.1, seed=0)
+    g = rewiring.rewire(layered.connect_within_layers(layered.layered(small_sizes)), p=0.1, seed=0)
     _ = g.csr
     rows += compare("nx", g, args.repeat, with_networkx=True, with_scipy=True)
     rows += parallel_paths("nx", g, args.repeat)

@@ -66,10 +66,14 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_info
 
-from smallworld_eqp import datasets, kernels, topology
-from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
-from smallworld_eqp.presets import TRAIN_PRESETS
-from smallworld_eqp.spec import build_graph, expand, new_network
+from smallworld_eqp import datasets
+from smallworld_eqp.config import EqPropConfig
+from smallworld_eqp.engine import kernels
+from smallworld_eqp.engine.network import EqPropNetwork
+from smallworld_eqp.graph import layered, rewiring
+from smallworld_eqp.study.presets import TRAIN_PRESETS
+from smallworld_eqp.study.spec import build_graph, expand
+from smallworld_eqp.study.trial import new_network
 
 BATCH = 20
 EPOCH_EXAMPLES = 60_000
@@ -87,15 +91,15 @@ WINDOW = 50
 PAUSE = 0.5
 
 
-def networks() -> dict[str, tuple[str, topology.Graph]]:
+def networks() -> dict[str, tuple[str, layered.Graph]]:
     paper = [784, 500, 500, 500, 10]
-    a = topology.connect_within_layers(topology.layered(paper))
-    a = topology.rewire(a, n=int(0.08 * a.n_edges), seed=0)
-    c = topology.connect_within_layers(topology.layered([784] + [100] * 5 + [10]))
-    c = topology.rewire(c, p=0.1, seed=0)
+    a = layered.connect_within_layers(layered.layered(paper))
+    a = rewiring.rewire(a, n=int(0.08 * a.n_edges), seed=0)
+    c = layered.connect_within_layers(layered.layered([784] + [100] * 5 + [10]))
+    c = rewiring.rewire(c, p=0.1, seed=0)
     return {
         "a": ("784-500x3-10, intra-layer edges, 8% replaced", a),
-        "b": ("784-500x3-10 basic", topology.layered(paper)),
+        "b": ("784-500x3-10 basic", layered.layered(paper)),
         "c": ("784-100x5-10, intra-layer edges, p=0.1", c),
     }
 
@@ -151,7 +155,7 @@ class DenseReference:
         self.b += lr * x.shape[0] * (sb - s0).mean(axis=0)
 
 
-def edges_used(g: topology.Graph) -> int:
+def edges_used(g: layered.Graph) -> int:
     from_input = int(np.count_nonzero(g.edges[:, 0] < g.layer_sizes[0]))
     return 2 * (g.n_edges - from_input) + from_input
 

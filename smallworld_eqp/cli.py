@@ -3,7 +3,7 @@
 Every bad value ends the program with one line on stderr naming the value and what is
 allowed, and exit code 2; no traceback. The flags of the settings are derived from
 their declarations (:mod:`smallworld_eqp.settings`); a preset is a mapping of
-settings (:mod:`smallworld_eqp.presets`) that the flags given override.
+settings (:mod:`smallworld_eqp.study.presets`) that the flags given override.
 """
 
 from __future__ import annotations
@@ -17,10 +17,17 @@ from typing import NoReturn
 
 import numpy as np
 
-from ._config import numba_environment_error
-from .config import EqPropConfig
-from .settings import add_arguments, argparse_type, parse_float, parse_int, parse_ints, parse_items
-from .spec import SETTING_NAMES, TrialSpec
+from smallworld_eqp.config import EqPropConfig
+from smallworld_eqp.numba_settings import numba_environment_error
+from smallworld_eqp.settings import (
+    add_arguments,
+    argparse_type,
+    parse_float,
+    parse_int,
+    parse_ints,
+    parse_items,
+)
+from smallworld_eqp.study.spec import SETTING_NAMES, TrialSpec
 
 #: Most values a logarithmic grid flag may ask for (more is a typing error).
 MAX_GRID = 10_000
@@ -43,7 +50,7 @@ def run_main(
     """Parse ``argv`` and run ``action(args)``; return the exit code.
 
     ``parser`` may be the function that builds it: it runs after the environment is
-    checked (:func:`~smallworld_eqp._config.numba_environment_error`), as does the
+    checked (:func:`~smallworld_eqp.numba_settings.numba_environment_error`), as does the
     action, which may import numba. ``bad_input`` errors become one line on stderr and exit
     code 2 (they name the bad value); Ctrl-C exits 130 saying that finished results
     are kept.
@@ -116,7 +123,7 @@ def logspace_values(spec: tuple[float, float, int]) -> list[float]:
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of every setting of :class:`~smallworld_eqp.spec.TrialSpec` and
+    """The flags of every setting of :class:`~smallworld_eqp.study.spec.TrialSpec` and
     :class:`~smallworld_eqp.config.EqPropConfig`, grouped, plus ``--data-dir``."""
     add_arguments(parser.add_argument_group("network, data and training"), TrialSpec)
     parser.add_argument(

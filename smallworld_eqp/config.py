@@ -3,14 +3,14 @@
 :class:`EqPropConfig` (the hyper-parameters of a network and its training),
 :func:`pair_rates`, and the names of what the engine implements, declared as plain
 values so that everything that only describes, plans or reads trials
-(:mod:`.spec`, :mod:`.results`, the command lines' parsers) imports no numba. The
-engine is checked against these names by ``tests/test_config.py``: :mod:`.kernels`
-implements the solvers and clamped-step forms named here, :mod:`.metrics` the graph
-measures. :mod:`.eqprop` re-exports what it used to hold.
+(:mod:`.study.spec`, :mod:`.study.schema`, the command lines' parsers) imports no
+numba. The engine is checked against these names by ``tests/test_config.py``:
+:mod:`.engine.kernels` implements the solvers and clamped-step forms named here,
+:mod:`.graph.metrics` the graph measures.
 
-This module may import :mod:`.settings`, :mod:`.validate`, numpy and the standard
-library only. (:mod:`._config` is the other configuration: numba's flags and the
-kernels' constants.)
+This module is the bottom layer: it may import :mod:`.settings`, :mod:`.validate`,
+numpy and the standard library only. (:mod:`.numba_settings` is the other
+configuration: numba's flags and the kernels' constants.)
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .settings import parse_floats, parse_number_or, parse_optional_float, setting
-from .validate import check_bool, check_choice, check_int, check_real
+from smallworld_eqp.settings import parse_floats, parse_number_or, parse_optional_float, setting
+from smallworld_eqp.validate import check_bool, check_choice, check_int, check_real
 
 #: The relaxation solvers (:data:`kernels.SOLVERS`), each with the forms of the clamped
 #: step it implements (keys of :data:`kernels.NUDGES`).
@@ -157,7 +157,7 @@ class EqPropConfig:
         phases from the free state, ``s+`` at +beta and ``s-`` at -beta, and eq. 7-8
         from their difference, ``dW_ij = lr / (2 beta) (rho(s+_i) rho(s+_j) -
         rho(s-_i) rho(s-_j))``, ``db_i = lr / (2 beta) (rho(s+_i) - rho(s-_i))``: the
-        estimator's O(beta) bias cancels (:mod:`smallworld_eqp.gradient`).
+        estimator's O(beta) bias cancels (:mod:`smallworld_eqp.engine.gradient`).
         :meth:`EqPropNetwork.clamped_phase` runs the +beta phase.
     bias_learning_rate : float or None
         ``None``: a bias uses the rate of its neuron's input weights (paper 4.1). A

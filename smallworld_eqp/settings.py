@@ -2,7 +2,7 @@
 
 :func:`setting` attaches to a field its help text, how a command line spells a value
 (a parser from text) and the version that added it. From the fields of
-:class:`~smallworld_eqp.config.EqPropConfig` and :class:`~smallworld_eqp.spec.TrialSpec`
+:class:`~smallworld_eqp.config.EqPropConfig` and :class:`~smallworld_eqp.study.spec.TrialSpec`
 derive the command-line flags (:func:`add_arguments`), the presets' keys, the trial
 hash and the results CSV columns.
 

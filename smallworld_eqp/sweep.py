@@ -34,7 +34,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .cli import (
+from smallworld_eqp.cli import (
     OneLineParser,
     add_spec_arguments,
     float_list,
@@ -46,10 +46,10 @@ from .cli import (
     positive_int,
     run_main,
 )
-from .owned import check_name
-from .presets import SWEEP_PRESETS
-from .settings import argparse_type
-from .spec import VARY_SEPS, build_graph, check_fits, expand, load_data, parse_vary
+from smallworld_eqp.owned import check_name
+from smallworld_eqp.settings import argparse_type
+from smallworld_eqp.study.presets import SWEEP_PRESETS
+from smallworld_eqp.study.spec import VARY_SEPS, build_graph, check_fits, expand, load_data, parse_vary
 
 SUMMARY_COLUMNS = [
     "seed",
@@ -159,8 +159,8 @@ def check_feasible(specs: Sequence) -> None:
 
 def _sweep(args: argparse.Namespace) -> int:
     # The engine (numba) is imported once the environment is checked (cli.run_main) and
-    # only to run: --help and bad flags never load it.
-    from .runner import rates_path, run_sweep
+    # only to run: --help, bad flags and a bad NUMBA_NUM_THREADS never load it.
+    from smallworld_eqp.study.execution import rates_path, run_sweep
 
     check_name(args.out)
     if args.out.endswith(("/", os.sep)) or Path(args.out).name in ("", ".."):
@@ -173,10 +173,11 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--out {out} names an image (the figure goes to NAME.png); give a CSV path like {png.with_suffix('.csv')}"
         )
+    if args.plot:
+        # matplotlib (about a second to import) only for a sweep that draws its figure.
+        from smallworld_eqp import plots
     if args.plot and (png.exists() or png.is_symlink()):
-        from .plots import check_figure_path  # matplotlib only when there is a file to check
-
-        check_figure_path(png, flag="--out (or pass --no-plot)")  # somebody's file is never replaced
+        plots.check_figure_path(png, flag="--out (or pass --no-plot)")  # somebody's file is never replaced
     specs = specs_from_args(args)
     check_feasible(specs)
     frame = run_sweep(
@@ -192,9 +193,7 @@ def _sweep(args: argparse.Namespace) -> int:
         print(frame[[c for c in SUMMARY_COLUMNS if c in frame]].to_string(index=False))
         print(f"results: {out}  per-batch rates: {rates_path(out)}")
     if args.plot and (frame["status"] == "ok").any():
-        from .plots import fig4
-
-        fig4([out], png, x="p" if specs[0].requested == "p" else "n_replaced")
+        plots.fig4([out], png, x="p" if specs[0].requested == "p" else "n_replaced")
         if not args.quiet:
             print(f"figure: {png}")
     failed = int((frame["status"] != "ok").sum())

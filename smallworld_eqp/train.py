@@ -24,10 +24,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .cli import OneLineParser, add_spec_arguments, given_settings, nonneg_int, positive_int, run_main
-from .owned import check_name
-from .presets import TRAIN_PRESETS
-from .spec import TrialSpec, build_graph
+from smallworld_eqp.cli import (
+    OneLineParser,
+    add_spec_arguments,
+    given_settings,
+    nonneg_int,
+    positive_int,
+    run_main,
+)
+from smallworld_eqp.engine.batch import DivergenceError
+from smallworld_eqp.owned import check_name
+from smallworld_eqp.study.presets import TRAIN_PRESETS
+from smallworld_eqp.study.spec import TrialSpec, build_graph
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,10 +90,8 @@ def spec_from_args(args: argparse.Namespace):
 
 def _train(args: argparse.Namespace) -> int:
     # The engine (numba) is imported once the environment is checked (cli.run_main) and
-    # only to run: --help and bad flags never load it.
-    from .eqprop import DivergenceError
-    from .runner import limit_threads
-    from .runs import RunStateError, run_training
+    # only to run: --help, bad flags and a bad NUMBA_NUM_THREADS never load it.
+    from smallworld_eqp.study import execution, training_runs
 
     spec = spec_from_args(args)
     build_graph(spec)
@@ -95,8 +101,8 @@ def _train(args: argparse.Namespace) -> int:
         )
     out = check_name(f"data/runs/{args.preset}" if args.out is None else args.out)
     try:
-        with limit_threads(args.threads):
-            frame = run_training(
+        with execution.limit_threads(args.threads):
+            frame = training_runs.run_training(
                 spec,
                 out,
                 resume=args.resume,
@@ -104,7 +110,7 @@ def _train(args: argparse.Namespace) -> int:
                 train_eval_every=args.train_eval_every,
                 progress=not args.quiet,
             )
-    except (DivergenceError, RunStateError) as exc:
+    except (DivergenceError, training_runs.RunStateError) as exc:
         # Not bad input, a failed run: exit 1, and say what is kept.
         what = "training diverged at " if isinstance(exc, DivergenceError) else ""
         message = " ".join(str(exc).split())

@@ -17,11 +17,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smallworld_eqp import results, spread, topology
-from smallworld_eqp.eqprop import EqPropConfig
-from smallworld_eqp.runs import run_training
-from smallworld_eqp.spec import TrialSpec
-from smallworld_eqp.topology import ADJACENT, INTRA, SKIP, Graph
+from smallworld_eqp.config import EqPropConfig
+from smallworld_eqp.engine import spread
+from smallworld_eqp.graph import rewiring
+from smallworld_eqp.graph.layered import ADJACENT, INTRA, SKIP, Graph
+from smallworld_eqp.study import schema
+from smallworld_eqp.study.spec import TrialSpec
+from smallworld_eqp.study.training_runs import run_training
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -107,7 +109,7 @@ def sweep_frame(
                 "mode": "replace",
                 "requested": "n",
                 "n_replaced": n,
-                "p": topology.replacements_to_p(n, n_edges),
+                "p": rewiring.replacements_to_p(n, n_edges),
                 "error_measure": "misclassification",
                 "n_neurons": sum(sizes),
                 "n_edges": n_edges,
@@ -142,7 +144,7 @@ def sweep_frame(
                 "finished": "2024-01-01T00:00:02+00:00",
             }
             rows.append(row)
-    return pd.DataFrame(rows, columns=results.sweep_columns(n_layers))
+    return pd.DataFrame(rows, columns=schema.sweep_columns(n_layers))
 
 
 def epochs_frame(n_epochs=5, *, start=0.6, rate=0.5):
@@ -160,7 +162,7 @@ def epochs_frame(n_epochs=5, *, start=0.6, rate=0.5):
             "n_edges": 100,
             "n_skip": 10,
         },
-        columns=results.EPOCHS_COLUMNS,
+        columns=schema.EPOCHS_COLUMNS,
     )
 
 
@@ -173,7 +175,7 @@ def rates_frame(trial_id="run", n_epochs=2, n_batches=30, n_pairs=4, *, seed=0):
             for pair in range(n_pairs):
                 rms = 10.0 ** (-6 + pair) * (1 + 0.5 * rng.random()) / epoch
                 rows.append((trial_id, epoch, batch, pair, rms))
-    return pd.DataFrame(rows, columns=results.RATES_COLUMNS)
+    return pd.DataFrame(rows, columns=schema.RATES_COLUMNS)
 
 
 # ------------------------------------------------------- graphs and kernels

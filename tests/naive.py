@@ -126,17 +126,17 @@ def symmetric_train_batch(graph, weights, biases, x, y, eps, beta, k, n_free, n_
 def random_graph(rng, *, max_layers=5, max_size=7):
     """A random layered graph for tests: random sizes, maybe intra-layer edges, rewired
     in replace or add mode (so blocks range from dense to sparse)."""
-    from smallworld_eqp import topology
+    from smallworld_eqp.graph import layered, rewiring
 
     n_layers = int(rng.integers(3, max_layers + 1))
     sizes = [int(v) for v in rng.integers(2, max_size + 1, n_layers)]
-    g = topology.layered(sizes)
+    g = layered.layered(sizes)
     if rng.random() < 0.7:
-        g = topology.connect_within_layers(g)
+        g = layered.connect_within_layers(g)
     mode = "replace" if rng.random() < 0.5 else "add"
-    n_max = min(g.n_edges, topology.n_skip_candidates(g))
+    n_max = min(g.n_edges, rewiring.n_skip_candidates(g))
     if n_max > 0:
-        g = topology.rewire(g, n=int(rng.integers(0, n_max + 1)), mode=mode, seed=rng)
+        g = rewiring.rewire(g, n=int(rng.integers(0, n_max + 1)), mode=mode, seed=rng)
     return g
 
 

@@ -81,9 +81,9 @@ def test_hops_mean_over_hidden_layers_of_each_depth():
 
 
 def test_correlate_signs(sweep_csv):
-    from smallworld_eqp import results
+    from smallworld_eqp.study import schema
 
-    table = correlations.correlate(results.load_sweep(sweep_csv)).set_index(["outcome", "metric"])
+    table = correlations.correlate(schema.load_sweep(sweep_csv)).set_index(["outcome", "metric"])
     # the synthetic sweep: more replacements, shorter paths, smaller spread and error
     assert table.loc[("spread", "hops_mean_hidden"), "rho"] > 0.9
     assert table.loc[("online_error_epoch1", "path_length"), "rho"] > 0.8

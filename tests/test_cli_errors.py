@@ -52,7 +52,7 @@ def _prepare(tmp_path: Path) -> dict:
     (tmp_path / "figure.png").write_bytes(b"\x89PNG\r\n\x1a\nsomebody's figure")
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "epochs.csv").write_text("somebody,else\n1,2")
-    from smallworld_eqp.results import sweep_columns
+    from smallworld_eqp.study.schema import sweep_columns
 
     columns = sweep_columns(6)  # the quick preset's network
     header = ",".join(columns) + "\n"
@@ -112,7 +112,7 @@ def _invoke(command: str, subs: dict) -> tuple[int, str]:
 def test_malformed_input(command, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SMALLWORLD_EQP_DATA", str(tmp_path / "empty"))
-    import smallworld_eqp.datasets as ds
+    import smallworld_eqp.datasets.idx as ds
 
     def offline(url, dest):
         raise OSError("offline in tests")
@@ -159,7 +159,7 @@ def update_readme() -> None:
     import tempfile
     from unittest import mock
 
-    import smallworld_eqp.datasets as ds
+    import smallworld_eqp.datasets.idx as ds
 
     text = README.read_text()
     head, rest = text.split("<!-- errors:start -->")

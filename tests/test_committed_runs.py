@@ -27,9 +27,9 @@ import pandas as pd
 import pytest
 from helpers import AUTHORS_SPEC
 
-from smallworld_eqp import results
-from smallworld_eqp.runs import recorded_options, run_training
-from smallworld_eqp.spec import LATER_DEFAULTS, TrialSpec, build_graph
+from smallworld_eqp.study import schema
+from smallworld_eqp.study.spec import LATER_DEFAULTS, TrialSpec, build_graph
+from smallworld_eqp.study.training_runs import recorded_options, run_training
 
 RUNS = Path(__file__).resolve().parents[1] / "analysis" / "results" / "runs"
 FOLDERS = sorted(d for d in RUNS.iterdir() if d.is_dir())
@@ -121,9 +121,9 @@ def check_run(folder: Path) -> None:
     if folder.name in BEFORE_0_2:
         assert "version" not in epochs and "git_rev" not in epochs and "error_measure" not in epochs
     else:
-        expected = results.EPOCHS_COLUMNS
-        if set(results.EQUILIBRIUM_COLUMNS).isdisjoint(epochs.columns):  # written before they existed
-            expected = [c for c in expected if c not in results.EQUILIBRIUM_COLUMNS]
+        expected = schema.EPOCHS_COLUMNS
+        if set(schema.EQUILIBRIUM_COLUMNS).isdisjoint(epochs.columns):  # written before they existed
+            expected = [c for c in expected if c not in schema.EQUILIBRIUM_COLUMNS]
         else:
             cfg = spec.config
             assert trained["free_steps_mean"].between(1, cfg.n_free).all()
@@ -133,13 +133,13 @@ def check_run(folder: Path) -> None:
         assert epochs["version"].notna().all() and epochs["git_rev"].notna().all()
         assert (epochs["version"].str.len() > 0).all() and (epochs["git_rev"].str.len() >= 7).all()
         task = "regression" if spec.dataset == "diabetes" else "classification"
-        assert (epochs["error_measure"] == results.ERROR_MEASURES[task]).all()
+        assert (epochs["error_measure"] == schema.ERROR_MEASURES[task]).all()
 
 
 def check_rates(folder: Path) -> None:
     """Assert that the run's rates hold every batch of every epoch."""
     _, _, spec = _read(folder)
-    rates = results.load_rates([folder])
+    rates = schema.load_rates([folder])
     assert sorted(set(rates["epoch"])) == list(range(1, spec.epochs + 1))
     ids = set(rates["trial_id"])
     assert ids == ({folder.name} if folder.name in BEFORE_0_2 else {spec.run_id})
@@ -153,7 +153,7 @@ def check_rates(folder: Path) -> None:
     pairs = rates.groupby(["epoch", "batch"])["pair"].agg(lambda p: tuple(sorted(map(str, p))))
     adjacent = tuple(str(k) for k in range(len(spec.layers) - 1))
     counts = build_graph(spec).kind_counts()
-    kinds = () if folder.name in BEFORE_0_2 else tuple(k for k in results.KIND_PAIRS if counts[k])
+    kinds = () if folder.name in BEFORE_0_2 else tuple(k for k in schema.KIND_PAIRS if counts[k])
     cut = recorded_options(json.loads((folder / "run.json").read_text()))["remove_skip_after"]
     for (epoch, _), got in pairs.items():
         dropped = cut is not None and epoch > cut
@@ -164,7 +164,7 @@ def check_rates(folder: Path) -> None:
 def check_weight_change(folder: Path) -> None:
     """Assert that the run's weight_change.csv covers every epoch and edge."""
     _, epochs, spec = _read(folder)
-    changes = results.load_weight_changes([folder])
+    changes = schema.load_weight_changes([folder])
     totals = changes.groupby("epoch")["n_edges"].sum()
     trained = epochs[epochs["epoch"] >= 1].set_index("epoch")
     assert totals.index.tolist() == trained.index.tolist()
@@ -185,7 +185,7 @@ def test_committed_run_folder_is_complete_and_consistent(folder):
         )
     else:
         check_rates(folder)
-    if (folder / results.WEIGHT_CHANGE_FILE).exists():
+    if (folder / schema.WEIGHT_CHANGE_FILE).exists():
         check_weight_change(folder)
 
 
@@ -202,7 +202,7 @@ def test_the_checks_pass_a_new_run_and_catch_a_repeated_epoch(tmp_path):
     with pytest.raises(AssertionError):
         check_run(folder)
     epochs.write_text("".join(lines))
-    changes = folder / results.WEIGHT_CHANGE_FILE
+    changes = folder / schema.WEIGHT_CHANGE_FILE
     changes.write_text("".join(changes.read_text().splitlines(keepends=True)[:-1]))  # a pair lost
     with pytest.raises(AssertionError):
         check_weight_change(folder)

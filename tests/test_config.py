@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from smallworld_eqp import config, eqprop, experiment, kernels, metrics, spec
+from smallworld_eqp import config
+from smallworld_eqp.engine import kernels, network
+from smallworld_eqp.graph import metrics
+from smallworld_eqp.study import spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_CSV = ROOT / "analysis" / "results" / "quick" / "quick_sweep.csv"
@@ -20,15 +23,16 @@ RUN_DIR = ROOT / "analysis" / "results" / "runs" / "paper-basic"
 #: run from their command lines, validate settings; then report the modules loaded.
 NUMBA_FREE = """
 import json, sys
-from smallworld_eqp import results, spec, sweep, train
+from smallworld_eqp import sweep, train
+from smallworld_eqp.study import schema, spec
 from smallworld_eqp.config import EqPropConfig
 import smallworld_eqp.plots, analysis.correlations, analysis.decay_fit, analysis.graph_designs, analysis.report
 
 sweep_csv, run_dir = sys.argv[1:]
-df = results.load_sweep([sweep_csv])
-studies = results.by_configuration(df)
-epochs = results.load_epochs([run_dir])
-rates = results.load_rates([run_dir])
+df = schema.load_sweep([sweep_csv])
+studies = schema.by_configuration(df)
+epochs = schema.load_epochs([run_dir])
+rates = schema.load_rates([run_dir])
 tiny = ["--layers", "64,8,10", "--n-train", "40", "--n-test", "20", "--n-free", "5"]
 args = sweep.build_parser().parse_args([*tiny, "--replacements", "0,10", "--seeds", "0,1", "--vary", "eps=0.5,0.25"])
 specs = sweep.specs_from_args(args)
@@ -43,7 +47,7 @@ print(json.dumps({
     "rows": len(df), "studies": len(studies), "epochs": len(epochs), "rates": len(rates),
     "trials": [s.trial_id for s in specs], "train_trial": trial.trial_id, "refused": refused,
     "numba": sorted(m for m in sys.modules if m == "numba" or m.startswith("numba.")),
-    "engine": sorted(m for m in ("smallworld_eqp.kernels", "smallworld_eqp.eqprop", "smallworld_eqp.metrics")
+    "engine": sorted(m for m in ("smallworld_eqp.engine.kernels", "smallworld_eqp.engine.network", "smallworld_eqp.graph.metrics")
                      if m in sys.modules),
 }))
 """
@@ -71,6 +75,35 @@ def test_reading_planning_and_validating_import_no_numba():
     )
 
 
+#: Modules that describe, plan and read trials: each imports no numba by itself.
+NUMBA_FREE_MODULES = (
+    "smallworld_eqp.config",
+    "smallworld_eqp.settings",
+    "smallworld_eqp.validate",
+    "smallworld_eqp.study.schema",
+    "smallworld_eqp.study.presets",
+    "smallworld_eqp.study.spec",
+    "smallworld_eqp.study.resultlog",
+    "smallworld_eqp.graph.layered",
+    "smallworld_eqp.graph.rewiring",
+    "smallworld_eqp.engine.spread",
+    "smallworld_eqp.engine.batch",
+    "smallworld_eqp.datasets",
+    "smallworld_eqp.plots",
+    "smallworld_eqp.cli",
+)
+
+
+@pytest.mark.parametrize("module", NUMBA_FREE_MODULES)
+def test_module_imports_no_numba(module):
+    code = f"import sys, {module}; print('numba' in sys.modules, {module}.__file__)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    loaded, path = proc.stdout.split()
+    assert loaded == "False", f"importing {module} loads numba"
+    assert Path(path).is_relative_to(ROOT / "smallworld_eqp"), path  # this checkout's module
+
+
 def test_the_solvers_and_step_forms_are_the_kernels():
     assert config.SOLVERS == tuple(kernels.SOLVERS)
     assert config.SOLVER_STEP_FORMS == {name: s.nudges for name, s in kernels.SOLVERS.items()}
@@ -90,7 +123,7 @@ def test_every_allowed_solver_and_nudge_runs_in_the_engine(solver, nudge):
             config.EqPropConfig(solver=solver, nudge=nudge)
         return
     cfg = config.EqPropConfig(solver=solver, nudge=nudge, n_free=3, n_clamped=2, batch_size=2)
-    net = eqprop.EqPropNetwork(spec.build_graph(spec.TrialSpec(layers=(4, 3, 2), n=1)), cfg)
+    net = network.EqPropNetwork(spec.build_graph(spec.TrialSpec(layers=(4, 3, 2), n=1)), cfg)
     stats = net.train_batch([[0.0, 1.0, 0.5, 0.2], [1.0, 0.0, 0.3, 0.9]], [[1.0, 0.0], [0.0, 1.0]])
     assert stats.rms.shape == (2,)
 
@@ -100,15 +133,3 @@ def test_the_graph_measures_are_the_metrics():
     assert config.LAYER_MEASURES == tuple(metrics.PER_LAYER)
     row = metrics.small_world_summary(spec.build_graph(spec.TrialSpec(layers=(5, 4, 4, 3), n=3)))
     assert list(row) == config.summary_columns(4)
-
-
-def test_the_old_import_paths_still_work():
-    assert eqprop.EqPropConfig is config.EqPropConfig and eqprop.pair_rates is config.pair_rates
-    for name in ("SOLVERS", "DTYPES", "NUDGES", "BATCH_ORDERS", "MAX_COUNT"):
-        assert getattr(eqprop, name) == getattr(config, name), name
-    assert metrics.summary_columns is config.summary_columns
-    from smallworld_eqp.spec import new_network
-
-    assert new_network is experiment.new_network
-    with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        spec.nope  # noqa: B018

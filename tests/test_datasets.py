@@ -19,8 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smallworld_eqp import datasets
+from smallworld_eqp.datasets import embedded, idx
 
-REAL_FETCH = datasets._fetch
+REAL_FETCH = idx._fetch
 CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E}
 IMAGE_SHAPE = (5, 4)  # not square, so a transposed flatten would show
 
@@ -30,7 +31,7 @@ def no_network(monkeypatch):
     def refuse(url, dest):
         raise AssertionError(f"a test tried to download {url}")
 
-    monkeypatch.setattr(datasets, "_fetch", refuse)
+    monkeypatch.setattr(idx, "_fetch", refuse)
 
 
 def idx_bytes(a: np.ndarray) -> bytes:
@@ -60,7 +61,7 @@ def write_split_files(folder, n_train, n_test, seed=0, gz=False, labels=None, sh
 
 
 def patch_md5(monkeypatch, name, md5):
-    monkeypatch.setitem(datasets._SOURCES, name, datasets._Source(name, datasets._SOURCES[name].mirrors, md5))
+    monkeypatch.setitem(idx._SOURCES, name, idx._Source(name, idx._SOURCES[name].mirrors, md5))
 
 
 def gz_payloads(seed=0, n_train=7, n_test=3):
@@ -300,9 +301,9 @@ def test_download_fetches_missing_files_atomically(tmp_path, monkeypatch):
         assert dest.parent == folder and not dest.name.endswith("ubyte.gz")  # a temporary name first
         dest.write_bytes(payloads[url.rsplit("/", 1)[-1]])
 
-    monkeypatch.setattr(datasets, "_fetch", fetch)
+    monkeypatch.setattr(idx, "_fetch", fetch)
     ds = datasets.load("mnist", data_dir=tmp_path / "data")
-    mirror = datasets._SOURCES["mnist"].mirrors[0]
+    mirror = idx._SOURCES["mnist"].mirrors[0]
     assert calls == [
         mirror + n
         for n in ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -321,7 +322,7 @@ def test_download_fetches_missing_files_atomically(tmp_path, monkeypatch):
 def test_download_falls_back_to_next_mirror(tmp_path, monkeypatch):
     arrays, payloads, md5 = gz_payloads(seed=3)
     patch_md5(monkeypatch, "fashion-mnist", md5)
-    first, second = datasets._SOURCES["fashion-mnist"].mirrors[:2]
+    first, second = idx._SOURCES["fashion-mnist"].mirrors[:2]
     calls = []
 
     def fetch(url, dest):
@@ -331,7 +332,7 @@ def test_download_falls_back_to_next_mirror(tmp_path, monkeypatch):
             raise urllib.error.URLError("Name or service not known")
         dest.write_bytes(payloads[url.removeprefix(second)])
 
-    monkeypatch.setattr(datasets, "_fetch", fetch)
+    monkeypatch.setattr(idx, "_fetch", fetch)
     check_matches(datasets.load("fashion-mnist", data_dir=tmp_path), arrays)
     assert len(calls) == 8 and all(url.startswith(second) for url in calls[1::2])
     assert len(files_under(tmp_path)) == 4
@@ -345,13 +346,13 @@ def test_download_refuses_wrong_md5(tmp_path, monkeypatch):
         calls.append(url)
         dest.write_bytes(payloads[url.rsplit("/", 1)[-1]])
 
-    monkeypatch.setattr(datasets, "_fetch", fetch)
+    monkeypatch.setattr(idx, "_fetch", fetch)
     with pytest.raises(
         datasets.ChecksumError,
         match=r"refused train-images-idx3-ubyte\.gz .*expected f68b3c2dcbeaaa9fbdd348bbdeb94873",
     ):
         datasets.load("mnist", data_dir=tmp_path)
-    assert len(calls) == len(datasets._SOURCES["mnist"].mirrors)
+    assert len(calls) == len(idx._SOURCES["mnist"].mirrors)
     assert files_under(tmp_path) == []
 
 
@@ -360,7 +361,7 @@ def test_failed_download_leaves_no_partial_file(tmp_path, monkeypatch):
         dest.write_bytes(b"\x1f\x8b" + bytes(1000))  # half a file, then the connection drops
         raise ConnectionResetError("connection reset by peer")
 
-    monkeypatch.setattr(datasets, "_fetch", fetch)
+    monkeypatch.setattr(idx, "_fetch", fetch)
     (tmp_path / "data").mkdir()
     with pytest.raises(datasets.DataNotFoundError) as exc_info:
         datasets.load("mnist", data_dir=tmp_path / "data")
@@ -379,11 +380,11 @@ def test_real_fetch_and_download_from_file_urls(tmp_path, monkeypatch):
     dest = tmp_path / "copy"
     REAL_FETCH(mirror.as_uri() + "/train-labels-idx1-ubyte.gz", dest)
     assert dest.read_bytes() == payloads["train-labels-idx1-ubyte.gz"]
-    monkeypatch.setattr(datasets, "_fetch", REAL_FETCH)
+    monkeypatch.setattr(idx, "_fetch", REAL_FETCH)
     monkeypatch.setitem(
-        datasets._SOURCES,
+        idx._SOURCES,
         "mnist",
-        datasets._Source("mnist", ("file:///nonexistent/", mirror.as_uri() + "/"), md5),
+        idx._Source("mnist", ("file:///nonexistent/", mirror.as_uri() + "/"), md5),
     )
     check_matches(datasets.load("mnist", data_dir=tmp_path / "data"), arrays)
 
@@ -421,9 +422,9 @@ def test_batches_cover_every_example_once(n, batch_size, seed, split):
     np.testing.assert_array_equal(np.sort(order), np.arange(n))
     if seed is None:
         np.testing.assert_array_equal(order, np.arange(n))
-    for idx, x, y in out:
-        np.testing.assert_array_equal(x, x_all[idx])
-        np.testing.assert_array_equal(y, y_all[idx])
+    for rows, x, y in out:
+        np.testing.assert_array_equal(x, x_all[rows])
+        np.testing.assert_array_equal(y, y_all[rows])
         assert x.dtype == y.dtype == np.float32 and not x.flags.writeable
 
 
@@ -555,7 +556,7 @@ def test_digits():
     # Stratified: every class has 29-31 of the 300 test examples.
     counts = np.bincount(ds.labels_test, minlength=10)
     assert counts.min() >= 29 and counts.max() <= 31
-    datasets._load_digits.cache_clear()
+    embedded._load_digits.cache_clear()
     again = datasets.load("digits", n_train=100)
     np.testing.assert_array_equal(again.x_train, ds.x_train[:100])
     np.testing.assert_array_equal(again.y_test, ds.y_test)
@@ -673,7 +674,7 @@ def test_train_command_runs_on_a_fashion_mnist_folder(tmp_path, monkeypatch, cap
     def offline(url, dest):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(datasets, "_fetch", offline)
+    monkeypatch.setattr(idx, "_fetch", offline)
     with pytest.raises(SystemExit) as exit_info:
         train.main([*args, "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "run2")])
     err = capsys.readouterr().err

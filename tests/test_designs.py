@@ -1,4 +1,4 @@
-"""Tests of the graph designs that decouple the measures (topology.rewire_span,
+"""Tests of the graph designs that decouple the measures (rewiring.rewire_span,
 rewire_ends, rewire_within_layers, DESIGNS) and of the trial setting ``design``.
 
 Invariants are checked on seeded random graphs against a brute-force listing of the
@@ -13,21 +13,22 @@ import pytest
 from helpers import ALPHA, check_well_formed, edge_set
 from scipy import stats
 
-from smallworld_eqp import metrics, spec, topology
-from smallworld_eqp.topology import INTRA, SKIP
+from smallworld_eqp.graph import layered, metrics, rewiring
+from smallworld_eqp.graph.layered import INTRA, SKIP
+from smallworld_eqp.study import spec
 
 
-def random_layers(seed: int, min_layers: int = 3) -> topology.Graph:
+def random_layers(seed: int, min_layers: int = 3) -> layered.Graph:
     """A layered graph of ``min_layers``-7 random-sized layers, intra-connected or not,
     maybe already rewired (so some candidates are taken)."""
     rng = np.random.default_rng(seed)
     sizes = rng.integers(1, 7, size=rng.integers(min_layers, 8)).tolist()
-    g = topology.layered(sizes)
+    g = layered.layered(sizes)
     if rng.random() < 0.4:
-        g = topology.connect_within_layers(g)
+        g = layered.connect_within_layers(g)
     if rng.random() < 0.5:
-        g = topology.rewire(
-            g, n=int(rng.integers(0, min(g.n_edges, topology.n_skip_candidates(g)) + 1)), seed=seed
+        g = rewiring.rewire(
+            g, n=int(rng.integers(0, min(g.n_edges, rewiring.n_skip_candidates(g)) + 1)), seed=seed
         )
     return g
 
@@ -43,7 +44,7 @@ def allowed(op: str, arg, la: int, lb: int, n_layers: int) -> bool:
     return la == lb and 0 < la < n_layers - 1  # rewire_within_layers
 
 
-def free_pairs(g: topology.Graph, op: str, arg) -> set[tuple[int, int]]:
+def free_pairs(g: layered.Graph, op: str, arg) -> set[tuple[int, int]]:
     """Brute force: every unconnected pair of neurons the step may join."""
     taken = edge_set(g)
     lay = g.layer_of.tolist()
@@ -63,12 +64,12 @@ def step_cases():
     return cases
 
 
-def call(op: str, g: topology.Graph, arg, **kwargs) -> topology.Graph:
+def call(op: str, g: layered.Graph, arg, **kwargs) -> layered.Graph:
     key = {"rewire_span": "span", "rewire_ends": "end"}.get(op)
-    return topology.GRAPH_STEPS[op](g, **({key: arg} if key else {}), **kwargs)
+    return layered.GRAPH_STEPS[op](g, **({key: arg} if key else {}), **kwargs)
 
 
-def pick_arg(op: str, g: topology.Graph, rng: np.random.Generator):
+def pick_arg(op: str, g: layered.Graph, rng: np.random.Generator):
     if op == "rewire_span":
         return int(rng.integers(2, g.n_layers))
     if op == "rewire_ends":
@@ -97,7 +98,7 @@ def test_design_step_invariants(graph_seed, op, mode):
     assert np.all(h.edges[:, 0] != h.edges[:, 1])  # no self-loops
     record = h.history[-1]
     assert record["op"] == op and record["n"] == n and record["mode"] == mode and record["seed"] == graph_seed
-    assert topology.rewiring(h) == {"n_replaced": n, "p": topology.replacements_to_p(n, g.n_edges)}
+    assert rewiring.rewiring(h) == {"n_replaced": n, "p": rewiring.replacements_to_p(n, g.n_edges)}
     # The same seed gives the same graph.
     assert call(op, g, arg, n=n, mode=mode, seed=graph_seed) == h
 
@@ -109,14 +110,14 @@ def test_design_step_counts_its_candidates_like_brute_force(op):
         arg = pick_arg(op, g, np.random.default_rng(seed))
         free = free_pairs(g, op, arg)
         if op == "rewire_within_layers":
-            assert len(topology._free_intra_pairs(g)) == len(free)
+            assert len(rewiring._free_intra_pairs(g)) == len(free)
             continue
         pairs = (
-            topology.end_pairs(g.n_layers, arg)
+            rewiring.end_pairs(g.n_layers, arg)
             if op == "rewire_ends"
             else frozenset((a, a + arg) for a in range(g.n_layers - arg))
         )
-        assert topology.n_skip_candidates(g, pairs) == len(free)
+        assert rewiring.n_skip_candidates(g, pairs) == len(free)
         # All of them can be added, one more cannot.
         h = call(op, g, arg, n=len(free), mode="add", seed=seed)
         assert edge_set(h) - edge_set(g) == free
@@ -128,7 +129,7 @@ def test_design_step_counts_its_candidates_like_brute_force(op):
     "op, arg", [("rewire_span", 3), ("rewire_ends", "hidden"), ("rewire_within_layers", None)]
 )
 def test_design_step_draws_uniformly_among_its_candidates(op, arg):
-    g = topology.rewire(topology.layered([2, 3, 2, 3, 2, 2]), n=3, seed=5)
+    g = rewiring.rewire(layered.layered([2, 3, 2, 3, 2, 2]), n=3, seed=5)
     free = sorted(free_pairs(g, op, arg))
     index = {pair: k for k, pair in enumerate(free)}
     counts = np.zeros(len(free))
@@ -140,11 +141,11 @@ def test_design_step_draws_uniformly_among_its_candidates(op, arg):
 
 
 def test_design_steps_differ_by_seed_and_accept_a_generator():
-    g = topology.layered([8, 8, 8, 8, 8])
-    a = topology.rewire_span(g, n=10, span=2, seed=0)
-    assert a != topology.rewire_span(g, n=10, span=2, seed=1)
-    b = topology.rewire_span(g, n=10, span=2, seed=np.random.default_rng(0))
-    assert b == topology.rewire_span(g, n=10, span=2, seed=np.random.default_rng(0))
+    g = layered.layered([8, 8, 8, 8, 8])
+    a = rewiring.rewire_span(g, n=10, span=2, seed=0)
+    assert a != rewiring.rewire_span(g, n=10, span=2, seed=1)
+    b = rewiring.rewire_span(g, n=10, span=2, seed=np.random.default_rng(0))
+    assert b == rewiring.rewire_span(g, n=10, span=2, seed=np.random.default_rng(0))
     assert b.history[-1]["seed"] is None
 
 
@@ -152,17 +153,17 @@ def test_odd_spans_keep_clustering_zero_and_intra_edges_keep_path_length():
     """The decoupling the designs exist for, checked with networkx: at one count, odd
     spans lower the path length at clustering 0; added intra-layer edges raise the
     clustering and shorten only their own pairs (L falls by 2 / (N (N - 1)) per edge)."""
-    g = topology.layered([6, 5, 5, 5, 5, 5, 3])
+    g = layered.layered([6, 5, 5, 5, 5, 5, 3])
     n_pairs = g.n_neurons * (g.n_neurons - 1)
     base_l = nx.average_shortest_path_length(g.to_networkx())
     for span in (3, 5):
-        h = topology.rewire_span(g, n=20, span=span, mode="add", seed=span)
+        h = rewiring.rewire_span(g, n=20, span=span, mode="add", seed=span)
         assert nx.average_clustering(h.to_networkx()) == 0.0
         assert nx.average_shortest_path_length(h.to_networkx()) < base_l
-    h = topology.rewire_within_layers(g, n=20, mode="add", seed=0)
+    h = rewiring.rewire_within_layers(g, n=20, mode="add", seed=0)
     assert nx.average_clustering(h.to_networkx()) > 0.1
     assert nx.average_shortest_path_length(h.to_networkx()) == pytest.approx(base_l - 2 * 20 / n_pairs)
-    assert metrics.clustering_coefficient(topology.rewire_span(g, n=20, span=2, seed=0)) > 0
+    assert metrics.clustering_coefficient(rewiring.rewire_span(g, n=20, span=2, seed=0)) > 0
 
 
 @pytest.mark.parametrize(
@@ -184,27 +185,27 @@ def test_odd_spans_keep_clustering_zero_and_intra_edges_keep_path_length():
 )
 def test_design_steps_reject_bad_input(op, kwargs, match):
     kwargs = dict(kwargs)
-    g = topology.layered(kwargs.pop("sizes", [3, 3, 3, 3]))
+    g = layered.layered(kwargs.pop("sizes", [3, 3, 3, 3]))
     with pytest.raises(ValueError, match=match):
-        topology.GRAPH_STEPS[op](g, **kwargs)
+        layered.GRAPH_STEPS[op](g, **kwargs)
 
 
 def test_design_steps_in_recipes():
     recipe = [{"op": "layered", "sizes": [4, 3, 3, 3, 2]}, {"op": "rewire_ends", "n": 4, "end": "output"}]
-    g = topology.build(recipe, seed=0)
+    g = layered.build(recipe, seed=0)
     assert set(g.edge_layers[g.kinds == SKIP][:, 1].tolist()) == {4}
     with pytest.raises(TypeError, match="n must be an integer, got None"):
-        topology.check_recipe([recipe[0], {"op": "rewire_span", "span": 2}])
+        layered.check_recipe([recipe[0], {"op": "rewire_span", "span": 2}])
     with pytest.raises(ValueError, match="takes no argument 'p'"):
-        topology.check_recipe([recipe[0], {"op": "rewire_span", "span": 2, "p": 0.1}])
+        layered.check_recipe([recipe[0], {"op": "rewire_span", "span": 2, "p": 0.1}])
 
 
-@pytest.mark.parametrize("design", sorted(topology.DESIGNS))
+@pytest.mark.parametrize("design", sorted(rewiring.DESIGNS))
 def test_trial_design_places_the_sweeps_edges(design):
     layers = (6, 5, 5, 5, 5, 5, 3)
     s = spec.TrialSpec(layers=layers, n=12, design=design, seed=3, mode="add")
     g = spec.build_graph(s)
-    step = topology.DESIGNS[design]
+    step = rewiring.DESIGNS[design]
     assert g.history[-1]["op"] == step["op"] and g.history[-1]["n"] == 12
     assert s.columns()["design"] == design
     counts = g.kind_counts()
@@ -220,8 +221,8 @@ def test_uniform_design_is_the_old_rewiring_with_the_old_trial_id():
     assert old.design == "uniform"
     # The trial id of this spec before the setting existed (version 0.2.0).
     assert old.trial_id == "7a9b983ad485-s0"
-    assert spec.build_graph(old) == topology.rewire(
-        topology.layered([64, 32, 10]), n=20, seed=spec.derived_seed(0, 0)
+    assert spec.build_graph(old) == rewiring.rewire(
+        layered.layered([64, 32, 10]), n=20, seed=spec.derived_seed(0, 0)
     )
     other = old.replace(design="span-2")
     assert other.trial_id != old.trial_id
@@ -244,7 +245,8 @@ def test_trial_design_rejects_bad_input(kwargs, match):
 
 
 def test_sweep_varies_the_design_and_records_it(tmp_path):
-    from smallworld_eqp import results, sweep
+    from smallworld_eqp import sweep
+    from smallworld_eqp.study import schema
 
     out = tmp_path / "designs.csv"
     args = [
@@ -254,7 +256,7 @@ def test_sweep_varies_the_design_and_records_it(tmp_path):
         "--no-plot", "--quiet", "--out", str(out),
     ]  # fmt: skip
     assert sweep.main(args) == 0
-    df = results.load_sweep(out).set_index(["design", "mode", "n_replaced"])
+    df = schema.load_sweep(out).set_index(["design", "mode", "n_replaced"])
     assert len(df) == 16 and set(df.index.get_level_values("design")) == {
         "uniform",
         "span-3",

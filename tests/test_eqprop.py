@@ -11,13 +11,17 @@ import numba
 import numpy as np
 import pytest
 
-from smallworld_eqp import experiment, kernels, topology
-from smallworld_eqp.eqprop import BatchStats, DivergenceError, EqPropConfig, EqPropNetwork
+from smallworld_eqp.config import EqPropConfig
+from smallworld_eqp.engine import kernels
+from smallworld_eqp.engine.batch import BatchStats, DivergenceError
+from smallworld_eqp.engine.network import EqPropNetwork
+from smallworld_eqp.graph import layered, rewiring
+from smallworld_eqp.study import trial
 
 
 def _graph():
-    g = topology.connect_within_layers(topology.layered([6, 5, 4, 4, 3]))
-    return topology.rewire(g, n=12, seed=3)
+    g = layered.connect_within_layers(layered.layered([6, 5, 4, 4, 3]))
+    return rewiring.rewire(g, n=12, seed=3)
 
 
 def _data(rng, graph, batch):
@@ -38,13 +42,13 @@ def _reference_batch(graph, weights, biases, x, y, cfg, beta, start=None):
 def _rms_reference(graph, dw):
     la = graph.edge_layers[:, 0]
     sizes = graph.layer_sizes
-    adj = graph.kinds == topology.ADJACENT
+    adj = graph.kinds == layered.ADJACENT
     rms = [
         np.sqrt(np.sum(dw[adj & (la == p)] ** 2) / (sizes[p] * sizes[p + 1])) for p in range(len(sizes) - 1)
     ]
     rms_edges = [np.sqrt(np.mean(dw[adj & (la == p)] ** 2)) for p in range(len(sizes) - 1)]
-    intra = np.sqrt(np.mean(dw[graph.kinds == topology.INTRA] ** 2))
-    skip = np.sqrt(np.mean(dw[graph.kinds == topology.SKIP] ** 2))
+    intra = np.sqrt(np.mean(dw[graph.kinds == layered.INTRA] ** 2))
+    skip = np.sqrt(np.mean(dw[graph.kinds == layered.SKIP] ** 2))
     return rms, rms_edges, intra, skip
 
 
@@ -210,9 +214,9 @@ def test_init_bounds_and_seed():
         glorot = [naive.glorot_bound(sizes[p], sizes[p + 1]) for p in range(len(sizes) - 1)]
         a = np.mean(glorot) if skip_init == "mean-glorot" else skip_init
         for p, bound in enumerate(glorot):
-            sel = (g.kinds == topology.ADJACENT) & (la == p)
+            sel = (g.kinds == layered.ADJACENT) & (la == p)
             assert np.all(np.abs(w[sel]) <= bound) and np.abs(w[sel]).max() > 0.7 * bound
-        other = g.kinds != topology.ADJACENT
+        other = g.kinds != layered.ADJACENT
         assert np.all(np.abs(w[other]) <= a) and np.abs(w[other]).max() > 0.7 * a
     a, b, c = (EqPropNetwork(g, EqPropConfig(seed=s)).weights for s in (1, 1, 2))
     assert np.array_equal(a, b) and not np.array_equal(a, c)
@@ -271,9 +275,7 @@ def _train_a_little(threads):
     try:
         rng = np.random.default_rng(0)
         # Enough edges for two update blocks; dense blocks, CSR skip edges and padding.
-        g = topology.rewire(
-            topology.connect_within_layers(topology.layered([100, 60, 60, 10])), n=300, seed=1
-        )
+        g = rewiring.rewire(layered.connect_within_layers(layered.layered([100, 60, 60, 10])), n=300, seed=1)
         net = EqPropNetwork(g, EqPropConfig(n_free=40, n_clamped=6, batch_size=9, persistent_particles=True))
         assert g.n_edges > kernels.UPDATE_BLOCK and net._plan.d_indptr[-1] > 0
         for k in range(4):
@@ -397,15 +399,15 @@ def test_config_round_trip_and_rate_count():
 
 
 def test_network_refuses_wrong_types_by_name():
-    with pytest.raises(TypeError, match="graph must be a topology.Graph, got list"):
+    with pytest.raises(TypeError, match="graph must be a layered.Graph, got list"):
         EqPropNetwork([6, 4, 3], EqPropConfig())
     with pytest.raises(TypeError, match="config must be an EqPropConfig or None, got dict"):
         EqPropNetwork(_graph(), {"n_free": 5})
 
 
 def test_one_rate_count_check_for_the_spec_and_the_authors_rates():
-    from smallworld_eqp.eqprop import pair_rates
-    from smallworld_eqp.spec import TrialSpec
+    from smallworld_eqp.config import pair_rates
+    from smallworld_eqp.study.spec import TrialSpec
 
     with pytest.raises(ValueError, match=r"has 2 rates but the 6-4-4-3 network has 3 layer pairs"):
         pair_rates((0.1, 0.2), (6, 4, 4, 3))
@@ -429,7 +431,7 @@ def test_one_rate_count_check_for_the_spec_and_the_authors_rates():
         size=1,
     )
     stats = BatchStats.stack([BatchStats(rms_edges=np.array([0.1, 0.4, 0.8]), **one)])
-    np.testing.assert_allclose(experiment.edge_rates(stats, spec), [[1.0, 2.0, 2.0]])
+    np.testing.assert_allclose(trial.edge_rates(stats, spec), [[1.0, 2.0, 2.0]])
 
 
 def test_bad_inputs():
@@ -466,8 +468,8 @@ def test_learns_digits():
     from smallworld_eqp import datasets
 
     data = datasets.load("digits")
-    g = topology.connect_within_layers(topology.layered([64, 48, 48, 10]))
-    g = topology.rewire(g, n=int(0.1 * g.n_edges), seed=0)
+    g = layered.connect_within_layers(layered.layered([64, 48, 48, 10]))
+    g = rewiring.rewire(g, n=int(0.1 * g.n_edges), seed=0)
     cfg = EqPropConfig(n_free=60, n_clamped=8, nudge_factor=2.0, learning_rate=(0.05, 0.025, 0.0125), seed=0)
     net = EqPropNetwork(g, cfg)
     for epoch in range(60):
@@ -489,7 +491,7 @@ def test_learns_mnist_subset():
     data = datasets.load("mnist", data_dir=_mnist_dir(), n_train=5000, n_test=1000, download=False)
     # 40 free / 6 clamped steps, eps 0.5, beta 1, nudge factor 2, batch 20, rates
     # (0.2, 0.1): about 1 s; seeds 0-2 gave 10.5-12.8% test error.
-    g = topology.layered([784, 100, 10])
+    g = layered.layered([784, 100, 10])
     cfg = EqPropConfig(n_free=40, n_clamped=6, nudge_factor=2.0, learning_rate=(0.2, 0.1), seed=0)
     net = EqPropNetwork(g, cfg)
     for epoch in range(2):
@@ -499,7 +501,7 @@ def test_learns_mnist_subset():
 
 def test_regression_error_is_the_cost_of_the_dense_reference():
     rng = np.random.default_rng(8)
-    g = topology.rewire(topology.layered([5, 6, 4, 2]), n=6, seed=3)
+    g = rewiring.rewire(layered.layered([5, 6, 4, 2]), n=6, seed=3)
     cfg = EqPropConfig(n_free=25, n_clamped=5, batch_size=4, dtype="float64")
     net = EqPropNetwork(g, cfg)
     x, y = rng.random((4, 5)), rng.random((4, 2))  # real targets
@@ -516,7 +518,7 @@ def test_regression_error_is_the_cost_of_the_dense_reference():
 
 
 def test_init_scale_scales_the_glorot_bounds():
-    g = topology.rewire(topology.layered([6, 5, 4, 3]), n=5, seed=2)
+    g = rewiring.rewire(layered.layered([6, 5, 4, 3]), n=5, seed=2)
     one = EqPropNetwork(g, EqPropConfig(dtype="float64", skip_init="mean-glorot"))
     two = EqPropNetwork(g, EqPropConfig(dtype="float64", skip_init="mean-glorot", init_scale=2.0))
     np.testing.assert_allclose(two.weights, 2 * one.weights, rtol=1e-12)  # the same draws, twice the bounds
@@ -532,7 +534,7 @@ def test_equilibrium_pools_the_batches_by_size():
         BatchStats(**one, free_steps=5, free_steps_mean=4.0, clamped_steps_mean=3.0, free_residual_mean=0.0,
                    free_residual_max=0.0, beta=-1.0, size=1),
     ]  # fmt: skip
-    assert experiment.equilibrium(BatchStats.stack(batches)) == pytest.approx(
+    assert trial.equilibrium(BatchStats.stack(batches)) == pytest.approx(
         {
             "free_steps_mean": 5.5,
             "clamped_steps_mean": 2.25,

@@ -17,8 +17,9 @@ from helpers import STATE_TOL, assert_update
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smallworld_eqp import kernels, plan
-from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
+from smallworld_eqp.config import EqPropConfig
+from smallworld_eqp.engine import kernels, plan
+from smallworld_eqp.engine.network import EqPropNetwork
 
 N_STEPS = 3 * kernels.RELAX_RECOMPUTE + 17
 # Plan variants: the default threshold, every block dense, every edge in the CSR.

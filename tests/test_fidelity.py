@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 from helpers import STATE_TOL, assert_update
 
-from smallworld_eqp import datasets, topology
-from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
+from smallworld_eqp import datasets
+from smallworld_eqp.config import EqPropConfig
+from smallworld_eqp.engine.network import EqPropNetwork
+from smallworld_eqp.graph import layered, rewiring
 
 AUTHORS = {"nudge": "after-step", "nudge_factor": 2.0, "eps": 0.5}
 
@@ -72,7 +74,7 @@ def test_phases_match_the_authors_steps(seed, dtype):
 def test_one_authors_step_puts_the_outputs_on_their_targets():
     # eps 0.5, beta +1, factor 2: u + 2 * 0.5 * (y - u) = y whatever the free step gave.
     rng = np.random.default_rng(3)
-    g = topology.rewire(topology.layered([5, 4, 4, 3]), p=0.3, seed=1)
+    g = rewiring.rewire(layered.layered([5, 4, 4, 3]), p=0.3, seed=1)
     net = _network(g, rng, beta=1.0)
     x, y = _batch(rng, g, 6)
     s0 = net.free_phase(x)
@@ -90,7 +92,7 @@ def test_train_batch_matches_the_authors_update(seed, dtype):
     rng = np.random.default_rng(50 + seed)
     cfg = {"n_free": 40, "n_clamped": 8, "persistent_particles": True, "random_beta_sign": True}
     if seed % 2:  # their per-pair rates run: no skip edges, biases at rate 1 (the slicing bug)
-        g = topology.layered([int(v) for v in rng.integers(2, 7, int(rng.integers(3, 6)))])
+        g = layered.layered([int(v) for v in rng.integers(2, 7, int(rng.integers(3, 6)))])
         lr = tuple(float(v) for v in rng.uniform(0.01, 0.2, g.n_layers - 1))
         net = _network(g, rng, dtype, learning_rate=lr, bias_learning_rate=1.0, **cfg)
     else:
@@ -132,7 +134,7 @@ def test_two_epochs_match_the_authors_trial_loop():
     # Fixed batches in a once-shuffled order, per-batch particles, a persisting sign
     # flip, test particles evaluated before training and after every epoch.
     rng = np.random.default_rng(11)
-    g = topology.rewire(topology.layered([6, 5, 5, 5, 3]), p=0.2, seed=4)
+    g = rewiring.rewire(layered.layered([6, 5, 5, 5, 3]), p=0.2, seed=4)
     data = _toy_data(rng, 23, 11, 6, 3)  # remainders dropped: 4 batches of 5, 2 test batches
     cfg = dict(
         batch_size=5,
@@ -204,15 +206,15 @@ def test_rewiring_that_reuses_removed_edges_has_the_authors_law():
     # number of edges of every block of layers over many seeds within 5 standard
     # errors; the adjacent blocks count the kept and the restored edges.
     sizes, p, runs = [3, 3, 3, 2], 0.4, 1500
-    base = topology.layered(sizes)
+    base = layered.layered(sizes)
     layer_of, n_layers = base.layer_of, base.n_layers
     ours, plain, theirs, restored = [], [], [], []
     for seed in range(runs):
-        g = topology.rewire(base, p=p, reuse_removed=True, seed=seed)
+        g = rewiring.rewire(base, p=p, reuse_removed=True, seed=seed)
         assert g.n_edges == base.n_edges
         ours.append(_block_counts(g.edges.tolist(), layer_of, n_layers))
         restored.append(g.history[-1]["restored"])
-        plain.append(_block_counts(topology.rewire(base, p=p, seed=seed).edges.tolist(), layer_of, n_layers))
+        plain.append(_block_counts(rewiring.rewire(base, p=p, seed=seed).edges.tolist(), layer_of, n_layers))
         edges = naive.authors_rewire(sizes, p, np.random.RandomState(seed))
         assert len(edges) == base.n_edges
         theirs.append(_block_counts(edges, layer_of, n_layers))
@@ -227,8 +229,8 @@ def test_rewiring_that_reuses_removed_edges_has_the_authors_law():
 
 
 def test_every_authors_preset_uses_the_authors_dynamics():
-    from smallworld_eqp.presets import SWEEP_PRESETS, TRAIN_PRESETS
-    from smallworld_eqp.spec import expand
+    from smallworld_eqp.study.presets import SWEEP_PRESETS, TRAIN_PRESETS
+    from smallworld_eqp.study.spec import expand
 
     presets = {**SWEEP_PRESETS, **TRAIN_PRESETS}
     names = [name for name in presets if name.startswith("authors-")]

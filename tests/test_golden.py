@@ -17,9 +17,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from smallworld_eqp.experiment import run_trial
-from smallworld_eqp.runs import run_training
-from smallworld_eqp.spec import TrialSpec
+from smallworld_eqp.study.spec import TrialSpec
+from smallworld_eqp.study.training_runs import run_training
+from smallworld_eqp.study.trial import run_trial
 
 #: Tolerance of the real-valued numbers, by dtype (see the module docstring).
 REL = {"float64": 1e-8, "float32": 1e-4}

@@ -1,4 +1,4 @@
-"""The exact gradient (smallworld_eqp.gradient) against finite differences, and EqProp's
+"""The exact gradient (smallworld_eqp.engine.gradient) against finite differences, and EqProp's
 estimates converging to it as beta shrinks."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ import naive
 import numpy as np
 import pytest
 
-from smallworld_eqp import topology
-from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
-from smallworld_eqp.gradient import cost_gradient, eqprop_estimate, fixed_point_residual
+from smallworld_eqp.config import EqPropConfig
+from smallworld_eqp.engine.gradient import cost_gradient, eqprop_estimate, fixed_point_residual
+from smallworld_eqp.engine.network import EqPropNetwork
+from smallworld_eqp.graph import layered
 
 SEEDS = range(8)
 
@@ -139,7 +140,7 @@ def test_zero_gradient_where_the_outputs_sit_on_their_targets():
 
 
 def test_singular_fixed_point_and_bad_inputs_are_refused():
-    g = topology.layered([1, 1, 1])
+    g = layered.layered([1, 1, 1])
     w, b = np.array([0.3, 1.0]), np.array([0.0, 0.2, 0.0])
     # Hidden 0.5 and output 0.5 unclipped: I - W_FF = [[1, -1], [-1, 1]] is singular.
     s = np.array([[1.0, 0.5, 0.5]])
@@ -155,7 +156,7 @@ def test_singular_fixed_point_and_bad_inputs_are_refused():
         cost_gradient(g, np.array([np.nan, 1.0]), b, s, np.array([[1.0]]))
     with pytest.raises(ValueError, match=r"weights and biases must have shapes \(2,\) and \(3,\)"):
         fixed_point_residual(g, w[:1], b, s)
-    with pytest.raises(TypeError, match="graph must be a topology.Graph, got str"):
+    with pytest.raises(TypeError, match="graph must be a layered.Graph, got str"):
         fixed_point_residual("g", w, b, s)
     with pytest.raises(ValueError, match="kbeta must be finite and non-zero, got 0"):
         eqprop_estimate(g, s, s, 0)

@@ -10,8 +10,9 @@ import pytest
 from helpers import assert_one_line_exit_2, train_tiny
 
 from analysis import gradient_vs_eqprop as gve
-from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
-from smallworld_eqp.gradient import cost_gradient
+from smallworld_eqp.config import EqPropConfig
+from smallworld_eqp.engine.gradient import cost_gradient
+from smallworld_eqp.engine.network import EqPropNetwork
 
 
 def _reference(g, net, x, y, beta, n_clamped):

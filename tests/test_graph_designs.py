@@ -7,7 +7,7 @@ import pytest
 from helpers import assert_png, run_module, sweep_frame
 
 from analysis import graph_designs
-from smallworld_eqp import results
+from smallworld_eqp.study import schema
 
 DESIGNS = ("uniform", "span-2", "span-3", "into-output")
 
@@ -131,7 +131,7 @@ def test_cli_writes_the_table_and_the_figure(tmp_path):
     assert set(table["target"]) == set(graph_designs.TARGETS)
     assert_png(out / "graph_designs_predictors.png")
     # It reads back through the package's loader, and a rerun replaces its own files.
-    assert len(results.load_sweep(csv)) == 60
+    assert len(schema.load_sweep(csv)) == 60
     assert run_module("analysis.graph_designs", csv, "--out", out).returncode == 0
 
 

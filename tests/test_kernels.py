@@ -8,8 +8,10 @@ import naive
 import numpy as np
 import pytest
 
-from smallworld_eqp import kernels, plan, topology
-from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
+from smallworld_eqp.config import EqPropConfig
+from smallworld_eqp.engine import kernels, plan
+from smallworld_eqp.engine.network import EqPropNetwork
+from smallworld_eqp.graph import layered, rewiring
 
 SEEDS = range(12)
 
@@ -60,8 +62,8 @@ def test_phases_match_dense_reference(seed, solver):
 def test_coordinate_blocked_gauss_seidel_on_wide_layers(mode):
     # Hidden layers wider than kernels.COORD_BLOCK, so a layer spans several blocks.
     rng = np.random.default_rng(21)
-    g = topology.connect_within_layers(topology.layered([9, 37, 40, 5]))
-    g = topology.rewire(g, n=150, mode=mode, seed=4)
+    g = layered.connect_within_layers(layered.layered([9, 37, 40, 5]))
+    g = rewiring.rewire(g, n=150, mode=mode, seed=4)
     assert min(g.layer_sizes[1:-1]) > 2 * kernels.COORD_BLOCK
     net = _network(g, rng, solver="coordinate", weight_scale=0.3)
     w, b = naive.dense_weights(g, net.weights), net.biases
@@ -87,7 +89,7 @@ def test_dense_and_csr_paths_agree(monkeypatch, density, seed):
 
 def test_public_phases_match_reference():
     rng = np.random.default_rng(7)
-    g = topology.rewire(topology.connect_within_layers(topology.layered([6, 5, 5, 3])), n=9, seed=1)
+    g = rewiring.rewire(layered.connect_within_layers(layered.layered([6, 5, 5, 3])), n=9, seed=1)
     net = _network(g, rng, n_free=40, n_clamped=6, nudge_factor=2.0, beta=0.5)
     x, y, _ = _inputs(rng, g, 7)
     w, b = naive.dense_weights(g, net.weights), net.biases
@@ -130,7 +132,7 @@ def test_energy_never_increases(seed, solver):
 
 def test_tol_stops_each_example_at_its_fixed_point():
     rng = np.random.default_rng(3)
-    g = topology.connect_within_layers(topology.layered([5, 6, 6, 3]))
+    g = layered.connect_within_layers(layered.layered([5, 6, 6, 3]))
     net = _network(g, rng, tol=1e-9)
     _contractive(net, g, rng, norm=0.5)
     x, _, _ = _inputs(rng, g, 5)
@@ -161,9 +163,7 @@ def test_eqprop_theorem_gradient_matches_finite_differences(regression):
     # biases near 1/2 (states interior), so s*(W) is smooth and C(s*(W)) differentiable.
     # Real-valued targets (a regression's cost) as well as one-hot ones.
     rng = np.random.default_rng(11)
-    g = topology.rewire(
-        topology.connect_within_layers(topology.layered([3, 4, 3, 2])), n=4, mode="add", seed=2
-    )
+    g = rewiring.rewire(layered.connect_within_layers(layered.layered([3, 4, 3, 2])), n=4, mode="add", seed=2)
     net = _network(g, rng, weight_scale=0.25, n_free=3000, n_clamped=3000, tol=1e-15, eps=1.0, beta=1e-6)
     net.biases[3:] = rng.uniform(0.3, 0.7, g.n_neurons - 3)
     x, y, _ = _inputs(rng, g, 1)

@@ -6,27 +6,28 @@ import numba
 import numpy as np
 import pytest
 
-from smallworld_eqp import metrics, topology
-from smallworld_eqp.topology import Graph
+from smallworld_eqp import config
+from smallworld_eqp.graph import layered, metrics, rewiring
+from smallworld_eqp.graph.layered import Graph
 
 
 def rewired_graph(seed: int, max_size: int = 12) -> Graph:
     """A rewired layered graph: random sizes, with or without intra edges, replace or add."""
     rng = np.random.default_rng(seed)
     sizes = rng.integers(2, max_size + 1, size=rng.integers(3, 7)).tolist()
-    g = topology.layered(sizes)
+    g = layered.layered(sizes)
     if rng.random() < 0.5:
-        g = topology.connect_within_layers(g)
+        g = layered.connect_within_layers(g)
     mode = "replace" if rng.random() < 0.6 else "add"
-    n = int(rng.integers(1, min(g.n_edges // 5, topology.n_skip_candidates(g)) + 1))
-    return topology.rewire(g, n=n, mode=mode, seed=seed)
+    n = int(rng.integers(1, min(g.n_edges // 5, rewiring.n_skip_candidates(g)) + 1))
+    return rewiring.rewire(g, n=n, mode=mode, seed=seed)
 
 
 def paper_like_graph(sizes: tuple[int, ...], intra: bool, mode: str, p: float) -> Graph:
     """The paper's construction on smaller layers, rewired with probability ``p``."""
-    g = topology.layered(sizes)
-    g = topology.connect_within_layers(g) if intra else g
-    return topology.rewire(g, p=p, mode=mode, seed=sum(sizes))
+    g = layered.layered(sizes)
+    g = layered.connect_within_layers(g) if intra else g
+    return rewiring.rewire(g, p=p, mode=mode, seed=sum(sizes))
 
 
 def general_graph(seed: int, n_neurons: int, mean_degree: float, connected: bool = True) -> Graph:
@@ -120,7 +121,7 @@ def test_hops_to_output_matches_networkx(cache, make, args):
 
 
 def test_hops_to_output_of_plain_layers():
-    g = topology.layered([3, 4, 5, 2, 3])
+    g = layered.layered([3, 4, 5, 2, 3])
     np.testing.assert_array_equal(metrics.hops_to_output(g), [4.0, 3.0, 2.0, 1.0, 0.0])
 
 
@@ -179,7 +180,7 @@ def test_summary(cache):
     g, G = graph_and_nx(cache, paper_like_graph, ((200, 60, 60, 10), False, "add", 0.05))
     row = metrics.small_world_summary(g)
     hops = [f"hops_to_output_{lay}" for lay in range(g.n_layers)]
-    assert list(row) == metrics.summary_columns(g.n_layers)
+    assert list(row) == config.summary_columns(g.n_layers)
     assert list(row)[:7] == [
         "n_neurons",
         "n_edges",
@@ -225,16 +226,16 @@ def small_design_graph(seed: int) -> Graph:
     """A small layered graph (3-6 layers of 1-5 neurons, maybe intra-connected) with
     edges placed by a random design step, so that paths can be listed one by one."""
     rng = np.random.default_rng(seed)
-    g = topology.layered(rng.integers(1, 6, size=rng.integers(3, 7)).tolist())
+    g = layered.layered(rng.integers(1, 6, size=rng.integers(3, 7)).tolist())
     if rng.random() < 0.3:
-        g = topology.connect_within_layers(g)
+        g = layered.connect_within_layers(g)
     op = ["rewire", "rewire_span", "rewire_ends", "rewire_within_layers"][seed % 4]
     extra = {"rewire_span": {"span": int(rng.integers(2, g.n_layers))}, "rewire_ends": {"end": "output"}}
     extra.setdefault(op, {})
     free = len(naive_free_pairs(g, op, extra[op]))
     n = int(rng.integers(0, min(free, g.n_edges // 4) + 1))
     mode = ["replace", "add"][int(rng.integers(2))]
-    return topology.GRAPH_STEPS[op](g, n=n, mode=mode, seed=seed, **extra[op])
+    return layered.GRAPH_STEPS[op](g, n=n, mode=mode, seed=seed, **extra[op])
 
 
 def naive_free_pairs(g: Graph, op: str, extra: dict) -> list:
@@ -305,7 +306,7 @@ def test_log_walks_to_output_on_small_graphs(seed, decay):
 def test_log_paths_of_plain_layers_multiply_the_layer_sizes():
     sizes = [7, 4, 6, 3, 5]
     want = [np.log10(np.prod(sizes[lay + 1 :])) for lay in range(len(sizes) - 1)] + [0.0]
-    np.testing.assert_allclose(metrics.log_paths_to_output(topology.layered(sizes)), want, rtol=1e-12)
+    np.testing.assert_allclose(metrics.log_paths_to_output(layered.layered(sizes)), want, rtol=1e-12)
 
 
 def test_parallel_path_measures_refuse_a_neuron_cut_off_from_the_output():
@@ -314,10 +315,10 @@ def test_parallel_path_measures_refuse_a_neuron_cut_off_from_the_output():
         with pytest.raises(ValueError, match=r"neuron 0 \(layer 0\) cannot reach the output layer"):
             measure(g)
     with pytest.raises(ValueError, match=r"decay must lie in \(0, 1\), got 1.0"):
-        metrics.log_walks_to_output(topology.layered([2, 2, 2]), decay=1.0)
+        metrics.log_walks_to_output(layered.layered([2, 2, 2]), decay=1.0)
 
 
 def test_log_walks_to_output_stops_a_series_that_does_not_converge(monkeypatch):
     monkeypatch.setattr(metrics, "_MAX_WALK_TERMS", 3)
     with pytest.raises(RuntimeError, match="did not converge in 3 terms"):
-        metrics.log_walks_to_output(topology.layered([4, 3, 3, 2]))
+        metrics.log_walks_to_output(layered.layered([4, 3, 3, 2]))

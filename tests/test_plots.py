@@ -10,8 +10,10 @@ import pytest
 from helpers import REPO, assert_png, epochs_frame, rates_frame, run_module, sweep_frame, train_tiny
 from matplotlib.figure import Figure
 
-from smallworld_eqp import plots, results, topology
+from smallworld_eqp import plots
+from smallworld_eqp.graph import layered, rewiring
 from smallworld_eqp.plots.__main__ import main as plots_main
+from smallworld_eqp.study import schema
 
 # Relative output paths of the CLI tests land in tmp_path.
 pytestmark = pytest.mark.usefixtures("work_in_tmp")
@@ -43,13 +45,13 @@ def test_pair_labels():
 
 def test_wide_rates_positions_in_epochs():
     df = rates_frame("r", n_epochs=2, n_batches=4, n_pairs=2)
-    rates, x = plots._wide_rates(df.iloc[::-1])  # row order must not matter
+    rates, x = plots.runs._wide_rates(df.iloc[::-1])  # row order must not matter
     assert rates.shape == (8, 2)
     np.testing.assert_allclose(x, [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0])
     first = df[(df["epoch"] == 1) & (df["batch"] == 1)].sort_values("pair")["rms"]
     np.testing.assert_allclose(rates.to_numpy()[0], first)
     zero_based = df.assign(batch=df["batch"] - 1)
-    np.testing.assert_allclose(plots._wide_rates(zero_based)[1], x)
+    np.testing.assert_allclose(plots.runs._wide_rates(zero_based)[1], x)
 
 
 def test_by_x_pools_seeds_by_what_they_fixed():
@@ -64,13 +66,13 @@ def test_by_x_pools_seeds_by_what_they_fixed():
             "err": rng.random(10),
         }
     )
-    stats = plots._by_x(df, "n_replaced", "err", "minmax")
+    stats = plots.sweep._by_x(df, "n_replaced", "err", "minmax")
     np.testing.assert_allclose(stats["n_replaced"], [0, 11.5, 121 + 1 / 3, 240])
     np.testing.assert_array_equal(stats["count"], [3, 2, 3, 2])
     for lo, hi, rows in zip(stats["lo"], stats["hi"], ([0, 1, 7], [5, 6], [2, 3, 4], [8, 9])):
         assert (lo, hi) == (df["err"][rows].min(), df["err"][rows].max())
     np.testing.assert_allclose(stats["mean"][2], df["err"][[2, 3, 4]].mean())
-    by_p = plots._by_x(df, "p", "err", "std")
+    by_p = plots.sweep._by_x(df, "p", "err", "std")
     np.testing.assert_allclose(by_p["p"], [0, 0.01, 0.1, 0.2])
     np.testing.assert_allclose(by_p["hi"][1] - by_p["mean"][1], df["err"][[5, 6]].std(ddof=1))
 
@@ -105,14 +107,14 @@ def test_zero_log_axes_route_points():
 
 
 def test_fig1(tmp_path):
-    base = topology.connect_within_layers(topology.layered([6, 5, 5, 5, 3]))
-    g = topology.rewire(base, n=10, seed=0)
+    base = layered.connect_within_layers(layered.layered([6, 5, 5, 5, 3]))
+    g = rewiring.rewire(base, n=10, seed=0)
     assert_png(plots.fig1(g, tmp_path / "a.png", before=base))
-    assert_png(plots.fig1(topology.layered([3, 4, 2]), tmp_path / "b.png"))
+    assert_png(plots.fig1(layered.layered([3, 4, 2]), tmp_path / "b.png"))
     with pytest.raises(ValueError, match="at most 300 neurons, got 1294"):
-        plots.fig1(topology.layered([784, 500, 10]), tmp_path / "c.png")
+        plots.fig1(layered.layered([784, 500, 10]), tmp_path / "c.png")
     with pytest.raises(ValueError, match="before has layers"):
-        plots.fig1(g, tmp_path / "d.png", before=topology.layered([6, 5, 3]))
+        plots.fig1(g, tmp_path / "d.png", before=layered.layered([6, 5, 3]))
 
 
 def test_fig2(results_dir, tmp_path):
@@ -131,8 +133,8 @@ def test_a_regression_cost_is_drawn_as_it_is_and_never_beside_a_rate(results_dir
     reg.mkdir()
     epochs_frame(3).assign(error_measure="cost").to_csv(reg / "epochs.csv", index=False)
     runs = [results_dir / "runs" / "basic", reg]
-    assert plots._error_axis([pd.read_csv(reg / "epochs.csv")]) == (1.0, "cost C (eq. 4)")
-    assert plots._error_axis([pd.read_csv(runs[0] / "epochs.csv")]) == (100.0, "(%)")
+    assert plots.style.error_axis([pd.read_csv(reg / "epochs.csv")]) == (1.0, "cost C (eq. 4)")
+    assert plots.style.error_axis([pd.read_csv(runs[0] / "epochs.csv")]) == (100.0, "(%)")
     assert_png(plots.fig2([reg], tmp_path / "a.png"))
     with pytest.raises(ValueError, match="mix error measures \\(cost, misclassification\\)"):
         plots.fig2(runs, tmp_path / "b.png")
@@ -281,8 +283,8 @@ def test_study_ticks_mark_the_studies_whose_errors_are_a_cost():
     diabetes = sweep_frame(n_values=(0, 10), seeds=(0,), layers="6-5-5-1", seed=1).assign(
         error_measure="cost"
     )
-    studies = results.by_configuration(pd.concat([digits, diabetes], ignore_index=True))
-    ticks = dict(zip((label for label, _ in studies), plots._study_ticks(studies)))
+    studies = schema.by_configuration(pd.concat([digits, diabetes], ignore_index=True))
+    ticks = dict(zip((label for label, _ in studies), plots.sweep._study_ticks(studies)))
     assert len(ticks) == 2
     for label, tick in ticks.items():
         cost = "6-5-5-1" in label
@@ -318,7 +320,7 @@ def two_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     train_tiny(root / "kept", epochs=2)
     train_tiny(root / "checkpoint", epochs=2, seed=5)
-    (root / "checkpoint" / results.WEIGHT_CHANGE_FILE).unlink()
+    (root / "checkpoint" / schema.WEIGHT_CHANGE_FILE).unlink()
     return root
 
 
@@ -326,7 +328,7 @@ def test_fig5_draws_runs_side_by_side_from_csv_or_checkpoint(two_runs, tmp_path)
     out = plots.fig5([two_runs / "kept", two_runs / "checkpoint"], tmp_path / "fig5.png")
     assert_png(out)
     assert plots.is_own_figure(out)
-    n, epoch, rows = plots._run_changes(two_runs / "checkpoint", None)
+    n, epoch, rows = plots.runs._run_changes(two_runs / "checkpoint", None)
     assert (n, epoch) == (4, 2) and len(rows) > 3  # 3 adjacent pairs and some skip pairs
     assert_png(plots.fig5(two_runs / "kept", tmp_path / "one.png", epoch=1))
     with pytest.raises(ValueError, match="no weight change of epoch 7; it has epochs \\[1, 2\\]"):
@@ -377,13 +379,13 @@ def test_fig4_draws_one_panel_per_network_with_short_names(tmp_path, monkeypatch
         dataset="wine", preset="wine-5", trial_id=lambda f: f["trial_id"] + "-w"
     )
     pd.concat([mnist, wine]).to_csv(tmp_path / "both.csv", index=False)
-    families = plots.network_families(results.by_configuration(results.load_sweep(tmp_path / "both.csv")))
+    families = plots.network_families(schema.by_configuration(schema.load_sweep(tmp_path / "both.csv")))
     assert [(family, [name for name, _ in members]) for family, members in families] == [
         ("mnist, 6-5x3-3", ["paper"]),
         ("wine, 6-4-3", ["wine-5"]),
     ]
     drawn = []
-    monkeypatch.setattr(plots, "save_figure", lambda fig, out: drawn.append(fig) or Path(out))
+    patch_save_figure(monkeypatch, lambda fig, out: drawn.append(fig) or Path(out))
     plots.fig4(tmp_path / "both.csv", tmp_path / "f.png")
     (fig,) = drawn
     titles = [sub.get_suptitle() for sub in fig.subfigs]
@@ -394,7 +396,7 @@ def test_fig4_draws_one_panel_per_network_with_short_names(tmp_path, monkeypatch
 
 def test_fig2_draws_the_online_error_solid_and_the_test_error_dotted(results_dir, monkeypatch):
     drawn = []
-    monkeypatch.setattr(plots, "save_figure", lambda fig, out: drawn.append(fig) or Path(out))
+    patch_save_figure(monkeypatch, lambda fig, out: drawn.append(fig) or Path(out))
     plots.fig2([results_dir / "runs" / "basic"], "f.png")
     epochs = pd.read_csv(results_dir / "runs" / "basic" / "epochs.csv")
     (ax,) = drawn[0].axes
@@ -407,7 +409,7 @@ def test_fig2_draws_the_online_error_solid_and_the_test_error_dotted(results_dir
 
 def test_a_single_study_is_named_by_its_preset(tmp_path):
     sweep_frame().to_csv(tmp_path / "one.csv", index=False)
-    families = plots.network_families(results.by_configuration(results.load_sweep(tmp_path / "one.csv")))
+    families = plots.network_families(schema.by_configuration(schema.load_sweep(tmp_path / "one.csv")))
     assert [(family, [name for name, _ in members]) for family, members in families] == [
         ("digits, 6-5x3-3", ["test"])
     ]
@@ -441,16 +443,22 @@ def gradient_frame(rng, sources=("net-a", "net-b"), settings=((1.0, 12), (0.001,
             for group in rng.permutation(groups):
                 row = {"measurement": f"{source}/seed0/epoch0/beta{beta:g}/clamped{steps}", "source": source}
                 row |= {"seed": 0, "epoch": 0, "beta": beta, "n_clamped": steps, "group": group}
-                row |= {c: rng.lognormal(-3, 1) for c in results.GRADIENT_COLUMNS if c.startswith("med_rms")}
-                row |= {c: rng.uniform(-0.2, 1) for c in results.GRADIENT_COLUMNS if c.startswith("med_cos")}
+                row |= {c: rng.lognormal(-3, 1) for c in schema.GRADIENT_COLUMNS if c.startswith("med_rms")}
+                row |= {c: rng.uniform(-0.2, 1) for c in schema.GRADIENT_COLUMNS if c.startswith("med_cos")}
                 rows.append(row)
     return pd.DataFrame(rows)
+
+
+def patch_save_figure(monkeypatch, save):
+    """Replace :func:`plots.save_figure` where every figure family calls it."""
+    for family in (plots.runs, plots.sweep, plots.gradient, plots.graph):
+        monkeypatch.setattr(family, "save_figure", save)
 
 
 def drawn_figure(monkeypatch):
     """Make :func:`plots.save_figure` keep the figures it writes; returns their list."""
     figures, save = [], plots.save_figure
-    monkeypatch.setattr(plots, "save_figure", lambda fig, out: (figures.append(fig), save(fig, out))[1])
+    patch_save_figure(monkeypatch, lambda fig, out: (figures.append(fig), save(fig, out))[1])
     return figures
 
 
@@ -490,7 +498,7 @@ def test_fig_gradient_draws_the_csvs_medians_per_pair_input_first(tmp_path, monk
         np.testing.assert_array_equal(next(lines_top).get_ydata(), by_pair(first, "med_rms_exact", n_pairs))
         for beta, steps in settings:
             rows = mine[(mine["beta"] == beta) & (mine["n_clamped"] == steps)]
-            for est in results.GRADIENT_ESTIMATORS:
+            for est in schema.GRADIENT_ESTIMATORS:
                 np.testing.assert_array_equal(
                     next(lines_top).get_ydata(), by_pair(rows, f"med_rms_{est}", n_pairs)
                 )

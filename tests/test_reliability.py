@@ -21,9 +21,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smallworld_eqp import eqprop, spec, sweep, topology, train
-from smallworld_eqp.runs import run_training
+from smallworld_eqp import config, sweep, train
+from smallworld_eqp.graph import layered, rewiring
 from smallworld_eqp.settings import declared
+from smallworld_eqp.study import spec
+from smallworld_eqp.study.training_runs import run_training
 
 TINY = [
     "--dataset", "digits", "--layers", "64,8,8,10", "--n-train", "100", "--n-test", "40",
@@ -170,9 +172,9 @@ def test_ctrl_c_stops_at_once_and_keeps_the_finished_rows(tmp_path):
 
 WORKER_SETUP = """
 import ctypes, os, signal, sys
-from smallworld_eqp import runner
-assert runner._die_with_parent() is True  # callable again, without error
-runner._worker_setup(os.getppid())
+from smallworld_eqp.study import execution
+assert execution._die_with_parent() is True  # callable again, without error
+execution._worker_setup(os.getppid())
 os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C reaches the worker too: ignored
 got = ctypes.c_int()
 ctypes.CDLL(None).prctl(2, ctypes.byref(got), 0, 0, 0)  # PR_GET_PDEATHSIG
@@ -263,10 +265,10 @@ def _one_line(exc: BaseException) -> None:
 
 
 @settings(max_examples=300)
-@given(name=st.sampled_from([f.name for f in declared(eqprop.EqPropConfig)]), value=ANY)
+@given(name=st.sampled_from([f.name for f in declared(config.EqPropConfig)]), value=ANY)
 def test_config_takes_a_value_or_refuses_it_in_one_line(name, value):
     try:
-        eqprop.EqPropConfig(**{name: value})
+        config.EqPropConfig(**{name: value})
     except Exception as exc:  # noqa: BLE001 (the property: only these, in one line)
         _one_line(exc)
 
@@ -284,11 +286,11 @@ def test_trial_spec_takes_a_value_or_refuses_it_in_one_line(name, value):
 @given(sizes=ANY, n=ANY, p=ANY, mode=ANY, kind=ANY)
 def test_topology_builders_refuse_bad_values_in_one_line(sizes, n, p, mode, kind):
     for call in (
-        lambda: topology.layered(sizes),
-        lambda: topology.rewire(topology.layered([4, 3, 3, 2]), n=n, mode=mode, seed=0),
-        lambda: topology.rewire(topology.layered([4, 3, 3, 2]), p=p, seed=0),
-        lambda: topology.without_kind(topology.layered([4, 3, 2]), kind),
-        lambda: topology.Graph.from_edges([2, 2, 2], np.array(sizes if isinstance(sizes, list) else [sizes])),
+        lambda: layered.layered(sizes),
+        lambda: rewiring.rewire(layered.layered([4, 3, 3, 2]), n=n, mode=mode, seed=0),
+        lambda: rewiring.rewire(layered.layered([4, 3, 3, 2]), p=p, seed=0),
+        lambda: layered.without_kind(layered.layered([4, 3, 2]), kind),
+        lambda: layered.Graph.from_edges([2, 2, 2], np.array(sizes if isinstance(sizes, list) else [sizes])),
     ):
         try:
             call()

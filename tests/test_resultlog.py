@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from smallworld_eqp import results
 from smallworld_eqp.owned import OutputError
-from smallworld_eqp.resultlog import ResultLog, ResultLogError
+from smallworld_eqp.study import schema
+from smallworld_eqp.study.resultlog import ResultLog, ResultLogError
 
 COLS = ["trial_id", "status", "x"]
 QUICK = Path(__file__).resolve().parents[1] / "analysis" / "results" / "quick" / "quick_sweep.csv"
@@ -107,7 +107,7 @@ def test_a_second_writer_stops_with_one_line(tmp_path):
             textwrap.dedent(
                 f"""
                 import sys, time
-                from smallworld_eqp.resultlog import ResultLog
+                from smallworld_eqp.study.resultlog import ResultLog
                 with ResultLog({str(path)!r}, {COLS!r}):
                     print("locked", flush=True)
                     time.sleep(60)
@@ -130,7 +130,7 @@ def test_a_second_writer_stops_with_one_line(tmp_path):
 
 
 def test_a_version_0_1_sweep_csv_loads_with_the_defaults_it_ran_with():
-    df = results.load_sweep([QUICK])
+    df = schema.load_sweep([QUICK])
     assert len(df) == 24 and list(df.columns[:5]) == [
         "trial_id",
         "status",
@@ -140,12 +140,12 @@ def test_a_version_0_1_sweep_csv_loads_with_the_defaults_it_ran_with():
     ]
     assert (df["nudge"] == "gradient").all() and (df["batch_order"] == "reshuffle").all()
     assert (df["reuse_removed"] == False).all()  # noqa: E712 (a column of bools)
-    assert len(results.by_configuration(df)) == 1
+    assert len(schema.by_configuration(df)) == 1
 
 
 def test_a_version_0_1_sweep_csv_is_upgraded_when_a_sweep_resumes_it(tmp_path):
     from smallworld_eqp import sweep
-    from smallworld_eqp.runner import sweep_log
+    from smallworld_eqp.study.execution import sweep_log
 
     out = tmp_path / "quick.csv"
     out.write_bytes(QUICK.read_bytes())
@@ -153,6 +153,6 @@ def test_a_version_0_1_sweep_csv_is_upgraded_when_a_sweep_resumes_it(tmp_path):
     with sweep_log(out, specs) as log:
         assert set(log.read()["trial_id"]) == {s.trial_id for s in specs}  # nothing to rerun
     upgraded, old = pd.read_csv(out), pd.read_csv(QUICK)
-    assert list(upgraded.columns) == results.sweep_columns(6)
+    assert list(upgraded.columns) == schema.sweep_columns(6)
     pd.testing.assert_frame_equal(upgraded[old.columns], old)
     assert (upgraded["nudge"] == "gradient").all() and upgraded["steps"].isna().all()

@@ -1,4 +1,4 @@
-"""Tests for smallworld_eqp.results: the CSV schema and its loaders (on the synthetic
+"""Tests for smallworld_eqp.study.schema: the CSV schema and its loaders (on the synthetic
 results of tests/helpers.py)."""
 
 import numpy as np
@@ -6,14 +6,16 @@ import pandas as pd
 import pytest
 from helpers import epochs_frame, rates_frame, sweep_frame
 
-from smallworld_eqp import metrics, results, spec, spread, topology
+from smallworld_eqp.engine import spread
+from smallworld_eqp.graph import layered, metrics, rewiring
+from smallworld_eqp.study import schema, spec
 
 # ------------------------------------------------------- schema
 
 
 @pytest.mark.parametrize("n_layers", [3, 5, 8])
 def test_sweep_columns_layout(n_layers):
-    cols = results.sweep_columns(n_layers)
+    cols = schema.sweep_columns(n_layers)
     assert len(cols) == len(set(cols))
     hops = [f"hops_to_output_{lay}" for lay in range(n_layers)]
     dws = [f"dw_{pair}" for pair in range(n_layers - 1)]
@@ -27,33 +29,33 @@ def test_sweep_columns_layout(n_layers):
     j = cols.index("test_error")
     assert cols[j + 1 : j + n_layers] == dws
     assert cols[j + n_layers] == "spread"
-    assert set(results.SWEEP_REQUIRED_COLUMNS) <= set(cols)
+    assert set(schema.SWEEP_REQUIRED_COLUMNS) <= set(cols)
     assert cols[0] == "trial_id" and cols[-1] == "finished"
 
 
 @pytest.mark.parametrize("bad", [2, 0])
 def test_sweep_columns_rejects_bad_depth(bad):
     with pytest.raises(ValueError, match="n_layers must be an integer >= 3"):
-        results.sweep_columns(bad)
+        schema.sweep_columns(bad)
 
 
 @pytest.mark.parametrize("bad", [True, 4.0, "5"])
 def test_sweep_columns_refuses_wrong_types(bad):
     with pytest.raises(TypeError, match="n_layers must be an integer"):
-        results.sweep_columns(bad)
+        schema.sweep_columns(bad)
 
 
 def test_schema_holds_what_the_writers_produce():
-    g = topology.rewire(topology.connect_within_layers(topology.layered([6, 5, 5, 3])), n=4, seed=0)
-    cols = set(results.sweep_columns(g.n_layers))
+    g = rewiring.rewire(layered.connect_within_layers(layered.layered([6, 5, 5, 3])), n=4, seed=0)
+    cols = set(schema.sweep_columns(g.n_layers))
     assert set(spread.summarise(np.ones((3, g.n_layers - 1)), 1)) <= cols
     assert set(metrics.small_world_summary(g)) <= cols
 
 
 def test_config_columns_match_engine_config():
-    eqprop = pytest.importorskip("smallworld_eqp.eqprop")
+    eqprop = pytest.importorskip("smallworld_eqp.engine.network")
     fields = set(eqprop.EqPropConfig().to_dict()) - {"seed"}
-    assert fields <= set(results.study_columns())
+    assert fields <= set(schema.study_columns())
 
 
 # ------------------------------------------------------- load_sweep
@@ -64,10 +66,10 @@ def test_sweep_round_trip_and_plain_read(tmp_path):
     path = tmp_path / "sweep.csv"
     frame.to_csv(path, index=False)
     plain = pd.read_csv(path)
-    assert list(plain.columns) == results.sweep_columns(5)
+    assert list(plain.columns) == schema.sweep_columns(5)
     assert plain.shape == frame.shape
-    df = results.load_sweep(path)
-    assert list(df.columns) == results.sweep_columns(5)
+    df = schema.load_sweep(path)
+    assert list(df.columns) == schema.sweep_columns(5)
     assert (df["config_hash"] == "000123").all()
     assert (df["learning_rate"] == "0.128,0.032").all()
     np.testing.assert_allclose(df["online_error_epoch1"], frame["online_error_epoch1"])
@@ -79,8 +81,8 @@ def test_load_sweep_mixes_depths(tmp_path):
     shallow, deep = tmp_path / "a.csv", tmp_path / "b.csv"
     sweep_frame(layers="6-5-5-3", seeds=(0,)).to_csv(shallow, index=False)
     sweep_frame(layers="6-5-5-5-5-3", seeds=(0,)).to_csv(deep, index=False)
-    df = results.load_sweep([shallow, deep])
-    assert list(df.columns) == results.sweep_columns(6)
+    df = schema.load_sweep([shallow, deep])
+    assert list(df.columns) == schema.sweep_columns(6)
     is_shallow = df["layers"] == "6-5-5-3"
     assert is_shallow.sum() == 4 and (~is_shallow).sum() == 4
     assert df.loc[is_shallow, ["hops_to_output_4", "hops_to_output_5", "dw_3", "dw_4"]].isna().all().all()
@@ -95,20 +97,20 @@ def test_load_sweep_duplicates_keep_last_and_status(tmp_path):
     b.loc[1, "status"] = "diverged"
     a.to_csv(first, index=False)
     b.to_csv(second, index=False)
-    everything = results.load_sweep([first, second], status=None)
+    everything = schema.load_sweep([first, second], status=None)
     assert len(everything) == 2
     assert list(everything["online_error_epoch1"]) == [0.5, 0.25]
-    ok = results.load_sweep([first, second])
+    ok = schema.load_sweep([first, second])
     assert list(ok["trial_id"]) == [a.loc[0, "trial_id"]]
-    assert list(results.load_sweep([second, first], status="diverged")["trial_id"]) == []
+    assert list(schema.load_sweep([second, first], status="diverged")["trial_id"]) == []
     with pytest.raises(ValueError, match="status must be one of ok, failed, diverged or None, got 'good'"):
-        results.load_sweep(first, status="good")
+        schema.load_sweep(first, status="good")
 
 
 def test_load_sweep_fills_optional_columns(tmp_path):
     path = tmp_path / "old.csv"
     sweep_frame(seeds=(0,)).drop(columns=["free_steps", "git_rev"]).to_csv(path, index=False)
-    df = results.load_sweep(path)
+    df = schema.load_sweep(path)
     assert df["free_steps"].isna().all() and df["git_rev"].isna().all()
 
 
@@ -116,17 +118,17 @@ def test_load_sweep_refuses_other_csvs(tmp_path):
     epochs = tmp_path / "epochs.csv"
     epochs_frame().to_csv(epochs, index=False)
     with pytest.raises(ValueError) as err:
-        results.load_sweep(epochs)
+        schema.load_sweep(epochs)
     msg = str(err.value)
     assert "\n" not in msg and str(epochs) in msg and "not a sweep CSV" in msg and "trial_id" in msg
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     with pytest.raises(ValueError, match="empty.csv: not a sweep CSV"):
-        results.load_sweep(empty)
+        schema.load_sweep(empty)
     with pytest.raises(FileNotFoundError, match="nope.csv: no such file"):
-        results.load_sweep(tmp_path / "nope.csv")
+        schema.load_sweep(tmp_path / "nope.csv")
     with pytest.raises(ValueError, match="no CSV file given"):
-        results.load_sweep([])
+        schema.load_sweep([])
 
 
 # ------------------------------------------------------- rates and epochs
@@ -138,8 +140,8 @@ def test_load_rates_concatenates_and_resolves_dirs(tmp_path):
     rates_frame("basic").to_csv(run / "rates.csv", index=False)
     other = tmp_path / "sweep_rates.csv"
     rates_frame("007", n_epochs=1, n_batches=3).to_csv(other, index=False)
-    df = results.load_rates([run, other])
-    assert list(df.columns) == ["run", *results.RATES_COLUMNS]
+    df = schema.load_rates([run, other])
+    assert list(df.columns) == ["run", *schema.RATES_COLUMNS]
     assert len(df) == 2 * 30 * 4 + 3 * 4
     assert set(df["trial_id"]) == {"basic", "007"}  # "007" stays a string
     # a run folder's rows are named after the folder, a sweep's by their trial
@@ -150,7 +152,7 @@ def test_load_rates_concatenates_and_resolves_dirs(tmp_path):
     with pytest.raises(
         ValueError, match="e.csv: not a rates CSV, missing columns: trial_id, batch, pair, rms"
     ):
-        results.load_rates(epochs)
+        schema.load_rates(epochs)
 
 
 def test_compressed_rates_stand_in_for_the_plain_file(tmp_path):
@@ -158,13 +160,13 @@ def test_compressed_rates_stand_in_for_the_plain_file(tmp_path):
     run.mkdir(parents=True)
     frame = rates_frame("ours", n_epochs=2, n_batches=7, seed=3)
     frame.to_csv(run / "rates.csv.xz", index=False)
-    assert results.run_file(run, "rates.csv") == run / "rates.csv.xz"
-    assert results.run_name(run / "rates.csv.xz") == "ours"
+    assert schema.run_file(run, "rates.csv") == run / "rates.csv.xz"
+    assert schema.run_name(run / "rates.csv.xz") == "ours"
     want = frame.astype({"pair": "str"})
     want.insert(0, "run", "ours")
-    pd.testing.assert_frame_equal(results.load_rates(run), want)
+    pd.testing.assert_frame_equal(schema.load_rates(run), want)
     frame.head(4).to_csv(run / "rates.csv", index=False)  # the plain file, when present, wins
-    assert len(results.load_rates(run)) == 4
+    assert len(schema.load_rates(run)) == 4
 
 
 def test_load_epochs_names_runs(tmp_path):
@@ -173,27 +175,27 @@ def test_load_epochs_names_runs(tmp_path):
         epochs_frame().to_csv(tmp_path / name / "epochs.csv", index=False)
     loose = tmp_path / "extra_run.csv"
     epochs_frame(3).to_csv(loose, index=False)
-    df = results.load_epochs([tmp_path / "basic", tmp_path / "ours" / "epochs.csv", loose])
-    assert list(df.columns) == ["run"] + results.EPOCHS_COLUMNS
+    df = schema.load_epochs([tmp_path / "basic", tmp_path / "ours" / "epochs.csv", loose])
+    assert list(df.columns) == ["run"] + schema.EPOCHS_COLUMNS
     assert df.groupby("run", sort=False).size().to_dict() == {"basic": 5, "ours": 5, "extra_run": 3}
     sweep = tmp_path / "sweep.csv"
     sweep_frame(seeds=(0,)).to_csv(sweep, index=False)
     with pytest.raises(
         ValueError, match="sweep.csv: not an epochs CSV, missing columns: epoch, online_error"
     ):
-        results.load_epochs(sweep)
+        schema.load_epochs(sweep)
     with pytest.raises(FileNotFoundError, match="nothing_here: no such file"):
-        results.load_epochs(tmp_path / "nothing_here")
+        schema.load_epochs(tmp_path / "nothing_here")
     (tmp_path / "empty_run").mkdir()
     with pytest.raises(FileNotFoundError, match="empty_run/epochs.csv: no such file"):
-        results.load_epochs(tmp_path / "empty_run")
+        schema.load_epochs(tmp_path / "empty_run")
 
 
 def test_load_epochs_reads_revisions_as_text(tmp_path):
     # "24124e5" is a number to pandas (2.4124e9), "0.2" a float
     frame = epochs_frame().assign(version="0.2", git_rev=["24124e5", "7997edf", "0001234", "1e10", "24124e5"])
     frame.to_csv(tmp_path / "epochs.csv", index=False)
-    df = results.load_epochs(tmp_path / "epochs.csv")
+    df = schema.load_epochs(tmp_path / "epochs.csv")
     assert df["git_rev"].tolist() == frame["git_rev"].tolist() and set(df["version"]) == {"0.2"}
 
 
@@ -203,34 +205,34 @@ def test_pivot_rates_matches_a_plain_mean():
     rng = np.random.default_rng(11)
     long = rates_frame("r", n_epochs=2, n_batches=9, seed=5)
     long = pd.concat([long, long.assign(rms=rng.random(len(long)))]).sample(frac=1, random_state=2)
-    wide = results.pivot_rates(long, ["epoch", "batch"])
+    wide = schema.pivot_rates(long, ["epoch", "batch"])
     sums: dict = {}
     for epoch, batch, pair, rms in long[["epoch", "batch", "pair", "rms"]].itertuples(index=False):
         sums.setdefault((epoch, batch), {}).setdefault(pair, []).append(rms)
     assert list(wide.index) == sorted(sums)
     for key, row in wide.iterrows():
         np.testing.assert_allclose(row.to_numpy(), [np.mean(sums[key][p]) for p in wide.columns])
-    assert list(results.pivot_rates(long[long["epoch"] == 2]).index) == list(range(1, 10))
+    assert list(schema.pivot_rates(long[long["epoch"] == 2]).index) == list(range(1, 10))
 
 
 def test_run_spec_reads_the_folder_or_the_file_beside_it(tmp_path):
     run = tmp_path / "basic"
     run.mkdir()
     (run / "run.json").write_text('{"spec": {"layers": [4, 3, 2]}, "remove_skip_after": null}')
-    assert results.run_spec(run) == results.run_spec(run / "epochs.csv") == {"layers": [4, 3, 2]}
+    assert schema.run_spec(run) == schema.run_spec(run / "epochs.csv") == {"layers": [4, 3, 2]}
     with pytest.raises(FileNotFoundError, match="run.json"):
-        results.run_spec(tmp_path / "elsewhere" / "epochs.csv")
+        schema.run_spec(tmp_path / "elsewhere" / "epochs.csv")
     (run / "run.json").write_text("{not json")
     with pytest.raises(ValueError, match="run.json is not JSON"):
-        results.run_spec(run)
+        schema.run_spec(run)
     for other in ('{"layers": [4, 3, 2]}', "[1, 2]"):
         (run / "run.json").write_text(other)
         with pytest.raises(ValueError, match="has no 'spec' object"):
-            results.run_spec(run)
+            schema.run_spec(run)
 
 
 def test_n_layers_of():
-    assert results.n_layers_of("784-500-500-500-10") == 5
+    assert schema.n_layers_of("784-500-500-500-10") == 5
 
 
 def test_by_configuration_matches_a_plain_grouping(tmp_path):
@@ -247,8 +249,8 @@ def test_by_configuration_matches_a_plain_grouping(tmp_path):
         frames.append(frame)
     path = tmp_path / "mixed.csv"
     pd.concat(frames).to_csv(path, index=False)
-    df = results.load_sweep(path)
-    studies = results.by_configuration(df)
+    df = schema.load_sweep(path)
+    studies = schema.by_configuration(df)
     expected = df.groupby(["preset", "layers", "learning_rate", "tol"], dropna=False).groups
     assert sorted(sorted(rows["trial_id"]) for _, rows in studies) == sorted(
         sorted(df.loc[idx, "trial_id"]) for idx in expected.values()
@@ -267,14 +269,14 @@ def test_by_configuration_matches_a_plain_grouping(tmp_path):
             if other[["preset", "layers"]].iloc[0].equals(rows[["preset", "layers"]].iloc[0])
         ]
         differ = [c for c in settings if len({str(other[c].iloc[0]) for other in kin}) > 1]
-        assert named == [f"{c}={results._plain(str(rows[c].iloc[0]))}" for c in differ]
+        assert named == [f"{c}={schema._plain(str(rows[c].iloc[0]))}" for c in differ]
 
 
 def test_by_configuration_labels():
     one = sweep_frame()
-    assert [(label, len(rows)) for label, rows in results.by_configuration(one)] == [("6-5-5-5-3", 12)]
+    assert [(label, len(rows)) for label, rows in schema.by_configuration(one)] == [("6-5-5-5-3", 12)]
     two = pd.concat([sweep_frame(), sweep_frame(layers="6-4-3").assign(preset="other")])
-    assert [label for label, _ in results.by_configuration(two)] == ["other, 6-4-3", "test, 6-5-5-5-3"]
+    assert [label for label, _ in schema.by_configuration(two)] == ["other, 6-4-3", "test, 6-5-5-5-3"]
 
 
 def test_studies_alike_in_many_settings_are_named_by_their_file(tmp_path):
@@ -285,17 +287,17 @@ def test_studies_alike_in_many_settings_are_named_by_their_file(tmp_path):
     a.to_csv(tmp_path / "plain_sweep.csv", index=False)
     b.to_csv(tmp_path / "other_dynamics_sweep.csv", index=False)
     paths = [tmp_path / "plain_sweep.csv", tmp_path / "other_dynamics_sweep.csv"]
-    named = results.by_configuration(results.load_sweep(paths, source=True))
+    named = schema.by_configuration(schema.load_sweep(paths, source=True))
     assert [label for label, _ in named] == ["6-5-5-5-3, from other_dynamics", "6-5-5-5-3, from plain"]
     assert [set(rows["source"]) for _, rows in named] == [
         {"other_dynamics_sweep.csv"},
         {"plain_sweep.csv"},
     ]
     # Without the files: the first two settings that differ and how many more.
-    labels = [label for label, _ in results.by_configuration(results.load_sweep(paths))]
+    labels = [label for label, _ in schema.by_configuration(schema.load_sweep(paths))]
     assert all(label.endswith(", +2 more settings") and label.count("=") == 2 for label in labels)
     # Up to two settings differing, they name the studies as before, file or not.
     c = sweep_frame(seed=2).assign(trial_id=lambda f: f["trial_id"] + "-c", eps=0.25)
     c.to_csv(tmp_path / "c_sweep.csv", index=False)
-    two = results.by_configuration(results.load_sweep([paths[0], tmp_path / "c_sweep.csv"], source=True))
+    two = schema.by_configuration(schema.load_sweep([paths[0], tmp_path / "c_sweep.csv"], source=True))
     assert [label for label, _ in two] == ["6-5-5-5-3, eps=0.25", "6-5-5-5-3, eps=0.5"]

@@ -7,7 +7,7 @@ from helpers import TINY_SPEC, assert_one_line_exit_2, train_tiny
 
 from analysis import saturation
 from smallworld_eqp import datasets
-from smallworld_eqp.eqprop import EqPropNetwork
+from smallworld_eqp.engine.network import EqPropNetwork
 
 
 def reference(states, offsets):

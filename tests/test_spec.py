@@ -7,14 +7,15 @@ import json
 
 import pytest
 
-from smallworld_eqp import eqprop, presets, settings, spec, sweep, train
-from smallworld_eqp.spec import TrialSpec, expand, parse_vary
+from smallworld_eqp import config, settings, sweep, train
+from smallworld_eqp.study import presets, spec
+from smallworld_eqp.study.spec import TrialSpec, expand, parse_vary
 
 
 def test_every_setting_has_a_flag_in_both_commands():
     sweep_flags = {a.dest for a in sweep.build_parser()._actions}
     train_flags = {a.dest for a in train.build_parser()._actions}
-    for cls in (TrialSpec, eqprop.EqPropConfig):
+    for cls in (TrialSpec, config.EqPropConfig):
         for f in settings.declared(cls):
             if f.metadata["flag"]:
                 assert f.name in sweep_flags and f.name in train_flags, f.name
@@ -170,5 +171,5 @@ def test_columns_follow_the_declarations():
     cells = s.columns()
     assert list(cells) == spec.setting_columns()
     assert cells["layers"] == "8-4-3" and cells["learning_rate"] == "0.1,0.2" and cells["steps"] == ""
-    fields = {f.name for f in dataclasses.fields(eqprop.EqPropConfig)} - {"seed"}
+    fields = {f.name for f in dataclasses.fields(config.EqPropConfig)} - {"seed"}
     assert fields <= set(cells)

@@ -1,4 +1,4 @@
-"""Tests for smallworld_eqp.spread (eq. 20-23): hand-computed cases and properties."""
+"""Tests for smallworld_eqp.engine.spread (eq. 20-23): hand-computed cases and properties."""
 
 import math
 import statistics
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from smallworld_eqp import spread as sp
+from smallworld_eqp.engine import spread as sp
 
 # ---------------------------------------------------------------- references
 

@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smallworld_eqp import results
-from smallworld_eqp.eqprop import EqPropConfig
-from smallworld_eqp.experiment import run_trial
-from smallworld_eqp.resultlog import ResultLog, ResultLogError
-from smallworld_eqp.results import sweep_columns
-from smallworld_eqp.runner import rates_path, run_sweep
-from smallworld_eqp.spec import TrialSpec, expand
+from smallworld_eqp.config import EqPropConfig
+from smallworld_eqp.study import schema
+from smallworld_eqp.study.execution import rates_path, run_sweep
+from smallworld_eqp.study.resultlog import ResultLog, ResultLogError
+from smallworld_eqp.study.schema import sweep_columns
+from smallworld_eqp.study.spec import TrialSpec, expand
+from smallworld_eqp.study.trial import run_trial
 
 TINY = [
     "--dataset", "digits", "--layers", "64,8,8,8,10", "--n-train", "120", "--n-test", "60",
@@ -104,7 +104,7 @@ def test_rerun_skips_finished_trials(tmp_path):
     assert len(pd.read_csv(out)) == 4 and len(both) == 4
     pd.testing.assert_frame_equal(comparable(first), comparable(both[both["nudge_factor"] == 1.0]))
     # the analysis splits the file into the two studies, one per varied value
-    studies = results.by_configuration(results.load_sweep([out]))
+    studies = schema.by_configuration(schema.load_sweep([out]))
     assert [label for label, _ in studies] == ["64-8-8-8-10, nudge_factor=1", "64-8-8-8-10, nudge_factor=2"]
     from smallworld_eqp import plots
 
@@ -256,7 +256,7 @@ def test_a_csv_mixing_depths_keeps_the_deepest_columns(tmp_path):
         run_sweep([first], out, progress=False)
         frame = run_sweep([second], out, progress=False)
         assert list(pd.read_csv(out).columns) == sweep_columns(5)
-        both = results.load_sweep([out])
+        both = schema.load_sweep([out])
         assert len(both) == 2 and (both["status"] == "ok").all()
         row = both.set_index("trial_id").loc[shallow.trial_id]
         assert np.isnan(row["hops_to_output_4"]) and np.isnan(row["dw_3"]) and not np.isnan(row["dw_1"])

@@ -1,4 +1,4 @@
-"""Tests of the layered graphs and the layer-skipping rewiring (topology.py).
+"""Tests of the layered graphs and the layer-skipping rewiring (graph/layered.py, graph/rewiring.py).
 
 Invariants are checked on many seeded random graphs; distributions are checked
 with chi-square tests over many seeded draws (deterministic, but able to fail).
@@ -12,16 +12,17 @@ import pytest
 from helpers import ALPHA, check_well_formed, edge_set
 from scipy import stats
 
-from smallworld_eqp import spec, topology
-from smallworld_eqp.topology import ADJACENT, INTRA, SKIP, Graph
+from smallworld_eqp.graph import layered, rewiring
+from smallworld_eqp.graph.layered import ADJACENT, INTRA, SKIP, Graph
+from smallworld_eqp.study import spec
 
 
 def random_graph(seed: int) -> Graph:
     """A layered graph with 3-6 random-sized layers, intra-connected or not."""
     rng = np.random.default_rng(seed)
     sizes = rng.integers(1, 9, size=rng.integers(3, 7)).tolist()
-    g = topology.layered(sizes)
-    return topology.connect_within_layers(g) if rng.random() < 0.5 else g
+    g = layered.layered(sizes)
+    return layered.connect_within_layers(g) if rng.random() < 0.5 else g
 
 
 def rewire_cases():
@@ -38,13 +39,13 @@ def rewire_cases():
 def rewire_random(graph_seed, by, mode, seed):
     g = random_graph(graph_seed)
     rng = np.random.default_rng(graph_seed)
-    limit = min(g.n_edges, topology.n_skip_candidates(g))
+    limit = min(g.n_edges, rewiring.n_skip_candidates(g))
     if by == "n":
         kwargs = {"n": int(rng.integers(0, limit + 1))}
     else:
         # Small enough that a draw above the candidate count is essentially impossible.
         kwargs = {"p": float(rng.uniform(0, 0.5 * limit / g.n_edges))}
-    return g, topology.rewire(g, mode=mode, seed=seed, **kwargs), kwargs
+    return g, rewiring.rewire(g, mode=mode, seed=seed, **kwargs), kwargs
 
 
 @pytest.mark.parametrize("graph_seed, by, mode, seed", rewire_cases())
@@ -76,25 +77,25 @@ def test_rewire_invariants(graph_seed, by, mode, seed):
 @pytest.mark.parametrize("by, value", [("n", 20), ("p", 0.2)])
 @pytest.mark.parametrize("mode", ["replace", "add"])
 def test_rewire_seed_determines_graph(by, value, mode):
-    g = topology.connect_within_layers(topology.layered([8, 6, 6, 6, 3]))
-    a = topology.rewire(g, mode=mode, seed=5, **{by: value})
-    b = topology.rewire(g, mode=mode, seed=5, **{by: value})
-    c = topology.rewire(g, mode=mode, seed=6, **{by: value})
+    g = layered.connect_within_layers(layered.layered([8, 6, 6, 6, 3]))
+    a = rewiring.rewire(g, mode=mode, seed=5, **{by: value})
+    b = rewiring.rewire(g, mode=mode, seed=5, **{by: value})
+    c = rewiring.rewire(g, mode=mode, seed=6, **{by: value})
     assert a == b and a.history == b.history
     assert a != c
 
 
 def test_rewire_accepts_generator():
-    g = topology.layered([5, 4, 4, 3])
-    a = topology.rewire(g, n=6, seed=np.random.default_rng(3))
-    b = topology.rewire(g, n=6, seed=np.random.default_rng(3))
+    g = layered.layered([5, 4, 4, 3])
+    a = rewiring.rewire(g, n=6, seed=np.random.default_rng(3))
+    b = rewiring.rewire(g, n=6, seed=np.random.default_rng(3))
     assert a == b
     assert a.history[-1]["seed"] is None
 
 
 def test_rewire_p_counts_replacements():
-    g = topology.connect_within_layers(topology.layered([30, 20, 20, 5]))
-    h = topology.rewire(g, p=0.1, seed=0)
+    g = layered.connect_within_layers(layered.layered([30, 20, 20, 5]))
+    h = rewiring.rewire(g, p=0.1, seed=0)
     removed = edge_set(g) - edge_set(h)
     assert h.history[-1]["n"] == len(removed)
     # Binomial(E, 0.1): the count is within 5 standard deviations of its mean.
@@ -103,35 +104,35 @@ def test_rewire_p_counts_replacements():
 
 
 def test_rewire_p_extremes():
-    g = topology.layered([6, 2, 2, 6])
-    assert topology.rewire(g, p=0.0, seed=0) == g
-    h = topology.rewire(g, p=1.0, seed=0)
+    g = layered.layered([6, 2, 2, 6])
+    assert rewiring.rewire(g, p=0.0, seed=0) == g
+    h = rewiring.rewire(g, p=1.0, seed=0)
     assert h.history[-1]["n"] == g.n_edges
     assert not edge_set(g) & edge_set(h)
     assert h.kind_counts() == {"adjacent": 0, "intra": 0, "skip": g.n_edges}
 
 
 def test_rewire_avoids_existing_skip_edges():
-    g = topology.rewire(topology.layered([3, 2, 2, 3]), n=20, mode="add", seed=0)
-    free = topology.n_skip_candidates(g)
-    h = topology.rewire(g, n=free, mode="add", seed=1)
+    g = rewiring.rewire(layered.layered([3, 2, 2, 3]), n=20, mode="add", seed=0)
+    free = rewiring.n_skip_candidates(g)
+    h = rewiring.rewire(g, n=free, mode="add", seed=1)
     check_well_formed(h)
-    assert topology.n_skip_candidates(h) == 0
+    assert rewiring.n_skip_candidates(h) == 0
     assert h.kind_counts()["skip"] == 20 + free
 
 
 @pytest.mark.parametrize("n_edges", [2, 3, 17, 1000, 1_271_250])
 def test_replacements_and_p_round_trip(n_edges):
     for n in [0, 1, 2, 5, n_edges // 3, n_edges, 2 * n_edges]:
-        p = topology.replacements_to_p(n, n_edges)
+        p = rewiring.replacements_to_p(n, n_edges)
         # The direct power loses ~n ulps, hence the tolerance.
         assert p == pytest.approx(1 - ((n_edges - 1) / n_edges) ** n, rel=1e-9, abs=1e-15)
-        assert topology.p_to_replacements(p, n_edges) == n
+        assert rewiring.p_to_replacements(p, n_edges) == n
 
 
 def test_replacements_to_p_single_edge():
-    assert topology.replacements_to_p(0, 1) == 0.0
-    assert topology.replacements_to_p(3, 1) == 1.0
+    assert rewiring.replacements_to_p(0, 1) == 0.0
+    assert rewiring.replacements_to_p(3, 1) == 1.0
 
 
 def skip_pair_counts(sizes):
@@ -142,13 +143,13 @@ def skip_pair_counts(sizes):
 @pytest.mark.parametrize("intra, mode", [(False, "replace"), (True, "add")])
 def test_new_edges_uniform_over_layer_pairs(intra, mode):
     sizes = [7, 3, 5, 2, 6, 4]
-    g = topology.layered(sizes)
-    g = topology.connect_within_layers(g) if intra else g
+    g = layered.layered(sizes)
+    g = layered.connect_within_layers(g) if intra else g
     expected = skip_pair_counts(sizes)
     keys = list(expected)
     observed = dict.fromkeys(keys, 0)
     for seed in range(300):
-        h = topology.rewire(g, n=15, mode=mode, seed=seed)
+        h = rewiring.rewire(g, n=15, mode=mode, seed=seed)
         for i, j in h.edges[h.kinds == SKIP]:
             observed[(h.layer_of[i], h.layer_of[j])] += 1
     f_exp = np.array([expected[k] for k in keys], dtype=float)
@@ -158,7 +159,7 @@ def test_new_edges_uniform_over_layer_pairs(intra, mode):
 
 def test_new_edges_uniform_over_free_pairs():
     # Some candidate pairs are already taken: the rest must be equally likely.
-    g = topology.rewire(topology.layered([3, 2, 2, 3]), n=8, mode="add", seed=4)
+    g = rewiring.rewire(layered.layered([3, 2, 2, 3]), n=8, mode="add", seed=4)
     taken = edge_set(g)
     free = [
         (i, j)
@@ -166,10 +167,10 @@ def test_new_edges_uniform_over_free_pairs():
         for j in range(i + 1, g.n_neurons)
         if g.layer_of[j] - g.layer_of[i] >= 2 and (i, j) not in taken
     ]
-    assert len(free) == topology.n_skip_candidates(g)
+    assert len(free) == rewiring.n_skip_candidates(g)
     counts = dict.fromkeys(free, 0)
     for seed in range(1500):
-        h = topology.rewire(g, n=3, mode="add", seed=seed)
+        h = rewiring.rewire(g, n=3, mode="add", seed=seed)
         for pair in edge_set(h) - taken:
             counts[pair] += 1
     assert sum(counts.values()) == 3 * 1500
@@ -177,14 +178,14 @@ def test_new_edges_uniform_over_free_pairs():
 
 
 def test_removal_uniform_across_kinds():
-    g = topology.connect_within_layers(topology.layered([6, 5, 4, 5, 3]))
-    g = topology.rewire(g, n=30, mode="add", seed=0)
+    g = layered.connect_within_layers(layered.layered([6, 5, 4, 5, 3]))
+    g = rewiring.rewire(g, n=30, mode="add", seed=0)
     present = np.bincount(g.kinds, minlength=3).astype(float)
     removed = np.zeros(3)
     old = edge_set(g)
     kind_of = dict(zip(map(tuple, g.edges.tolist()), g.kinds.tolist()))
     for seed in range(300):
-        h = topology.rewire(g, n=10, seed=seed)
+        h = rewiring.rewire(g, n=10, seed=seed)
         for pair in old - edge_set(h):
             removed[kind_of[pair]] += 1
     assert removed.sum() == 3000
@@ -192,11 +193,11 @@ def test_removal_uniform_across_kinds():
 
 
 def test_removal_uniform_over_edges():
-    g = topology.connect_within_layers(topology.layered([3, 3, 3, 2]))
+    g = layered.connect_within_layers(layered.layered([3, 3, 3, 2]))
     index = {pair: k for k, pair in enumerate(map(tuple, g.edges.tolist()))}
     counts = np.zeros(g.n_edges)
     for seed in range(1000):
-        h = topology.rewire(g, n=4, seed=seed)
+        h = rewiring.rewire(g, n=4, seed=seed)
         for pair in edge_set(g) - edge_set(h):
             counts[index[pair]] += 1
     assert counts.sum() == 4000
@@ -204,9 +205,9 @@ def test_removal_uniform_over_edges():
 
 
 def test_rewire_paper_network_at_scale():
-    g = topology.connect_within_layers(topology.layered([784, 500, 500, 500, 10]))
+    g = layered.connect_within_layers(layered.layered([784, 500, 500, 500, 10]))
     n = int(0.08 * g.n_edges)
-    h = topology.rewire(g, n=n, seed=0)
+    h = rewiring.rewire(g, n=n, seed=0)
     assert h.n_edges == g.n_edges == 784 * 500 + 2 * 500 * 500 + 500 * 10 + 3 * 500 * 499 // 2
     assert h.kind_counts()["skip"] == n
     key_g, key_h = (x.edges[:, 0].astype(np.int64) * x.n_neurons + x.edges[:, 1] for x in (g, h))
@@ -215,9 +216,9 @@ def test_rewire_paper_network_at_scale():
 
 def test_rewire_huge_candidate_space():
     # 10^10 candidate pairs: a list of them would need 160 GB.
-    g = topology.layered([100_000, 2, 2, 100_000])
-    assert topology.n_skip_candidates(g) == 100_000 * 2 * 2 + 100_000**2
-    h = topology.rewire(g, n=1000, seed=0)
+    g = layered.layered([100_000, 2, 2, 100_000])
+    assert rewiring.n_skip_candidates(g) == 100_000 * 2 * 2 + 100_000**2
+    h = rewiring.rewire(g, n=1000, seed=0)
     assert h.n_edges == g.n_edges and h.kind_counts()["skip"] == 1000
     check_well_formed(h)
 
@@ -229,18 +230,18 @@ def test_rewire_huge_candidate_space():
 def test_layered_and_within_layer_counts(seed):
     rng = np.random.default_rng(seed)
     sizes = rng.integers(1, 12, size=rng.integers(3, 8)).tolist()
-    g = topology.layered(sizes)
+    g = layered.layered(sizes)
     check_well_formed(g)
     assert g.n_neurons == sum(sizes)
     assert g.n_edges == sum(a * b for a, b in zip(sizes, sizes[1:]))
     assert g.kind_counts() == {"adjacent": g.n_edges, "intra": 0, "skip": 0}
-    h = topology.connect_within_layers(g)
+    h = layered.connect_within_layers(g)
     check_well_formed(h)
     n_intra = sum(s * (s - 1) // 2 for s in sizes[1:-1])
     assert h.kind_counts() == {"adjacent": g.n_edges, "intra": n_intra, "skip": 0}
     assert h.history[-1] == {"op": "connect_within_layers", "added": n_intra}
-    assert topology.connect_within_layers(h) == h
-    assert (topology.edge_count(sizes), topology.edge_count(sizes, intra=True)) == (g.n_edges, h.n_edges)
+    assert layered.connect_within_layers(h) == h
+    assert (layered.edge_count(sizes), layered.edge_count(sizes, intra=True)) == (g.n_edges, h.n_edges)
     assert np.array_equal(g.offsets, np.cumsum([0] + sizes))
     assert np.array_equal(g.layer_of, np.repeat(np.arange(len(sizes)), sizes))
 
@@ -255,7 +256,7 @@ def test_csr_matches_scipy_and_networkx(graph_seed, by, mode, seed):
     G = g.to_networkx()
     assert np.array_equal(nx.to_numpy_array(G, nodelist=range(g.n_neurons)), dense)
     assert [G.nodes[v]["layer"] for v in range(g.n_neurons)] == g.layer_of.tolist()
-    assert all(G.edges[i, j]["kind"] == topology.KIND_NAMES[k] for (i, j), k in zip(g.edges, g.kinds))
+    assert all(G.edges[i, j]["kind"] == layered.KIND_NAMES[k] for (i, j), k in zip(g.edges, g.kinds))
     rows = np.repeat(np.arange(g.n_neurons), np.diff(indptr))
     assert np.array_equal(dense[rows, indices], np.ones(indices.shape[0]))
     assert indices.shape[0] == 2 * g.n_edges
@@ -270,7 +271,7 @@ def test_csr_matches_scipy_and_networkx(graph_seed, by, mode, seed):
 
 
 def test_summary_counts():
-    g = topology.rewire(topology.connect_within_layers(topology.layered([5, 4, 3, 2])), n=12, seed=2)
+    g = rewiring.rewire(layered.connect_within_layers(layered.layered([5, 4, 3, 2])), n=12, seed=2)
     df = g.summary()
     assert df["n_edges"].sum() == g.n_edges
     sizes = g.layer_sizes
@@ -315,30 +316,28 @@ def test_from_edges_keeps_hidden_intra_edges():
 
 
 def test_without_kind():
-    g = topology.rewire(
-        topology.connect_within_layers(topology.layered([5, 4, 3, 2])), n=12, mode="add", seed=2
+    g = rewiring.rewire(
+        layered.connect_within_layers(layered.layered([5, 4, 3, 2])), n=12, mode="add", seed=2
     )
-    for kind, name in enumerate(topology.KIND_NAMES):
+    for kind, name in enumerate(layered.KIND_NAMES):
         for key in (kind, name):
-            h = topology.without_kind(g, key)
+            h = layered.without_kind(g, key)
             check_well_formed(h)
             assert edge_set(h) == {e for e, k in zip(map(tuple, g.edges.tolist()), g.kinds) if k != kind}
             assert h.history[-1] == {"op": "without_kind", "kind": name, "removed": g.kind_counts()[name]}
-    assert topology.without_kind(g, "skip") == topology.connect_within_layers(topology.layered([5, 4, 3, 2]))
+    assert layered.without_kind(g, "skip") == layered.connect_within_layers(layered.layered([5, 4, 3, 2]))
     with pytest.raises(ValueError, match="'shortcut'"):
-        topology.without_kind(g, "shortcut")
+        layered.without_kind(g, "shortcut")
 
 
 def test_graph_is_immutable_and_repr():
-    g = topology.connect_within_layers(topology.layered([3, 2, 2]))
+    g = layered.connect_within_layers(layered.layered([3, 2, 2]))
     assert repr(g) == "Graph(layers=3-2-2, neurons=7, edges=11: adjacent=10, intra=1, skip=0)"
     with pytest.raises(ValueError):
         g.edges[0, 0] = 1
     with pytest.raises(ValueError):
         g.csr[1][0] = 0
-    assert g != topology.layered([3, 2, 2]) and g == topology.connect_within_layers(
-        topology.layered([3, 2, 2])
-    )
+    assert g != layered.layered([3, 2, 2]) and g == layered.connect_within_layers(layered.layered([3, 2, 2]))
 
 
 # --- bad input -------------------------------------------------------------------
@@ -355,7 +354,7 @@ def test_graph_is_immutable_and_repr():
 )
 def test_layered_rejects_bad_sizes(sizes, match):
     with pytest.raises(ValueError, match=match):
-        topology.layered(sizes)
+        layered.layered(sizes)
 
 
 @pytest.mark.parametrize(
@@ -370,7 +369,7 @@ def test_layered_rejects_bad_sizes(sizes, match):
 )
 def test_layered_refuses_wrong_types(sizes, match):
     with pytest.raises(TypeError, match=match):
-        topology.layered(sizes)
+        layered.layered(sizes)
 
 
 @pytest.mark.parametrize(
@@ -389,21 +388,21 @@ def test_layered_refuses_wrong_types(sizes, match):
     ],
 )
 def test_rewire_rejects_bad_input(kwargs, match):
-    g = topology.connect_within_layers(topology.layered([4, 4, 4]))
-    assert g.n_edges == 38 and topology.n_skip_candidates(g) == 16
+    g = layered.connect_within_layers(layered.layered([4, 4, 4]))
+    assert g.n_edges == 38 and rewiring.n_skip_candidates(g) == 16
     with pytest.raises(ValueError, match=match):
-        topology.rewire(g, seed=0, **kwargs)
+        rewiring.rewire(g, seed=0, **kwargs)
 
 
 def test_reusing_removed_edges_needs_a_free_candidate_for_the_first_replacement():
     # Every pair two layers apart is connected: the first draw has an empty pool.
-    full = topology.connect_layers(topology.layered([2, 2, 2]), 0, 2)
-    assert topology.n_skip_candidates(full) == 0
+    full = layered.connect_layers(layered.layered([2, 2, 2]), 0, 2)
+    assert rewiring.n_skip_candidates(full) == 0
     with pytest.raises(
         ValueError, match="replacing 1 edges with reuse_removed=True needs at least one unconnected"
     ):
-        topology.rewire(full, n=1, reuse_removed=True, seed=0)
-    assert topology.rewire(full, n=0, reuse_removed=True, seed=0) == full  # nothing to replace
+        rewiring.rewire(full, n=1, reuse_removed=True, seed=0)
+    assert rewiring.rewire(full, n=0, reuse_removed=True, seed=0) == full  # nothing to replace
 
 
 @pytest.mark.parametrize(
@@ -417,9 +416,9 @@ def test_reusing_removed_edges_needs_a_free_candidate_for_the_first_replacement(
     ],
 )
 def test_rewire_refuses_wrong_types(kwargs, match):
-    g = topology.layered([4, 4, 4])
+    g = layered.layered([4, 4, 4])
     with pytest.raises(TypeError, match=match):
-        topology.rewire(g, seed=0, **kwargs)
+        rewiring.rewire(g, seed=0, **kwargs)
 
 
 @pytest.mark.parametrize("edges", [[[0, 2.5]], [[0, np.nan]], [[0, np.inf]]])
@@ -429,28 +428,28 @@ def test_from_edges_refuses_non_integer_endpoints(edges):
 
 
 def test_without_kind_refuses_unknown_kinds():
-    g = topology.layered([3, 2, 2])
+    g = layered.layered([3, 2, 2])
     with pytest.raises(ValueError, match=r"kind must be an integer in \[0, 2\], got 7"):
-        topology.without_kind(g, 7)
+        layered.without_kind(g, 7)
 
 
 def test_edge_count_checks_its_arguments():
     with pytest.raises(ValueError, match="at least 3"):
-        topology.edge_count([4, 2])
+        layered.edge_count([4, 2])
     with pytest.raises(TypeError, match="intra must be True or False"):
-        topology.edge_count([4, 3, 2], intra=1)
+        layered.edge_count([4, 3, 2], intra=1)
 
 
 def test_check_recipe_checks_the_layer_sizes_once(monkeypatch):
-    check, calls = topology.check_layer_sizes, []
+    check, calls = layered.check_layer_sizes, []
 
     def counted(sizes):
         calls.append(sizes)
         return check(sizes)
 
-    monkeypatch.setattr(topology, "check_layer_sizes", counted)
-    monkeypatch.setitem(topology._STEP_CHECKS, "layered", counted)
-    topology.check_recipe([{"op": "layered", "sizes": [5, 4, 4, 2]}, {"op": "connect_within_layers"}])
+    monkeypatch.setattr(layered, "check_layer_sizes", counted)
+    monkeypatch.setitem(layered._STEP_CHECKS, "layered", counted)
+    layered.check_recipe([{"op": "layered", "sizes": [5, 4, 4, 2]}, {"op": "connect_within_layers"}])
     assert calls == [[5, 4, 4, 2]]
 
 
@@ -460,33 +459,33 @@ def test_build_applies_a_recipe_like_the_builders():
         {"op": "connect_within_layers"},
         {"op": "rewire", "p": 0.3, "reuse_removed": True},
     ]
-    g = topology.build(recipe, seed=3)
-    manual = topology.rewire(
-        topology.connect_within_layers(topology.layered([5, 4, 4, 2])), p=0.3, reuse_removed=True, seed=3
+    g = layered.build(recipe, seed=3)
+    manual = rewiring.rewire(
+        layered.connect_within_layers(layered.layered([5, 4, 4, 2])), p=0.3, reuse_removed=True, seed=3
     )
     assert g == manual and [h["op"] for h in g.history] == [r["op"] for r in recipe]
     with pytest.raises(
         ValueError, match="recipe step op must be one of connect_layers, connect_within_layers, layered"
     ):
-        topology.build([{"op": "grow"}])
+        layered.build([{"op": "grow"}])
     with pytest.raises(ValueError, match="recipe step 'rewire' takes no argument 'q'"):
-        topology.build([recipe[0], {"op": "rewire", "q": 1}])
+        layered.build([recipe[0], {"op": "rewire", "q": 1}])
     with pytest.raises(ValueError, match="'rewire' changes a graph: it cannot be the first step"):
-        topology.build([{"op": "rewire", "n": 1}])
+        layered.build([{"op": "rewire", "n": 1}])
     with pytest.raises(
         ValueError, match="'layered' makes a graph: it can only be the first step, got it as step 2"
     ):
-        topology.build([recipe[0], recipe[0]])
+        layered.build([recipe[0], recipe[0]])
 
 
 @pytest.mark.parametrize(
     "func, args, match",
     [
-        (topology.replacements_to_p, (-1, 10), "-1"),
-        (topology.replacements_to_p, (1, 0), "n_edges must be a positive integer, got 0"),
-        (topology.p_to_replacements, (1.0, 10), r"1\.0"),
-        (topology.p_to_replacements, (-0.5, 10), r"-0\.5"),
-        (topology.p_to_replacements, (0.5, 1), "n_edges must be an integer >= 2, got 1"),
+        (rewiring.replacements_to_p, (-1, 10), "-1"),
+        (rewiring.replacements_to_p, (1, 0), "n_edges must be a positive integer, got 0"),
+        (rewiring.p_to_replacements, (1.0, 10), r"1\.0"),
+        (rewiring.p_to_replacements, (-0.5, 10), r"-0\.5"),
+        (rewiring.p_to_replacements, (0.5, 1), "n_edges must be an integer >= 2, got 1"),
     ],
 )
 def test_conversions_reject_bad_input(func, args, match):
@@ -495,15 +494,15 @@ def test_conversions_reject_bad_input(func, args, match):
 
 
 def test_connect_layers_adds_the_whole_block_once():
-    g = topology.rewire(topology.layered([4, 3, 3, 3, 2]), n=6, mode="add", seed=1)
-    h = topology.connect_layers(g, 1, 3)
+    g = rewiring.rewire(layered.layered([4, 3, 3, 3, 2]), n=6, mode="add", seed=1)
+    h = layered.connect_layers(g, 1, 3)
     want = edge_set(g) | {(i, j) for i in range(4, 7) for j in range(10, 13)}
     assert edge_set(h) == want and h.history[-1]["added"] == len(want) - g.n_edges
     check_well_formed(h)
     with pytest.raises(ValueError, match="at least two apart"):
-        topology.connect_layers(g, 1, 2)
+        layered.connect_layers(g, 1, 2)
     with pytest.raises(ValueError, match="layer b=7 does not exist"):
-        topology.connect_layers(g, 1, 7)
+        layered.connect_layers(g, 1, 7)
     # A recipe step at once: usable from a spec, hashed and recorded.
     s = spec.TrialSpec(layers=(4, 3, 3, 3, 2), steps=({"op": "connect_layers", "a": 1, "b": 3},))
     assert spec.build_graph(s).kind_counts()["skip"] == 9 and "connect_layers" in s.columns()["steps"]

@@ -13,8 +13,8 @@ import pytest
 from helpers import AUTHORS_SPEC, TINY_SPEC
 
 import smallworld_eqp
-from smallworld_eqp.results import EPOCHS_COLUMNS, EQUILIBRIUM_COLUMNS, RATES_COLUMNS
-from smallworld_eqp.runs import load_checkpoint, run_training
+from smallworld_eqp.study.schema import EPOCHS_COLUMNS, EQUILIBRIUM_COLUMNS, RATES_COLUMNS
+from smallworld_eqp.study.training_runs import load_checkpoint, run_training
 
 
 def without_timing(frame: pd.DataFrame) -> pd.DataFrame:
@@ -128,16 +128,17 @@ def test_train_cli_divergence_is_one_line(tmp_path):
 
 
 def test_without_kind_keeps_every_other_parameter_and_state():
-    from smallworld_eqp import datasets, topology
-    from smallworld_eqp.eqprop import EqPropNetwork
+    from smallworld_eqp import datasets
+    from smallworld_eqp.engine.network import EqPropNetwork
+    from smallworld_eqp.graph import layered, rewiring
 
     data = datasets.load("digits", n_train=60, n_test=20)
-    graph = topology.rewire(topology.layered([64, 12, 12, 10]), n=30, seed=1)
+    graph = rewiring.rewire(layered.layered([64, 12, 12, 10]), n=30, seed=1)
     net = EqPropNetwork(graph, TINY_SPEC.config)
     net.train_epoch(data, progress=False)
     cut = net.without_kind("skip")
-    keep = graph.kinds != topology.SKIP
-    assert cut.graph == topology.without_kind(graph, "skip")
+    keep = graph.kinds != layered.SKIP
+    assert cut.graph == layered.without_kind(graph, "skip")
     assert (cut.weights == net.weights[keep]).all() and (cut.biases == net.biases).all()
     assert cut.n_batches_trained == net.n_batches_trained
     fresh = EqPropNetwork(cut.graph, TINY_SPEC.config)
@@ -162,7 +163,7 @@ def test_test_particles_add_an_evaluation_before_training(tmp_path):
 
 
 def test_an_extended_run_keeps_one_id_and_the_sweep_evaluates_like_a_run(tmp_path):
-    from smallworld_eqp.experiment import run_trial
+    from smallworld_eqp.study.trial import run_trial
 
     run_training(dataclasses.replace(AUTHORS_SPEC, epochs=1), tmp_path / "r", progress=False)
     frame = run_training(AUTHORS_SPEC, tmp_path / "r", resume=True, progress=False)
@@ -237,19 +238,19 @@ def naive_weight_changes(graph0, w0, graph, w) -> dict:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_weight_changes_agree_with_an_edge_by_edge_count(seed):
-    from smallworld_eqp import topology
-    from smallworld_eqp.runs import weight_changes
+    from smallworld_eqp.graph import layered, rewiring
+    from smallworld_eqp.study.training_runs import weight_changes
 
     rng = np.random.default_rng(seed)
     sizes = [int(s) for s in rng.integers(2, 9, size=rng.integers(3, 7))]
-    graph0 = topology.layered(sizes)
+    graph0 = layered.layered(sizes)
     if seed % 2:
-        graph0 = topology.connect_within_layers(graph0)
-    graph0 = topology.rewire(graph0, n=int(rng.integers(1, graph0.n_edges // 2)), seed=seed)
+        graph0 = layered.connect_within_layers(graph0)
+    graph0 = rewiring.rewire(graph0, n=int(rng.integers(1, graph0.n_edges // 2)), seed=seed)
     w0 = rng.normal(size=graph0.n_edges)
     # The network now: the same edges, or (a run that dropped them) without the skip edges.
-    graph = topology.without_kind(graph0, "skip") if seed >= 2 else graph0
-    keep = graph0.kinds != topology.SKIP if seed >= 2 else np.ones(graph0.n_edges, bool)
+    graph = layered.without_kind(graph0, "skip") if seed >= 2 else graph0
+    keep = graph0.kinds != layered.SKIP if seed >= 2 else np.ones(graph0.n_edges, bool)
     w = w0[keep] + rng.normal(size=graph.n_edges)
     frame = weight_changes(graph0, w0, graph, w)
     expected = naive_weight_changes(graph0, w0, graph, w)
@@ -261,19 +262,20 @@ def test_weight_changes_agree_with_an_edge_by_edge_count(seed):
 
 
 def test_weight_changes_refuse_an_edge_the_initial_network_lacks():
-    from smallworld_eqp import topology
-    from smallworld_eqp.runs import weight_changes
+    from smallworld_eqp.graph import layered, rewiring
+    from smallworld_eqp.study.training_runs import weight_changes
 
-    plain = topology.layered([4, 3, 2])
-    rewired = topology.rewire(plain, n=2, seed=0)
+    plain = layered.layered([4, 3, 2])
+    rewired = rewiring.rewire(plain, n=2, seed=0)
     with pytest.raises(ValueError, match="edges its initial network lacks"):
         weight_changes(plain, np.zeros(plain.n_edges), rewired, np.zeros(rewired.n_edges))
 
 
 def test_a_run_records_the_weight_change_of_every_epoch(tmp_path):
-    from smallworld_eqp.results import WEIGHT_CHANGE_COLUMNS, load_weight_changes
-    from smallworld_eqp.runs import checkpoint_weight_changes, weight_changes
-    from smallworld_eqp.spec import build_graph, new_network
+    from smallworld_eqp.study.schema import WEIGHT_CHANGE_COLUMNS, load_weight_changes
+    from smallworld_eqp.study.spec import build_graph
+    from smallworld_eqp.study.training_runs import checkpoint_weight_changes, weight_changes
+    from smallworld_eqp.study.trial import new_network
 
     run_training(TINY_SPEC, tmp_path / "r", remove_skip_after=2, progress=False)
     changes = load_weight_changes(tmp_path / "r")

@@ -25,11 +25,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis import correlations, decay_fit, report, saturation
-from smallworld_eqp import metrics, owned, results, runner, runs, sweep, topology, train
-from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
+from smallworld_eqp import owned, sweep, train
+from smallworld_eqp.config import EqPropConfig
+from smallworld_eqp.engine.network import EqPropNetwork
+from smallworld_eqp.graph import layered, metrics, rewiring
 from smallworld_eqp.plots import __main__ as plots_main
-from smallworld_eqp.resultlog import ResultLog, ResultLogError, replace_atomically
-from smallworld_eqp.spec import TrialSpec
+from smallworld_eqp.study import execution, schema, training_runs
+from smallworld_eqp.study.resultlog import ResultLog, ResultLogError, replace_atomically
+from smallworld_eqp.study.spec import TrialSpec
 
 TINY = ["--n-free", "5", "--n-clamped", "2", "--n-train", "40", "--n-test", "20", "--quiet"]
 RUN = ["--preset", "paper-basic", "--dataset", "digits", *TINY]
@@ -107,7 +110,7 @@ def test_the_checkpoint_of_the_same_run_resumes(runs_dir, tmp_path):
     shutil.copytree(runs_dir / "a", run)
     argv = [*RESUME, str(run)]
     assert call(train.main, argv)[0] == 0
-    assert list(results.load_epochs(run)["epoch"]) == [1, 2, 3]
+    assert list(schema.load_epochs(run)["epoch"]) == [1, 2, 3]
 
 
 @pytest.mark.parametrize(("cell", "shown"), [("2x", "'2x'"), ("2.0", "'2.0'"), ("", "''")])
@@ -126,7 +129,7 @@ def test_a_damaged_epochs_row_is_named_not_dropped(runs_dir, tmp_path, cell, sho
     one_line(err, message)
     assert snapshot(run) == before
     with pytest.raises(ResultLogError, match=message.replace(".", r"\.").replace("(", r"\(")):
-        results.load_epochs(run)
+        schema.load_epochs(run)
 
 
 def test_a_finished_epoch_without_its_row_is_refused(runs_dir, tmp_path):
@@ -154,7 +157,7 @@ def sweep_csv(tmp_path_factory) -> Path:
 def test_loaders_accept_a_byte_order_mark(sweep_csv, tmp_path):
     bom = tmp_path / "bom.csv"
     bom.write_bytes(b"\xef\xbb\xbf" + sweep_csv.read_bytes())
-    pd.testing.assert_frame_equal(results.load_sweep(bom), results.load_sweep(sweep_csv))
+    pd.testing.assert_frame_equal(schema.load_sweep(bom), schema.load_sweep(sweep_csv))
 
 
 @pytest.mark.parametrize(
@@ -171,7 +174,7 @@ def test_a_damaged_sweep_csv_is_refused_by_loader_plot_and_resume(sweep_csv, tmp
     bad.write_text(damage(sweep_csv.read_text()))
     before = snapshot(tmp_path)
     with pytest.raises(ResultLogError, match=f"{bad}, {message}".replace("(", r"\(")):
-        results.load_sweep(bad)
+        schema.load_sweep(bad)
     code, err = call(plots_main.main, ["fig4", str(bad), "--out", str(tmp_path / "f.png")])
     assert code == 2 and one_line(err, f"{bad}, {message}")
     code, err = call(sweep.main, [*SWEEP, "--out", str(bad)])
@@ -184,9 +187,9 @@ def test_a_cut_last_row_is_left_out_with_a_warning(sweep_csv, tmp_path):
     text = sweep_csv.read_text()
     cut.write_text(text[: text.rindex("\n", 0, len(text) - 1) + 40])  # the last row cut after 40 characters
     with pytest.warns(UserWarning, match=r"s\.csv, line 5: a cut last row"):
-        loaded = results.load_sweep(cut, status=None)
+        loaded = schema.load_sweep(cut, status=None)
     assert len(loaded) == 3
-    pd.testing.assert_frame_equal(loaded, results.load_sweep(sweep_csv, status=None).iloc[:3])
+    pd.testing.assert_frame_equal(loaded, schema.load_sweep(sweep_csv, status=None).iloc[:3])
 
 
 def test_the_report_notes_a_damaged_input_and_makes_the_rest(sweep_csv, runs_dir, tmp_path):
@@ -265,10 +268,10 @@ def test_short_writes_go_on_until_the_rows_are_whole(tmp_path, monkeypatch):
 
 
 def _same_rows(a: Path, b: Path) -> None:
-    left, right = (results.load_sweep(p, status=None).drop(columns=TIMING) for p in (a, b))
+    left, right = (schema.load_sweep(p, status=None).drop(columns=TIMING) for p in (a, b))
     pd.testing.assert_frame_equal(left, right)
     pd.testing.assert_frame_equal(
-        results.load_rates(runner.rates_path(a)), results.load_rates(runner.rates_path(b))
+        schema.load_rates(execution.rates_path(a)), schema.load_rates(execution.rates_path(b))
     )
 
 
@@ -281,7 +284,7 @@ def test_a_sweep_stopped_by_a_full_disk_resumes_to_the_uninterrupted_numbers(
         code, err = call(sweep.main, [*SWEEP, "--out", str(out)])
     assert code == 2
     one_line(err, f"cannot write {out} (No space left on device)")
-    assert len(results.load_sweep(out)) == 1 and out.read_text().endswith("\n")  # whole rows only
+    assert len(schema.load_sweep(out)) == 1 and out.read_text().endswith("\n")  # whole rows only
     # The second trial's rates were written before its row: the resume drops them.
     assert call(sweep.main, [*SWEEP, "--out", str(out)])[0] == 0
     _same_rows(out, sweep_csv)
@@ -290,7 +293,7 @@ def test_a_sweep_stopped_by_a_full_disk_resumes_to_the_uninterrupted_numbers(
 def test_a_resume_repairs_a_row_it_wrote_half_of(sweep_csv, tmp_path):
     out = tmp_path / "s.csv"
     shutil.copy(sweep_csv, out)
-    shutil.copy(runner.rates_path(sweep_csv), runner.rates_path(out))
+    shutil.copy(execution.rates_path(sweep_csv), execution.rates_path(out))
     out.write_bytes(out.read_bytes()[:-25])  # cut mid-row, its rates kept: the CSV and rates disagree
     assert call(sweep.main, [*SWEEP, "--out", str(out)])[0] == 0
     _same_rows(out, sweep_csv)
@@ -300,7 +303,7 @@ def test_a_resume_repairs_a_row_it_wrote_half_of(sweep_csv, tmp_path):
 
 
 def test_save_refuses_folders_other_names_and_foreign_files(tmp_path):
-    net = EqPropNetwork(topology.layered([4, 3, 2]), EqPropConfig(n_free=3, n_clamped=1))
+    net = EqPropNetwork(layered.layered([4, 3, 2]), EqPropConfig(n_free=3, n_clamped=1))
     (tmp_path / "dir").mkdir()
     (tmp_path / "notes.npz").write_bytes(b"my notes")
     np.savez(tmp_path / "mine.npz", weights=np.zeros(2))  # an .npz of someone else
@@ -369,7 +372,7 @@ def test_the_analysis_writes_its_own_markdown_again_and_refuses_a_foreign_one(sw
 # --- 5. the API's wrong types: one line naming what it got and what is allowed -------
 
 
-_NET = EqPropNetwork(topology.layered([4, 3, 2]), EqPropConfig(n_free=3, n_clamped=1))
+_NET = EqPropNetwork(layered.layered([4, 3, 2]), EqPropConfig(n_free=3, n_clamped=1))
 
 
 @pytest.mark.parametrize(
@@ -378,18 +381,18 @@ _NET = EqPropNetwork(topology.layered([4, 3, 2]), EqPropConfig(n_free=3, n_clamp
         (
             lambda: metrics.characteristic_path_length("g"),
             TypeError,
-            "graph must be a topology.Graph .*got str",
+            "graph must be a layered.Graph .*got str",
         ),
         (
             lambda: metrics.clustering_coefficient(None),
             TypeError,
-            "graph must be a topology.Graph .*got NoneType",
+            "graph must be a layered.Graph .*got NoneType",
         ),
-        (lambda: metrics.hops_to_output([1, 2]), TypeError, "graph must be a topology.Graph .*got list"),
-        (lambda: metrics.small_world_summary(3), TypeError, "graph must be a topology.Graph .*got int"),
-        (lambda: topology.rewire("g", n=1), TypeError, "graph must be a topology.Graph .*got str"),
-        (lambda: topology.connect_within_layers(None), TypeError, "graph must be a topology.Graph"),
-        (lambda: topology.without_kind({}, "skip"), TypeError, "graph must be a topology.Graph .*got dict"),
+        (lambda: metrics.hops_to_output([1, 2]), TypeError, "graph must be a layered.Graph .*got list"),
+        (lambda: metrics.small_world_summary(3), TypeError, "graph must be a layered.Graph .*got int"),
+        (lambda: rewiring.rewire("g", n=1), TypeError, "graph must be a layered.Graph .*got str"),
+        (lambda: layered.connect_within_layers(None), TypeError, "graph must be a layered.Graph"),
+        (lambda: layered.without_kind({}, "skip"), TypeError, "graph must be a layered.Graph .*got dict"),
         (
             lambda: _NET.train_epoch("data"),
             TypeError,
@@ -402,12 +405,12 @@ _NET = EqPropNetwork(topology.layered([4, 3, 2]), EqPropConfig(n_free=3, n_clamp
             "/nonexistent/x.npz: no such file",
         ),
         (
-            lambda: results.load_sweep(5),
+            lambda: schema.load_sweep(5),
             TypeError,
             "paths must be a path or a list of paths to CSV files, got 5",
         ),
         (
-            lambda: results.load_epochs([None]),
+            lambda: schema.load_epochs([None]),
             TypeError,
             r"paths must be a path or a list of paths .*got \[None\]",
         ),
@@ -425,9 +428,9 @@ def test_committed_results_load_as_before():
     """The results committed before this check pass it: every sweep, rates and epochs file."""
     root = Path(__file__).resolve().parents[1] / "analysis" / "results"
     sweeps = [p for p in root.rglob("*sweep*.csv") if not p.name.endswith("_rates.csv")]
-    assert sweeps and all(len(results.load_sweep(p, status=None)) for p in sweeps)
+    assert sweeps and all(len(schema.load_sweep(p, status=None)) for p in sweeps)
     folders = sorted(p.parent for p in root.rglob("epochs.csv"))
-    assert folders and len(results.load_epochs(folders)) and len(results.load_rates(folders))
+    assert folders and len(schema.load_epochs(folders)) and len(schema.load_rates(folders))
 
 
 # --- 4. no traceback ---------------------------------------------------------------------
@@ -542,10 +545,10 @@ def test_no_argument_gives_a_traceback(data, tmp_path_factory, sweep_csv, runs_d
     (cwd / "folder").mkdir()
     with monkeypatch.context() as m:
         m.chdir(cwd)
-        m.setattr(runner, "run_sweep", lambda *a, **k: (_ for _ in ()).throw(Reached()))
-        m.setattr(runs, "run_training", lambda *a, **k: (_ for _ in ()).throw(Reached()))
+        m.setattr(execution, "run_sweep", lambda *a, **k: (_ for _ in ()).throw(Reached()))
+        m.setattr(training_runs, "run_training", lambda *a, **k: (_ for _ in ()).throw(Reached()))
         m.setattr(
-            "smallworld_eqp.datasets._fetch", lambda url, dest: (_ for _ in ()).throw(OSError("offline"))
+            "smallworld_eqp.datasets.idx._fetch", lambda url, dest: (_ for _ in ()).throw(OSError("offline"))
         )
         try:
             code, err = call(module.main, argv)

@@ -17,9 +17,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..cli import OneLineParser, layer_list, nonneg_int, positive_int, run_main
-from ..spec import TrialSpec, build_graph
-from . import (
+from smallworld_eqp.cli import OneLineParser, layer_list, nonneg_int, positive_int, run_main
+from smallworld_eqp.plots import (
     BANDS,
     ESTIMATOR_STYLE,
     STUDY_Y,
@@ -33,6 +32,7 @@ from . import (
     fig_gradient,
     fig_studies,
 )
+from smallworld_eqp.study.spec import TrialSpec, build_graph
 
 # ----------------------------------------------------------------- command line
 

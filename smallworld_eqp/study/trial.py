@@ -1,13 +1,13 @@
 """One trial of a study: build the graph, measure it, train, record one results row.
 
-What a trial is (:class:`~smallworld_eqp.spec.TrialSpec`), its random streams and its
-columns are owned by :mod:`smallworld_eqp.spec`; this module runs it. A trial's row
-holds exactly the columns of :func:`smallworld_eqp.results.sweep_columns`.
+What a trial is (:class:`~smallworld_eqp.study.spec.TrialSpec`), its random streams and its
+columns are owned by :mod:`smallworld_eqp.study.spec`; this module runs it. A trial's row
+holds exactly the columns of :func:`smallworld_eqp.study.schema.sweep_columns`.
 
 Examples
 --------
->>> from smallworld_eqp.experiment import run_trial
->>> from smallworld_eqp.spec import TrialSpec
+>>> from smallworld_eqp.study.trial import run_trial
+>>> from smallworld_eqp.study.spec import TrialSpec
 >>> spec = TrialSpec(layers=(64, 16, 16, 10), n=20, seed=0, n_free=20, n_clamped=4)
 >>> row, rates = run_trial(spec)                                    # doctest: +SKIP
 >>> row["status"], row["online_error_epoch1"]                       # doctest: +SKIP
@@ -25,9 +25,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, datasets, metrics, results, spread, topology
-from .eqprop import BatchStats, DivergenceError, EqPropNetwork, pair_rates
-from .spec import TrialSpec, build_graph, check_fits, load_data, network_config, shuffle_seed
+from smallworld_eqp import __version__, datasets
+from smallworld_eqp.config import pair_rates
+from smallworld_eqp.engine import spread
+from smallworld_eqp.engine.batch import BatchStats, DivergenceError
+from smallworld_eqp.engine.network import EqPropNetwork
+from smallworld_eqp.graph import layered, metrics, rewiring
+from smallworld_eqp.study import schema
+from smallworld_eqp.study.spec import (
+    TrialSpec,
+    build_graph,
+    check_fits,
+    load_data,
+    network_config,
+    shuffle_seed,
+)
 
 
 @lru_cache(maxsize=1)
@@ -65,7 +77,7 @@ def evaluate_train(net: EqPropNetwork, data: datasets.Dataset, spec: TrialSpec) 
     return net.evaluate(data.x_train[:n], data.y_train[:n], task=data.task)
 
 
-def new_network(spec: TrialSpec, graph: topology.Graph) -> EqPropNetwork:
+def new_network(spec: TrialSpec, graph: layered.Graph) -> EqPropNetwork:
     """The trial's network on ``graph``, initialised from the trial seed."""
     return EqPropNetwork(graph, network_config(spec))
 
@@ -95,7 +107,7 @@ def run_epoch(
 
 def equilibrium(stats: BatchStats) -> dict[str, float]:
     """How close the training relaxations of stacked batches came to a fixed point: the
-    :data:`results.EQUILIBRIUM_COLUMNS`, means over the examples and the largest
+    :data:`schema.EQUILIBRIUM_COLUMNS`, means over the examples and the largest
     residual (max |s_next - s| of the last free step)."""
     size = np.asarray(stats.size, dtype=float)
     return {
@@ -130,17 +142,17 @@ def _row(spec: TrialSpec, status: str = "ok", message: str = "") -> dict:
 
 def _complete(row: dict, spec: TrialSpec) -> dict:
     """The row with every column of the schema, in order; the unfilled ones empty."""
-    columns = results.sweep_columns(len(spec.layers))
+    columns = schema.sweep_columns(len(spec.layers))
     unknown = sorted(set(row) - set(columns))
     if unknown:  # a measure added without its column: never write a row that drops it
-        raise RuntimeError(f"run_trial made columns {unknown} that results.sweep_columns does not declare")
+        raise RuntimeError(f"run_trial made columns {unknown} that schema.sweep_columns does not declare")
     row.setdefault("finished", _now())
     return {c: row.get(c) for c in columns}
 
 
 def failed_trial(spec: TrialSpec, message: str) -> tuple[dict, pd.DataFrame]:
     """The row of a trial that failed outside :func:`run_trial` (e.g. its worker died)."""
-    return _complete(_row(spec, "failed", message), spec), pd.DataFrame(columns=results.RATES_COLUMNS)
+    return _complete(_row(spec, "failed", message), spec), pd.DataFrame(columns=schema.RATES_COLUMNS)
 
 
 def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.DataFrame]:
@@ -152,14 +164,14 @@ def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.Data
     """
     t0 = time.perf_counter()
     row = _row(spec)
-    rates = pd.DataFrame(columns=results.RATES_COLUMNS)
+    rates = pd.DataFrame(columns=schema.RATES_COLUMNS)
     try:
         graph = build_graph(spec)
-        row.update(topology.rewiring(graph))
+        row.update(rewiring.rewiring(graph))
         row.update(metrics.small_world_summary(graph))
         data = load_data(spec)
         check_fits(spec, data)
-        row["error_measure"] = results.ERROR_MEASURES[data.task]
+        row["error_measure"] = schema.ERROR_MEASURES[data.task]
         net = new_network(spec, graph)
         if spec.config.test_particles:
             evaluate_test(net, data)  # the authors' code evaluates first: it starts the test particles
@@ -190,14 +202,14 @@ def _one_line(exc: BaseException) -> str:
 
 
 def long_rates(trial_id: str, epochs: list[BatchStats], first_epoch: int = 1) -> pd.DataFrame:
-    """Per-batch RMS of every layer pair in long format (:data:`results.RATES_COLUMNS`),
+    """Per-batch RMS of every layer pair in long format (:data:`schema.RATES_COLUMNS`),
     then of the ``intra`` and ``skip`` edges where the graph has them."""
     frames = []
     for epoch, stats in enumerate(epochs, start=first_epoch):
         rms = np.asarray(stats.rms, dtype=float)
         n_batches, n_pairs = rms.shape
         names = [str(p) for p in range(n_pairs)]
-        for kind in results.KIND_PAIRS:
+        for kind in schema.KIND_PAIRS:
             extra = np.asarray(getattr(stats, f"rms_{kind}"), dtype=float)
             if not np.isnan(extra).all():
                 rms = np.column_stack([rms, extra])

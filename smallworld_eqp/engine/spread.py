@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .validate import check_int
+from smallworld_eqp.validate import check_int
 
 DROP = ("output", "largest")
 

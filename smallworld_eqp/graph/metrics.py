@@ -16,8 +16,8 @@ Both agree exactly with networkx's ``average_shortest_path_length`` and
 
 Examples
 --------
->>> from smallworld_eqp import metrics, topology
->>> g = topology.rewire(topology.connect_within_layers(topology.layered([6, 5, 5, 2])), n=10, seed=1)
+>>> from smallworld_eqp.graph import layered, metrics, rewiring
+>>> g = rewiring.rewire(layered.connect_within_layers(layered.layered([6, 5, 5, 2])), n=10, seed=1)
 >>> round(metrics.characteristic_path_length(g), 4), round(metrics.clustering_coefficient(g), 4)
 (1.4575, 0.6569)
 >>> metrics.hops_to_output(g).round(3)
@@ -31,11 +31,12 @@ from collections.abc import Iterable
 import numba
 import numpy as np
 from numba import prange
+from scipy.sparse.csgraph import connected_components
+from scipy.sparse.linalg import eigsh
 
-from ._config import JIT, JIT_PARALLEL
-from .config import summary_columns  # noqa: F401  (the measures' names are declared without numba)
-from .topology import SKIP, Graph, check_graph
-from .validate import check_real
+from smallworld_eqp.graph.layered import SKIP, Graph, check_graph
+from smallworld_eqp.numba_settings import JIT, JIT_PARALLEL
+from smallworld_eqp.validate import check_real
 
 # Above this the N x N/64 bitset adjacency is not built and clustering marks rows instead.
 _BITSET_MAX_BYTES = 256 * 2**20
@@ -236,8 +237,6 @@ def _multi_source_bfs(indptr, indices, sources):
 
 
 def _n_components(graph: Graph) -> int:
-    from scipy.sparse.csgraph import connected_components
-
     return int(connected_components(graph.to_scipy(), directed=False)[0])
 
 
@@ -263,8 +262,8 @@ def characteristic_path_length(graph: Graph) -> float:
 
     Examples
     --------
-    >>> from smallworld_eqp import topology
-    >>> characteristic_path_length(topology.layered([2, 3, 2]))
+    >>> from smallworld_eqp.graph import layered, rewiring
+    >>> characteristic_path_length(layered.layered([2, 3, 2]))
     1.4285714285714286
     """
     check_graph(graph)
@@ -300,10 +299,10 @@ def clustering_coefficient(graph: Graph) -> float:
 
     Examples
     --------
-    >>> from smallworld_eqp import topology
-    >>> clustering_coefficient(topology.layered([2, 3, 2]))
+    >>> from smallworld_eqp.graph import layered, rewiring
+    >>> clustering_coefficient(layered.layered([2, 3, 2]))
     0.0
-    >>> round(clustering_coefficient(topology.connect_within_layers(topology.layered([2, 3, 2]))), 4)
+    >>> round(clustering_coefficient(layered.connect_within_layers(layered.layered([2, 3, 2]))), 4)
     0.8286
     """
     check_graph(graph)
@@ -367,8 +366,8 @@ def hops_to_output(graph: Graph) -> np.ndarray:
 
     Examples
     --------
-    >>> from smallworld_eqp import topology
-    >>> hops_to_output(topology.layered([2, 3, 3, 2]))
+    >>> from smallworld_eqp.graph import layered, rewiring
+    >>> hops_to_output(layered.layered([2, 3, 3, 2]))
     array([3., 2., 1., 0.])
     """
     check_graph(graph)
@@ -401,8 +400,8 @@ def log_paths_to_output(graph: Graph) -> np.ndarray:
 
     Examples
     --------
-    >>> from smallworld_eqp import topology
-    >>> log_paths_to_output(topology.layered([2, 3, 4, 10])).round(4)
+    >>> from smallworld_eqp.graph import layered, rewiring
+    >>> log_paths_to_output(layered.layered([2, 3, 4, 10])).round(4)
     array([2.0792, 1.6021, 1.    , 0.    ])
     """
     check_graph(graph)
@@ -446,12 +445,10 @@ def log_walks_to_output(graph: Graph, decay: float = WALK_DECAY) -> np.ndarray:
 
     Examples
     --------
-    >>> from smallworld_eqp import topology
-    >>> log_walks_to_output(topology.layered([2, 3, 3, 2])).round(3)
+    >>> from smallworld_eqp.graph import layered, rewiring
+    >>> log_walks_to_output(layered.layered([2, 3, 3, 2])).round(3)
     array([-1.434, -0.97 , -0.54 , -1.005])
     """
-    from scipy.sparse.linalg import eigsh
-
     check_graph(graph)
     decay = check_real("decay", decay, "(0, 1)")
     _to_output(graph)  # refuses a neuron that cannot reach the output (it has no walks)
@@ -533,10 +530,11 @@ def small_world_summary(graph: Graph) -> dict[str, float | int]:
 
     Examples
     --------
-    >>> from smallworld_eqp import topology
-    >>> row = small_world_summary(topology.layered([2, 3, 2]))
+    >>> from smallworld_eqp.graph import layered, rewiring
+    >>> row = small_world_summary(layered.layered([2, 3, 2]))
     >>> row["n_edges"], row["hops_to_output_0"]
     (12, 2.0)
+    >>> from smallworld_eqp.config import summary_columns
     >>> list(row) == summary_columns(3)
     True
     """

@@ -55,11 +55,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import spread
-from .config import summary_columns
-from .resultlog import cut_line, scan
-from .spec import LATER_DEFAULT_CELLS, setting_columns, setting_field
-from .validate import check_int
+from smallworld_eqp.config import summary_columns
+from smallworld_eqp.engine import spread
+from smallworld_eqp.study.resultlog import cut_line, scan
+from smallworld_eqp.study.spec import LATER_DEFAULT_CELLS, setting_columns, setting_field
+from smallworld_eqp.validate import check_int
 
 PathLike = str | os.PathLike
 STATUSES = ("ok", "failed", "diverged")
@@ -74,7 +74,7 @@ _ERRORS = ["error_measure", "online_error_epoch1", "online_error_final", "train_
 #: What an error column holds, by task: the misclassification rate, or the mean cost
 #: C (eq. 4) of a regression.
 ERROR_MEASURES = {"classification": "misclassification", "regression": "cost"}
-#: How close to equilibrium the training relaxations came (``experiment.equilibrium``):
+#: How close to equilibrium the training relaxations came (``study.trial.equilibrium``):
 #: mean steps of the free and clamped phases, and the mean and largest max |ds| of the
 #: last free step; empty in rows written before they were recorded.
 EQUILIBRIUM_COLUMNS = ["free_steps_mean", "clamped_steps_mean", "free_residual_mean", "free_residual_max"]
@@ -111,7 +111,7 @@ EPOCHS_COLUMNS = [
 #: A run folder's per-epoch weight change per pair of layers (Fig. 5), and its columns.
 WEIGHT_CHANGE_FILE = "weight_change.csv"
 WEIGHT_CHANGE_COLUMNS = ["epoch", "layer_a", "layer_b", "n_edges", "mean_abs_change"]
-#: Cell types (:data:`smallworld_eqp.resultlog.CELL_TYPES`) every row of a results
+#: Cell types (:data:`smallworld_eqp.study.resultlog.CELL_TYPES`) every row of a results
 #: file is checked against when it is read or resumed; a row that fails is named.
 SWEEP_TYPES = {"seed": "count"} | dict.fromkeys(
     ["n_replaced", "p", "online_error_epoch1", "train_error", "test_error"], "number"
@@ -133,7 +133,7 @@ UNRECORDED = {"version": "", "git_rev": ""} | dict.fromkeys(EQUILIBRIUM_COLUMNS,
 def study_columns() -> list[str]:
     """What makes two trials the same study, so that their outcomes may be pooled or
     fitted together: every setting but the rewiring amount and the seed
-    (:func:`smallworld_eqp.spec.setting_columns`)."""
+    (:func:`smallworld_eqp.study.spec.setting_columns`)."""
     return setting_columns()
 
 
@@ -142,7 +142,7 @@ def sweep_columns(n_layers: int) -> list[str]:
 
     The trial's id and status, its settings (:func:`study_columns`), the rewiring
     done, the graph measures (:func:`smallworld_eqp.config.summary_columns`), the
-    errors, the rate summaries (:func:`smallworld_eqp.spread.summary_columns`),
+    errors, the rate summaries (:func:`smallworld_eqp.engine.spread.summary_columns`),
     timings and provenance. Each part comes from its owner, so a new setting or
     measure becomes a column without an edit here.
 

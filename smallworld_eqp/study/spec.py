@@ -17,7 +17,7 @@ so a sweep gives the same rows serially, in processes or on a Dask cluster.
 
 Examples
 --------
->>> from smallworld_eqp.spec import TrialSpec
+>>> from smallworld_eqp.study.spec import TrialSpec
 >>> spec = TrialSpec(layers=(64, 16, 16, 10), n=20, seed=0, n_free=20, n_clamped=4)
 >>> spec.config.n_free, spec.recipe[-1]
 (20, {'op': 'rewire', 'n': 20, 'mode': 'replace', 'reuse_removed': False})
@@ -40,9 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from . import datasets, topology
-from .config import EqPropConfig, pair_rates
-from .settings import (
+from smallworld_eqp import datasets
+from smallworld_eqp.config import EqPropConfig, pair_rates
+from smallworld_eqp.graph import layered, rewiring
+from smallworld_eqp.settings import (
     BASE_VERSION,
     declared,
     parse_floats,
@@ -53,7 +54,7 @@ from .settings import (
     parse_value,
     setting,
 )
-from .validate import check_bool, check_choice, check_int
+from smallworld_eqp.validate import check_bool, check_choice, check_int
 
 #: A recipe step as JSON, for the messages.
 _STEP_EXAMPLE = '[{"op": "without_kind", "kind": "skip"}]'
@@ -101,17 +102,17 @@ class TrialSpec:
     intra : bool
         Connect every pair of neurons inside each hidden layer first (paper 4.3).
     n, p : int or float, optional
-        Replacement count or per-edge probability for :func:`topology.rewire`; at
+        Replacement count or per-edge probability for :func:`rewiring.rewire`; at
         most one. Neither (or 0) leaves the graph as built.
     mode : {"replace", "add"}
     reuse_removed : bool
         Removed edges become candidates for later replacements (the authors' code).
     design : str
-        Where the new edges go, a name of :data:`topology.DESIGNS`: ``"uniform"`` (the
-        paper's :func:`topology.rewire`) or a design that takes ``n`` only (no ``p``,
+        Where the new edges go, a name of :data:`rewiring.DESIGNS`: ``"uniform"`` (the
+        paper's :func:`rewiring.rewire`) or a design that takes ``n`` only (no ``p``,
         no ``reuse_removed``), such as ``"span-3"``.
     steps : tuple of dict
-        Further recipe steps after the rewiring (:data:`topology.GRAPH_STEPS`).
+        Further recipe steps after the rewiring (:data:`layered.GRAPH_STEPS`).
     seed : int
         Seeds the rewiring, the initial weights and the shuffling.
     dataset, n_train, n_test
@@ -148,7 +149,7 @@ class TrialSpec:
     )
     design: str = setting(
         "uniform",
-        "where the n new edges go (topology.DESIGNS): uniform, span-K (K = 2..6), into-output, "
+        "where the n new edges go (rewiring.DESIGNS): uniform, span-K (K = 2..6), into-output, "
         "out-of-input, hidden-only, intra",
         since="0.3",
     )
@@ -181,7 +182,7 @@ class TrialSpec:
         self.__post_init__()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "layers", topology.check_layer_sizes(self.layers))
+        object.__setattr__(self, "layers", layered.check_layer_sizes(self.layers))
         if isinstance(self.steps, (str, bytes, Mapping)) or not isinstance(self.steps, Sequence):
             raise TypeError(
                 f"steps must be a list of recipe steps like {_STEP_EXAMPLE}, got {self.steps!r:.80}"
@@ -200,17 +201,17 @@ class TrialSpec:
         if self.n is not None and self.p is not None:
             raise ValueError(f"give at most one of n and p, got n={self.n} and p={self.p}")
         if self.n is not None or self.p is not None:  # rewire's own check, also for 0
-            n, p = topology.check_rewire(self.n, self.p, self.mode, self.reuse_removed)
+            n, p = rewiring.check_rewire(self.n, self.p, self.mode, self.reuse_removed)
             object.__setattr__(self, "n", n)
             object.__setattr__(self, "p", p)
-        check_choice("design", self.design, tuple(topology.DESIGNS))
+        check_choice("design", self.design, tuple(rewiring.DESIGNS))
         if self.design != "uniform" and (self.p is not None or self.reuse_removed):
             got = f"p={self.p}" if self.p is not None else "reuse_removed=True"
             raise ValueError(
                 f"design {self.design!r} places a count n of edges without reusing removed ones; got {got} "
                 "(p and reuse_removed apply to design 'uniform' only)"
             )
-        topology.check_recipe(self.recipe)
+        layered.check_recipe(self.recipe)
         check_choice("dataset", self.dataset, tuple(datasets.DATASETS))
         for name in ("n_train", "n_test", "train_eval_n"):
             if getattr(self, name) is not None:
@@ -224,12 +225,12 @@ class TrialSpec:
     # --- the graph -------------------------------------------------------------
     @property
     def recipe(self) -> list[dict]:
-        """The graph's recipe: steps in the shape of ``Graph.history`` (:func:`topology.build`)."""
+        """The graph's recipe: steps in the shape of ``Graph.history`` (:func:`layered.build`)."""
         steps: list[dict] = [{"op": "layered", "sizes": list(self.layers)}]
         if self.intra:
             steps.append({"op": "connect_within_layers"})
         if self.design != "uniform" and self.n:
-            steps.append({**topology.DESIGNS[self.design], "n": self.n, "mode": self.mode})
+            steps.append({**rewiring.DESIGNS[self.design], "n": self.n, "mode": self.mode})
         elif self.n or self.p:
             amount = {"n": self.n} if self.n is not None else {"p": self.p}
             steps.append({"op": "rewire", **amount, "mode": self.mode, "reuse_removed": self.reuse_removed})
@@ -469,9 +470,9 @@ def shuffle_seed(spec: TrialSpec, epoch: int) -> int:
     return derived_seed(spec.seed, _SHUFFLE + epoch - 1)
 
 
-def build_graph(spec: TrialSpec) -> topology.Graph:
+def build_graph(spec: TrialSpec) -> layered.Graph:
     """The trial's graph: its recipe built with the trial's graph stream."""
-    return topology.build(spec.recipe, seed=derived_seed(spec.seed, _GRAPH))
+    return layered.build(spec.recipe, seed=derived_seed(spec.seed, _GRAPH))
 
 
 def network_config(spec: TrialSpec) -> EqPropConfig:
@@ -492,13 +493,3 @@ def check_fits(spec: TrialSpec, data: datasets.Dataset) -> None:
             f"--layers {layers} does not fit {spec.dataset}: the first layer must have "
             f"{data.n_features} neurons and the last {data.n_outputs}"
         )
-
-
-def __getattr__(name: str) -> Any:
-    # ``spec.new_network`` moved to the engine's side (:func:`.experiment.new_network`),
-    # so that this module imports no numba; the old name still works for scripts.
-    if name == "new_network":
-        from .experiment import new_network
-
-        return new_network
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """Numba kernels of equilibrium propagation: relaxation (eq. 9) and updates (eq. 7-8).
 
-The kernels read an execution plan (:mod:`smallworld_eqp.plan`): dense blocks
+The kernels read an execution plan (:mod:`smallworld_eqp.engine.plan`): dense blocks
 multiplied with BLAS, a CSR for the rest, the clamped input's drive summed once per
 phase. :func:`relax` is the one public entry of the relaxation: it lays a batch out in
 chunks, limits BLAS to one thread and runs a solver's parallel driver. A solver is
@@ -9,7 +9,7 @@ and the forms of the clamped step it implements.
 
 States are kept per chunk of examples as (neurons, examples) arrays, so a neuron's
 values for the examples of a chunk are contiguous; chunks are padded to a multiple
-of ``_config.CHUNK_ALIGN`` examples. A batch is cut into ``_config.BATCH_CHUNKS``
+of ``numba_settings.CHUNK_ALIGN`` examples. A batch is cut into ``numba_settings.BATCH_CHUNKS``
 chunks by its size alone, and one parallel task relaxes one chunk for all steps (one
 parallel region per phase, never one per step), with single-threaded BLAS inside
 (two thread pools on two cores fight). Each example's arithmetic does not depend on
@@ -35,9 +35,10 @@ import numpy as np
 # call. Loading it now lets threadpoolctl see (and limit) it before any kernel runs.
 import scipy.linalg.cython_blas  # noqa: F401
 from numba import prange
+from threadpoolctl import ThreadpoolController
 
-from ._config import BATCH_CHUNKS, CHUNK_ALIGN, JIT, JIT_PARALLEL
-from .plan import Plan, compile_coord_plan
+from smallworld_eqp.engine.plan import Plan, compile_coord_plan
+from smallworld_eqp.numba_settings import BATCH_CHUNKS, CHUNK_ALIGN, JIT, JIT_PARALLEL
 
 # Forms of the weakly-clamped Euler step (EqPropConfig.nudge): the gradient of F at the
 # pre-step state (eq. 5, 9), or the authors' code's free step, then the nudge from the
@@ -66,7 +67,7 @@ def _gather(weights, eid, pos, vals):
 def gather(weights: np.ndarray, plan: NamedTuple) -> None:
     """Refresh a plan's values from the per-edge weights: ``vals[pos] = weights[eid]``.
 
-    ``plan`` is a :class:`~smallworld_eqp.plan.Plan` or a solver's own part of it.
+    ``plan`` is a :class:`~smallworld_eqp.engine.plan.Plan` or a solver's own part of it.
     """
     _gather(weights, plan.eid, plan.pos, plan.vals)
 
@@ -635,7 +636,7 @@ class Solver(NamedTuple):
     """A relaxation solver, one entry of :data:`SOLVERS`.
 
     ``compile(graph, dtype)`` builds what the solver reads beyond the shared
-    :class:`~smallworld_eqp.plan.Plan` (None: nothing; its values are refreshed by
+    :class:`~smallworld_eqp.engine.plan.Plan` (None: nothing; its values are refreshed by
     :func:`gather` like the plan's). ``run(S, Y, b, plan, extra, phase, n_valid,
     steps, residual, trace)`` is its parallel njit driver over the chunks; it writes the
     steps (sweeps) each example used to ``steps``, the largest state change of its last
@@ -658,8 +659,6 @@ SOLVERS = {
 
 @functools.lru_cache(maxsize=1)
 def _threadpools():
-    from threadpoolctl import ThreadpoolController
-
     return ThreadpoolController()  # scans the loaded libraries: once, on first use
 
 

@@ -1,10 +1,10 @@
 """Execution plans of the relaxation: a graph compiled into plain arrays for the kernels.
 
-:func:`compile_plan` turns a :class:`~smallworld_eqp.topology.Graph` into a
+:func:`compile_plan` turns a :class:`~smallworld_eqp.graph.layered.Graph` into a
 :class:`Plan`, a named tuple of plain arrays that every kernel reads:
 
 - the edges between two layers (adjacent pair, intra-layer, or a layer-skipping
-  pair) that are dense enough (``_config.DENSE_MIN_DENSITY``) become a dense matrix
+  pair) that are dense enough (``numba_settings.DENSE_MIN_DENSITY``) become a dense matrix
   (zeros where an edge is missing) multiplied with BLAS. The dense blocks feeding one
   layer are laid side by side over consecutive layers, so e.g. the net input of a
   layer with intra edges is one GEMM ``[W_(l-1,l)^T | W_(l,l) | W_(l,l+1)] @
@@ -26,8 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._config import DENSE_MIN_DENSITY
-from .topology import Graph
+from smallworld_eqp.graph.layered import Graph
+from smallworld_eqp.numba_settings import DENSE_MIN_DENSITY
 
 
 class Plan(NamedTuple):

@@ -1,7 +1,7 @@
 """Equilibrium propagation on layered graphs (paper sections 2.1 and 4.1-4.4).
 
 A :class:`EqPropNetwork` holds one weight per undirected edge of a
-:class:`~smallworld_eqp.topology.Graph` (in ``graph.edges`` order) and one bias per
+:class:`~smallworld_eqp.graph.layered.Graph` (in ``graph.edges`` order) and one bias per
 neuron. Training a batch runs
 
 1. the free phase: ``n_free`` steps of eq. 9 on F = E (eq. 3) with the inputs
@@ -15,9 +15,9 @@ the difference of the two clamped states over 2 beta.
 
 Examples
 --------
->>> from smallworld_eqp import topology
->>> from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
->>> g = topology.layered([4, 3, 2])
+>>> from smallworld_eqp.graph import layered, rewiring
+>>> from smallworld_eqp.engine.network import EqPropConfig, EqPropNetwork
+>>> g = layered.layered([4, 3, 2])
 >>> net = EqPropNetwork(g, EqPropConfig(n_free=20, n_clamped=4, batch_size=2))
 >>> x = np.array([[0.0, 1.0, 0.5, 0.2], [1.0, 0.0, 0.3, 0.9]])
 >>> y = np.array([[1.0, 0.0], [0.0, 1.0]])
@@ -29,132 +29,23 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from . import kernels
-
-# The configuration lives in .config (no numba); its names stay importable from here.
-from .config import (  # noqa: F401
-    BATCH_ORDERS,
-    DTYPES,
-    MAX_COUNT,
-    NUDGES,
-    SOLVERS,
-    EqPropConfig,
-    pair_rates,
-)
-from .datasets import TASKS
-from .owned import check_output, npz_holding
-from .plan import compile_plan
-from .topology import ADJACENT, INTRA, KIND_NAMES, Graph, without_kind
-from .validate import check_choice, check_int
+from smallworld_eqp.config import EqPropConfig, pair_rates
+from smallworld_eqp.datasets import TASKS
+from smallworld_eqp.engine import kernels
+from smallworld_eqp.engine.batch import BatchStats, DivergenceError, Particles
+from smallworld_eqp.engine.plan import compile_plan
+from smallworld_eqp.graph.layered import ADJACENT, INTRA, KIND_NAMES, Graph, without_kind
+from smallworld_eqp.owned import check_output, npz_holding
+from smallworld_eqp.validate import check_choice, check_int
 
 _EVAL_BATCH = 1000
-
-
-class DivergenceError(FloatingPointError):
-    """States, weights or biases became NaN or infinite during training."""
-
-
-@dataclass(frozen=True)
-class BatchStats:
-    """What training measured on one batch, or on many stacked (:meth:`stack`: every
-    field then an array whose first axis is the batch).
-
-    Attributes
-    ----------
-    error : online error, free-phase argmax against target argmax, before the update.
-    cost : mean C (eq. 4) at the free state.
-    rms : eq. 20 per adjacent pair (sum of squared corrections of the pair's existing
-        edges over ``N_l N_(l+1)``), shape (n_pairs,).
-    rms_edges : the same over the number of existing edges, (n_pairs,).
-    rms_intra, rms_skip : over the intra-layer / layer-skipping edges (NaN if none).
-    free_steps : most free-phase steps any example used.
-    free_steps_mean, clamped_steps_mean : mean steps (sweeps) the examples used in the
-        free and the clamped phase (fewer than the budget where an example reached a
-        fixed point, or ``tol``).
-    free_residual_mean, free_residual_max : mean and largest over the examples of max
-        |s_next - s| in the last free step: how far from a fixed point the free phase
-        ended (0 at an exact one).
-    beta : the signed beta used.
-    size : examples in the batch.
-    """
-
-    error: float | np.ndarray
-    cost: float | np.ndarray
-    rms: np.ndarray
-    rms_edges: np.ndarray
-    rms_intra: float | np.ndarray
-    rms_skip: float | np.ndarray
-    free_steps: int | np.ndarray
-    free_steps_mean: float | np.ndarray
-    clamped_steps_mean: float | np.ndarray
-    free_residual_mean: float | np.ndarray
-    free_residual_max: float | np.ndarray
-    beta: float | np.ndarray
-    size: int | np.ndarray
-
-    @classmethod
-    def stack(cls, batches: list[BatchStats]) -> BatchStats:
-        """The batches' measurements as arrays, one row per batch."""
-        return cls(
-            **{f.name: np.asarray([getattr(b, f.name) for b in batches]) for f in dataclasses.fields(cls)}
-        )
-
-    @classmethod
-    def concat(cls, stacks: list[BatchStats]) -> BatchStats:
-        """Stacked measurements one after the other (the epochs of a run, say)."""
-        return cls(
-            **{f.name: np.concatenate([getattr(s, f.name) for s in stacks]) for f in dataclasses.fields(cls)}
-        )
-
-
-class Particles:
-    """The last free state of every example seen, keyed by example index ("persistent
-    particles"); an example not seen yet starts from zeros. Grows on demand.
-
-    Parameters
-    ----------
-    width : int
-        State neurons per example (all but the inputs).
-    dtype : numpy dtype
-    """
-
-    def __init__(self, width: int, dtype: np.dtype) -> None:
-        self.states = np.zeros((0, width), dtype=dtype)
-        self.seen = np.zeros(0, dtype=bool)
-
-    def _reserve(self, idx: np.ndarray) -> None:
-        need = int(idx.max()) + 1 if idx.size else 0
-        if need > self.seen.shape[0]:
-            grow = max(need, 2 * self.seen.shape[0])
-            states = np.zeros((grow, self.states.shape[1]), dtype=self.states.dtype)
-            states[: self.states.shape[0]] = self.states
-            seen = np.zeros(grow, dtype=bool)
-            seen[: self.seen.shape[0]] = self.seen
-            self.states, self.seen = states, seen
-
-    def start(self, idx: np.ndarray) -> np.ndarray:
-        """Start states (len(idx), width) of the examples ``idx``."""
-        self._reserve(idx)
-        return np.where(self.seen[idx, None], self.states[idx], 0)
-
-    def store(self, idx: np.ndarray, states: np.ndarray) -> None:
-        """Keep ``states`` (len(idx), width) as the examples' particles."""
-        self._reserve(idx)
-        self.states[idx] = states
-        self.seen[idx] = True
-
-    def copy(self) -> Particles:
-        out = Particles(self.states.shape[1], self.states.dtype)
-        out.states, out.seen = self.states.copy(), self.seen.copy()
-        return out
 
 
 #: Why an existing file is not a network file of :meth:`EqPropNetwork.save` (None: it is one).
@@ -193,7 +84,7 @@ class EqPropNetwork:
 
     def __init__(self, graph: Graph, config: EqPropConfig | None = None) -> None:
         if not isinstance(graph, Graph):
-            raise TypeError(f"graph must be a topology.Graph, got {type(graph).__name__}")
+            raise TypeError(f"graph must be a layered.Graph, got {type(graph).__name__}")
         config = EqPropConfig() if config is None else config
         if not isinstance(config, EqPropConfig):
             raise TypeError(f"config must be an EqPropConfig or None, got {type(config).__name__}")
@@ -533,8 +424,6 @@ class EqPropNetwork:
         BatchStats
             Stacked: one row per batch (:meth:`BatchStats.stack`).
         """
-        from tqdm.auto import tqdm
-
         if not (hasattr(dataset, "batches") and hasattr(dataset, "n_batches")):
             raise TypeError(
                 f"dataset must be a datasets.Dataset (datasets.load), got {type(dataset).__name__}"

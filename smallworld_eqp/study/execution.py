@@ -3,7 +3,7 @@
 Trials run serially, one worker process each (at most ``workers`` at once), or on a
 Dask cluster (``dask.distributed``) given a scheduler address; setting up the cluster
 is the user's business. Each finished trial's row is appended to the results CSV
-(:class:`~smallworld_eqp.resultlog.ResultLog`) as soon as it arrives, so an
+(:class:`~smallworld_eqp.study.resultlog.ResultLog`) as soon as it arrives, so an
 interrupted sweep (Ctrl-C, ``kill -9``, a lost worker) keeps every finished row and
 rerunning the same command skips them. A worker that dies is a failed trial,
 recorded; workers ignore Ctrl-C (the sweep's process handles it) and exit when the
@@ -27,11 +27,13 @@ from pathlib import Path
 import numba
 import pandas as pd
 from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
 
-from . import metrics, results
-from .experiment import failed_trial, run_trial
-from .resultlog import ResultLog, ResultLogError, read_header
-from .spec import LATER_DEFAULT_CELLS, TrialSpec
+from smallworld_eqp.graph import metrics
+from smallworld_eqp.study import schema
+from smallworld_eqp.study.resultlog import ResultLog, ResultLogError, read_header
+from smallworld_eqp.study.spec import LATER_DEFAULT_CELLS, TrialSpec
+from smallworld_eqp.study.trial import failed_trial, run_trial
 
 
 def rates_path(out: str | os.PathLike) -> Path:
@@ -70,9 +72,9 @@ def sweep_log(out: str | os.PathLike, specs: Sequence[TrialSpec]) -> ResultLog:
         depth = max(depth, metrics.summary_depth(header))
     return ResultLog(
         out,
-        results.sweep_columns(depth),
-        fill=LATER_DEFAULT_CELLS | results.OLD_DEFAULTS,
-        types=results.SWEEP_TYPES,
+        schema.sweep_columns(depth),
+        fill=LATER_DEFAULT_CELLS | schema.OLD_DEFAULTS,
+        types=schema.SWEEP_TYPES,
     )
 
 
@@ -113,21 +115,19 @@ def run_sweep(
     pandas.DataFrame
         The rows of ``specs`` as now in the CSV (one per trial, latest kept).
     """
-    from tqdm.auto import tqdm
-
     # Both files are checked before either is created or locked: a refused sweep
     # leaves no new file behind.
     log = sweep_log(out, specs)
-    rates_log = ResultLog(rates_path(out), results.RATES_COLUMNS, types=results.RATES_TYPES)
+    rates_log = ResultLog(rates_path(out), schema.RATES_COLUMNS, types=schema.RATES_TYPES)
     _check_rates_match(log, rates_log)
     with contextlib.ExitStack() as stack:
         # Connect first: a scheduler that cannot be reached leaves no file behind.
-        client = stack.enter_context(_dask_client(scheduler)) if scheduler is not None else None
+        dask = stack.enter_context(_dask_client(scheduler)) if scheduler is not None else None
         stack.enter_context(log)
         stack.enter_context(rates_log)
         done = _check_rates_match(log, rates_log)  # again, under the locks
         final = (
-            done["status"].isin(["ok", "diverged"]) if retry_failed else done["status"].isin(results.STATUSES)
+            done["status"].isin(["ok", "diverged"]) if retry_failed else done["status"].isin(schema.STATUSES)
         )
         finished = set(done.loc[final, "trial_id"])
         rates_log.keep_only("trial_id", set(done["trial_id"]))
@@ -143,8 +143,8 @@ def run_sweep(
 
         bar = tqdm(total=len(todo), desc="trials", unit="trial", disable=not progress or not todo)
         try:
-            if client is not None:
-                _run_dask(todo, client, threads or 1, record)
+            if dask is not None:
+                _run_dask(todo, *dask, threads or 1, record)
             elif workers > 1 and len(todo) > 1:
                 _run_processes(todo, workers, threads or max(1, (os.cpu_count() or 1) // workers), record)
             else:
@@ -153,7 +153,7 @@ def run_sweep(
                         record(*run_trial(s, progress=progress))
         finally:
             bar.close()
-    frame = results.load_sweep([out], status=None)
+    frame = schema.load_sweep([out], status=None)
     return frame[frame["trial_id"].isin({s.trial_id for s in specs})].reset_index(drop=True)
 
 
@@ -278,7 +278,8 @@ def _run_remote(spec_dict: dict, threads: int) -> tuple[dict, pd.DataFrame]:
 def _dask_client(scheduler: str):
     """A client of the user's Dask scheduler; one line if it cannot be reached."""
     try:
-        from distributed import Client
+        # dask is an optional extra: imported only for a sweep given --scheduler.
+        from distributed import Client, as_completed
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
         raise ValueError("--scheduler needs dask.distributed: pip install 'smallworld_eqp[dask]'") from exc
     try:
@@ -289,12 +290,10 @@ def _dask_client(scheduler: str):
             f"{' '.join(str(exc).split())}); give its address like tcp://127.0.0.1:8786"
         ) from None
     with client:
-        yield client
+        yield client, as_completed
 
 
-def _run_dask(todo: list[TrialSpec], client, threads: int, record) -> None:
-    from distributed import as_completed as dask_completed
-
+def _run_dask(todo: list[TrialSpec], client, dask_completed, threads: int, record) -> None:
     futures = {
         client.submit(_run_remote, s.to_dict(), threads, key=f"trial-{s.trial_id}", pure=False): s
         for s in todo

@@ -41,7 +41,7 @@ from typing import Any
 
 import pandas as pd
 
-from .owned import OutputError, check_output
+from smallworld_eqp.owned import OutputError, check_output
 
 _SNIFF = 1 << 16  # bytes of a file read to find its header line
 

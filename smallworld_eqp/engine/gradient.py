@@ -38,9 +38,9 @@ and sign of the gradient.
 
 Examples
 --------
->>> from smallworld_eqp import topology
->>> from smallworld_eqp.eqprop import EqPropConfig, EqPropNetwork
->>> g = topology.layered([3, 4, 2])
+>>> from smallworld_eqp.graph import layered, rewiring
+>>> from smallworld_eqp.engine.network import EqPropConfig, EqPropNetwork
+>>> g = layered.layered([3, 4, 2])
 >>> net = EqPropNetwork(g, EqPropConfig(n_free=200, dtype="float64"))
 >>> net.biases[3:] = 0.4
 >>> x, y = np.array([[0.2, 0.9, 0.5]]), np.array([[1.0, 0.0]])
@@ -57,13 +57,13 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import linalg
 
-from .topology import Graph
+from smallworld_eqp.graph.layered import Graph
 
 
 def _check(graph: Graph, weights: Any, biases: Any, states: Any) -> tuple[np.ndarray, ...]:
     """Weights, biases and states as float64 arrays of the graph's shapes."""
     if not isinstance(graph, Graph):
-        raise TypeError(f"graph must be a topology.Graph, got {type(graph).__name__}")
+        raise TypeError(f"graph must be a layered.Graph, got {type(graph).__name__}")
     w = np.asarray(weights, dtype=np.float64)
     b = np.asarray(biases, dtype=np.float64)
     s = np.asarray(states, dtype=np.float64)

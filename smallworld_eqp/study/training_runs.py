@@ -21,11 +21,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
-from . import __version__, results, topology
-from .datasets import Dataset
-from .eqprop import BatchStats, EqPropNetwork
-from .experiment import (
+from smallworld_eqp import __version__
+from smallworld_eqp.datasets import Dataset
+from smallworld_eqp.engine.batch import BatchStats
+from smallworld_eqp.engine.network import EqPropNetwork
+from smallworld_eqp.graph import layered
+from smallworld_eqp.graph.layered import Graph
+from smallworld_eqp.study import schema
+from smallworld_eqp.study.resultlog import ResultLog, replace_atomically
+from smallworld_eqp.study.spec import TrialSpec, build_graph, load_data
+from smallworld_eqp.study.trial import (
     equilibrium,
     evaluate_test,
     evaluate_train,
@@ -35,10 +42,7 @@ from .experiment import (
     run_epoch,
     weighted_error,
 )
-from .resultlog import ResultLog, replace_atomically
-from .spec import TrialSpec, build_graph, load_data
-from .topology import Graph
-from .validate import check_int
+from smallworld_eqp.validate import check_int
 
 
 class RunStateError(RuntimeError):
@@ -149,7 +153,7 @@ def weight_changes(
     Returns
     -------
     pandas.DataFrame
-        One row per pair of layers holding edges now, :data:`results.WEIGHT_CHANGE_COLUMNS`
+        One row per pair of layers holding edges now, :data:`schema.WEIGHT_CHANGE_COLUMNS`
         but ``epoch``: ``layer_a <= layer_b`` (equal for intra-layer edges),
         ``n_edges``, and ``mean_abs_change``, the mean over those edges of
         ``|w - w_initial|``.
@@ -181,7 +185,7 @@ def weight_changes(
             "n_edges": counts,
             "mean_abs_change": np.bincount(where, weights=change, minlength=len(ids)) / counts,
         }
-    )[results.WEIGHT_CHANGE_COLUMNS[1:]]
+    )[schema.WEIGHT_CHANGE_COLUMNS[1:]]
 
 
 def checkpoint_weight_changes(out: str | os.PathLike) -> pd.DataFrame:
@@ -192,15 +196,15 @@ def checkpoint_weight_changes(out: str | os.PathLike) -> pd.DataFrame:
     Raises
     ------
     FileNotFoundError, ValueError
-        As :func:`results.run_spec` for the folder's ``run.json``.
+        As :func:`schema.run_spec` for the folder's ``run.json``.
     RunStateError
         The checkpoint is missing or unreadable.
     """
-    spec = TrialSpec.from_dict({**results.run_spec(out), "epochs": 1})  # the epochs change no weight
+    spec = TrialSpec.from_dict({**schema.run_spec(out), "epochs": 1})  # the epochs change no weight
     initial = new_network(spec, build_graph(spec))
     net, epoch = load_checkpoint(out)
     frame = weight_changes(initial.graph, initial.weights, net.graph, net.weights)
-    return frame.assign(epoch=epoch)[results.WEIGHT_CHANGE_COLUMNS]
+    return frame.assign(epoch=epoch)[schema.WEIGHT_CHANGE_COLUMNS]
 
 
 def _checkpoint(net: EqPropNetwork, out: Path, epoch: int) -> None:
@@ -247,7 +251,7 @@ def _resume_point(
         net, done = load_checkpoint(out)
         graph = build_graph(spec)
         if remove_skip_after is not None and done >= remove_skip_after:
-            graph = topology.without_kind(graph, "skip")
+            graph = layered.without_kind(graph, "skip")
         _check_network(net, ckpt, spec, graph)
         # Our writers append an epoch's row before its checkpoint: a finished epoch without one was lost.
         missing = sorted(set(range(0 if spec.config.test_particles else 1, done + 1)) - recorded)
@@ -278,12 +282,10 @@ def _epoch_row(
 ) -> dict:
     """Epoch ``epoch``'s row; ``stats`` its training batches (None: the evaluation before
     training, which has no online error and no training relaxations)."""
-    trained = (
-        dict.fromkeys(results.EQUILIBRIUM_COLUMNS, float("nan")) if stats is None else equilibrium(stats)
-    )
+    trained = dict.fromkeys(schema.EQUILIBRIUM_COLUMNS, float("nan")) if stats is None else equilibrium(stats)
     return {
         "epoch": epoch,
-        "error_measure": results.ERROR_MEASURES[data.task],
+        "error_measure": schema.ERROR_MEASURES[data.task],
         "online_error": float("nan") if stats is None else weighted_error(stats),
         "train_error": train,
         "test_error": test,
@@ -328,7 +330,7 @@ def run_training(
     Returns
     -------
     pandas.DataFrame
-        ``epochs.csv`` as written (:func:`results.load_epochs`).
+        ``epochs.csv`` as written (:func:`schema.load_epochs`).
 
     Raises
     ------
@@ -337,8 +339,6 @@ def run_training(
     RunStateError
         ``resume`` with finished epochs recorded but no readable checkpoint.
     """
-    from tqdm.auto import tqdm
-
     train_eval_every = check_int("train_eval_every", train_eval_every, low=1)
     options = {"remove_skip_after": remove_skip_after, "train_eval_every": train_eval_every}
     out = Path(out_dir)
@@ -346,13 +346,13 @@ def run_training(
     data = load_data(spec)
     epochs_log = ResultLog(
         out / "epochs.csv",
-        results.EPOCHS_COLUMNS,
-        fill=results.OLD_DEFAULTS | results.UNRECORDED,
-        types=results.EPOCHS_TYPES,
+        schema.EPOCHS_COLUMNS,
+        fill=schema.OLD_DEFAULTS | schema.UNRECORDED,
+        types=schema.EPOCHS_TYPES,
     )
-    rates_log = ResultLog(out / "rates.csv", results.RATES_COLUMNS, types=results.RATES_TYPES)
+    rates_log = ResultLog(out / "rates.csv", schema.RATES_COLUMNS, types=schema.RATES_TYPES)
     change_log = ResultLog(
-        out / results.WEIGHT_CHANGE_FILE, results.WEIGHT_CHANGE_COLUMNS, types=results.WEIGHT_CHANGE_TYPES
+        out / schema.WEIGHT_CHANGE_FILE, schema.WEIGHT_CHANGE_COLUMNS, types=schema.WEIGHT_CHANGE_TYPES
     )
     if held:  # what the folder holds is checked before anything in it changes
         _resume_point(out, spec, remove_skip_after, epochs_log)
@@ -400,9 +400,9 @@ def run_training(
             )
             rates_log.append(long_rates(spec.run_id, [stats], first_epoch=epoch))
             changes = weight_changes(*start, net.graph, net.weights).assign(epoch=epoch)
-            change_log.append(changes[results.WEIGHT_CHANGE_COLUMNS])
+            change_log.append(changes[schema.WEIGHT_CHANGE_COLUMNS])
             epochs_log.append([row])
             if remove_skip_after is not None and epoch == remove_skip_after:
                 net = net.without_kind("skip")
             _checkpoint(net, out, epoch)
-    return results.load_epochs([out]).drop(columns="run")
+    return schema.load_epochs([out]).drop(columns="run")

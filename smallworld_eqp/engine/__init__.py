@@ -1,0 +1,11 @@
+"""The engine: the relaxation kernels (numba), the network that trains on a graph,
+the exact gradient and the spread of the training rates.
+
+:mod:`.plan` lays a graph out for the kernels, :mod:`.kernels` relaxes and updates
+(``@njit``), :mod:`.network` is the :class:`~smallworld_eqp.engine.network.EqPropNetwork`,
+:mod:`.batch` what a batch measures and keeps, :mod:`.gradient` the exact gradient
+(SciPy), :mod:`.spread` the Spread measures (NumPy).
+This layer may import the graph layer, the data sets and the bottom layer; never the
+study, the plots or the command lines. Nothing is imported here: importing
+:mod:`.spread` or :mod:`.batch` loads no numba.
+"""

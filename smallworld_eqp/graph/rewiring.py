@@ -1,0 +1,554 @@
+"""Rewiring steps of layered graphs: replacing or adding layer-skipping edges.
+
+:func:`rewire` replaces (or adds) ``n`` edges by random layer-skipping ones, as in
+the paper (sections 4.1-4.3, footnotes 2 and 3); :func:`rewire_span`,
+:func:`rewire_ends` and :func:`rewire_within_layers` place them by design
+(:data:`DESIGNS`). Each is a recipe step (:func:`~smallworld_eqp.graph.layered.graph_step`).
+
+Imports: NumPy, :mod:`smallworld_eqp.validate` and :mod:`.layered` only (no numba).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from smallworld_eqp.graph.layered import SKIP, Graph, _combine, graph_step
+from smallworld_eqp.validate import check_bool, check_choice, check_int, check_random_state, check_real
+
+MODES = ("replace", "add")
+
+
+def replacements_to_p(n: int, n_edges: int) -> float:
+    """Per-edge Watts-Strogatz probability equivalent to ``n`` replacements (footnote 2).
+
+    ``p = 1 - ((E - 1) / E) ** n`` for a graph with ``E`` edges.
+
+    Examples
+    --------
+    >>> round(replacements_to_p(1000, 10_000), 4)
+    0.0952
+    """
+    n, n_edges = check_int("n", n, low=0), check_int("n_edges", n_edges, low=1)
+    return float(-np.expm1(n * np.log1p(-1.0 / n_edges))) if n_edges > 1 else float(n > 0)
+
+
+def p_to_replacements(p: float, n_edges: int) -> int:
+    """Number of replacements equivalent to a per-edge probability ``p`` (footnote 2).
+
+    The inverse of :func:`replacements_to_p`, rounded to the nearest integer.
+
+    Examples
+    --------
+    >>> p_to_replacements(0.0952, 10_000)
+    1000
+    """
+    p, n_edges = check_real("p", p, "[0, 1)"), check_int("n_edges", n_edges, low=2)
+    return round(float(np.log1p(-p) / np.log1p(-1.0 / n_edges)))
+
+
+def _skip_blocks(graph: Graph, pairs: frozenset[tuple[int, int]] | None = None) -> list[tuple[int, int, int]]:
+    """Layer pairs (a, b), b >= a + 2, with the first linear candidate index of each;
+    only the pairs in ``pairs`` when given."""
+    blocks, start = [], 0
+    sizes = graph.layer_sizes
+    for a in range(graph.n_layers):
+        for b in range(a + 2, graph.n_layers):
+            if pairs is None or (a, b) in pairs:
+                blocks.append((a, b, start))
+                start += sizes[a] * sizes[b]
+    return blocks
+
+
+def _skip_edges_in(graph: Graph, pairs: frozenset[tuple[int, int]] | None) -> np.ndarray:
+    """The graph's layer-skipping edges, only those between the layer ``pairs`` when given."""
+    skip = graph.kinds == SKIP
+    if pairs is not None:
+        allowed = np.zeros((graph.n_layers, graph.n_layers), dtype=bool)
+        for a, b in pairs:
+            allowed[a, b] = True
+        skip &= allowed[graph.edge_layers[:, 0], graph.edge_layers[:, 1]]
+    return graph.edges[skip]
+
+
+def n_skip_candidates(graph: Graph, pairs: frozenset[tuple[int, int]] | None = None) -> int:
+    """How many unconnected pairs of neurons a new layer-skipping edge may join; only
+    between the layer pairs ``(a, b)``, ``a + 2 <= b``, of ``pairs`` when given."""
+    sizes = graph.layer_sizes
+    total = sum(sizes[a] * sizes[b] for a, b, _ in _skip_blocks(graph, pairs))
+    return total - int(_skip_edges_in(graph, pairs).shape[0])
+
+
+def _skip_index(
+    graph: Graph, edges: np.ndarray, pairs: frozenset[tuple[int, int]] | None = None
+) -> np.ndarray:
+    """Linear index of layer-skipping edges (all between ``pairs``) in the candidate space."""
+    sizes, offsets = graph.layer_sizes, graph.offsets
+    la, lb = graph.layer_of[edges[:, 0]], graph.layer_of[edges[:, 1]]
+    start = np.zeros((graph.n_layers, graph.n_layers), dtype=np.int64)
+    for a, b, s in _skip_blocks(graph, pairs):
+        start[a, b] = s
+    ia = edges[:, 0].astype(np.int64) - offsets[la]
+    jb = edges[:, 1].astype(np.int64) - offsets[lb]
+    return start[la, lb] + ia * np.asarray(sizes, dtype=np.int64)[lb] + jb
+
+
+def _skip_pairs(
+    graph: Graph, index: np.ndarray, pairs: frozenset[tuple[int, int]] | None = None
+) -> np.ndarray:
+    """Neuron pairs of the given linear candidate indices (inverse of `_skip_index`)."""
+    sizes, offsets = graph.layer_sizes, graph.offsets
+    blocks = _skip_blocks(graph, pairs)
+    starts = np.array([s for _, _, s in blocks], dtype=np.int64)
+    which = np.searchsorted(starts, index, side="right") - 1
+    a = np.array([b[0] for b in blocks])[which]
+    b = np.array([b[1] for b in blocks])[which]
+    local = index - starts[which]
+    size_b = np.asarray(sizes, dtype=np.int64)[b]
+    return np.stack([offsets[a] + local // size_b, offsets[b] + local % size_b], axis=1)
+
+
+def _sample_new_skip_edges(
+    graph: Graph, k: int, rng: np.random.Generator, pairs: frozenset[tuple[int, int]] | None = None
+) -> np.ndarray:
+    """``k`` distinct unconnected layer-skipping pairs, uniformly without replacement;
+    only between the layer ``pairs`` when given.
+
+    Samples ranks among the free candidates and maps each rank to its linear index
+    past the taken ones, so no list of all candidates is ever built.
+    """
+    taken = np.sort(_skip_index(graph, _skip_edges_in(graph, pairs), pairs))
+    ranks = rng.choice(n_skip_candidates(graph, pairs), size=k, replace=False)
+    # The r-th free index is r plus the number of taken indices t_m with t_m - m <= r.
+    shifted = taken - np.arange(taken.shape[0], dtype=np.int64)
+    index = ranks + np.searchsorted(shifted, ranks, side="right")
+    return _skip_pairs(graph, index, pairs)
+
+
+def _sample_reusing_removed(
+    graph: Graph, removed: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
+    """The new edges of the authors' code's rewiring, and how many of them restore a
+    removed edge.
+
+    The removed edges are visited in the code's order (lower triangle, row by row:
+    by higher endpoint, then lower). Each is replaced by a pair drawn uniformly from a
+    pool that starts as the unconnected layer-skipping pairs; a pair drawn leaves the
+    pool, and the removed edge joins it after its own draw, so a later draw may
+    restore it. The pool is a virtual array with swap-removal: O(1) per draw.
+    """
+    edges = graph.edges[removed].astype(np.int64)
+    order = np.lexsort((edges[:, 0], edges[:, 1]))
+    n_free = n_skip_candidates(graph)
+    if n_free == 0 and edges.shape[0]:  # the first draw would have an empty pool
+        raise ValueError(
+            f"replacing {edges.shape[0]} edges with reuse_removed=True needs at least one unconnected "
+            "layer-skipping candidate pair for the first replacement, but every pair of neurons two or "
+            "more layers apart is already connected"
+        )
+    moved: dict[int, int] = {}  # virtual array of free-candidate ranks: position -> rank
+    back: list[int] = []  # removed edges in the pool (rows of `edges`)
+    ranks, restored = [], []
+    for k in order:
+        pick = int(rng.integers(n_free + len(back)))
+        if pick < n_free:
+            ranks.append(moved.get(pick, pick))
+            n_free -= 1
+            moved[pick] = moved.get(n_free, n_free)
+        else:
+            slot = pick - n_free
+            restored.append(back[slot])
+            back[slot] = back[-1]
+            back.pop()
+        back.append(int(k))
+    taken = np.sort(_skip_index(graph, graph.edges[graph.kinds == SKIP]))
+    r = np.asarray(ranks, dtype=np.int64)
+    shifted = taken - np.arange(taken.shape[0], dtype=np.int64)
+    new = _skip_pairs(graph, r + np.searchsorted(shifted, r, side="right"))
+    return np.concatenate([new, edges[restored].reshape(-1, 2)]), len(restored)
+
+
+def check_rewire(
+    n: int | None = None, p: float | None = None, mode: str = "replace", reuse_removed: bool = False
+) -> tuple[int | None, float | None]:
+    """:func:`rewire`'s arguments checked: exactly one of ``n`` and ``p``; returns them
+    as an int and a float (the other None)."""
+    if (n is None) == (p is None):
+        raise ValueError(f"give exactly one of n and p, got n={n!r} and p={p!r}")
+    check_choice("mode", mode, MODES)
+    check_bool("reuse_removed", reuse_removed)
+    if reuse_removed and mode != "replace":
+        raise ValueError(f"reuse_removed=True needs mode='replace' (edges to reuse), got mode={mode!r}")
+    if n is not None:
+        return check_int("n", n, low=0), None
+    return None, check_real("p", p, "[0, 1]")
+
+
+@graph_step(check=check_rewire)
+def rewire(
+    graph: Graph,
+    *,
+    n: int | None = None,
+    p: float | None = None,
+    mode: str = "replace",
+    reuse_removed: bool = False,
+    seed: int | np.random.Generator | None = None,
+) -> Graph:
+    """Watts-Strogatz-style rewiring with layer-skipping edges (paper 2.3, 4.3).
+
+    With ``n`` (the paper's algorithm, footnote 2) exactly ``n`` distinct edges of
+    ``graph`` are removed, chosen uniformly, and ``n`` distinct new edges added,
+    chosen uniformly among the candidate pairs. With ``p`` (the original
+    Watts-Strogatz algorithm, as in the authors' released code) every edge is
+    replaced independently with probability ``p``. ``mode="add"`` adds the new
+    edges without removing any (footnote 3): ``n`` of them, or Binomial(E, p).
+
+    A candidate pair joins two neurons whose layers differ by at least 2 and that
+    share no edge in ``graph``: so never a pair inside the input or the output
+    layer, never a self-loop, never a duplicate. With ``reuse_removed`` (the
+    authors' code) the removed edges are replaced one at a time, in the code's order,
+    and each removed edge becomes a candidate for the later replacements, so some
+    replacements restore a removed (e.g. adjacent-layer) edge.
+
+    Parameters
+    ----------
+    graph : Graph
+    n : int, optional
+        Number of edges to replace (or add). Exactly one of ``n`` and ``p``.
+    p : float, optional
+        Per-edge probability in [0, 1].
+    mode : {"replace", "add"}
+    reuse_removed : bool
+        Removed edges join the candidates (``mode="replace"`` only).
+    seed : int, numpy.random.Generator or None
+        The same seed gives the same graph.
+
+    Returns
+    -------
+    Graph
+        A new graph whose ``history`` ends with
+        ``{"op": "rewire", "n": ..., "p": ..., "mode": ..., "seed": ...}``; ``n`` is
+        the number of edges actually replaced (or added); with ``reuse_removed`` also
+        ``"restored"``, how many replacements restored a removed edge.
+
+    Examples
+    --------
+    >>> from smallworld_eqp.graph.layered import connect_within_layers, layered
+    >>> g = rewire(connect_within_layers(layered([6, 5, 5, 2])), n=10, seed=1)
+    >>> g.kind_counts()["skip"], g.history[-1]["n"]
+    (10, 10)
+    """
+    n, p = check_rewire(n, p, mode, reuse_removed)
+    rng = check_random_state(seed)
+    n_edges, n_candidates = graph.n_edges, n_skip_candidates(graph)
+    remove = None
+    if n is not None:
+        if mode == "replace" and n > n_edges:
+            raise ValueError(f"n={n} exceeds the {n_edges} edges of the graph that could be removed")
+        if mode == "replace":
+            remove = rng.choice(n_edges, size=n, replace=False)
+    else:
+        if mode == "replace":
+            remove = np.flatnonzero(rng.random(n_edges) < p)
+            n = int(remove.shape[0])
+        else:
+            n = int(rng.binomial(n_edges, p))
+    restored = 0
+    if reuse_removed:
+        new, restored = _sample_reusing_removed(graph, remove, rng)
+    elif n > n_candidates:
+        raise ValueError(
+            f"{n} new layer-skipping edges requested but only {n_candidates} unconnected candidate pairs exist"
+        )
+    else:
+        new = _sample_new_skip_edges(graph, n, rng)
+    keep = None
+    if remove is not None:
+        keep = np.ones(n_edges, dtype=bool)
+        keep[remove] = False
+    requested = "n" if p is None else "p"
+    record = {
+        "op": "rewire",
+        "n": n,
+        "p": replacements_to_p(n, n_edges) if p is None else p,
+        "requested": requested,
+        "mode": mode,
+        "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
+    }
+    if reuse_removed:
+        record["restored"] = restored
+    return _combine(graph, new, keep, record)
+
+
+#: Graph steps that replace (or add) ``n`` edges and record it as :func:`rewire` does;
+#: :func:`rewiring` reads the last of them.
+REWIRING_STEPS = ("rewire", "rewire_span", "rewire_ends", "rewire_within_layers")
+ENDS = ("output", "input", "hidden")
+
+
+def _check_count(n: int | None = None, mode: str = "replace") -> int:
+    check_choice("mode", mode, MODES)
+    return check_int("n", n, low=0)
+
+
+def _check_span(n: int | None = None, span: int | None = None, mode: str = "replace") -> None:
+    _check_count(n, mode)
+    check_int("span", span, low=2)
+
+
+def _check_end(n: int | None = None, end: str | None = None, mode: str = "replace") -> None:
+    _check_count(n, mode)
+    check_choice("end", end, ENDS)
+
+
+def _replace_or_add(
+    graph: Graph,
+    n: int,
+    mode: str,
+    seed: int | np.random.Generator | None,
+    sample: Callable[[np.random.Generator], np.ndarray],
+    record: dict[str, Any],
+) -> Graph:
+    """Remove ``n`` uniformly chosen edges (``mode="replace"``) and add the ``n`` new
+    ones ``sample(rng)`` draws among the pairs unconnected in ``graph``, as
+    :func:`rewire` does with ``n``; the history record says what was done."""
+    n = _check_count(n, mode)
+    rng = check_random_state(seed)
+    keep = None
+    if mode == "replace":
+        if n > graph.n_edges:
+            raise ValueError(f"n={n} exceeds the {graph.n_edges} edges of the graph that could be removed")
+        keep = np.ones(graph.n_edges, dtype=bool)
+        keep[rng.choice(graph.n_edges, size=n, replace=False)] = False
+    new = sample(rng)
+    record = {
+        **record,
+        "n": n,
+        "p": replacements_to_p(n, graph.n_edges),
+        "requested": "n",
+        "mode": mode,
+        "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
+    }
+    return _combine(graph, new, keep, record)
+
+
+def _sample_skip_between(
+    graph: Graph, n: int, pairs: frozenset[tuple[int, int]], what: str
+) -> Callable[[np.random.Generator], np.ndarray]:
+    """A sampler of ``n`` new layer-skipping edges between the layer ``pairs`` (for
+    :func:`_replace_or_add`), refusing more than there are free candidates."""
+    free = n_skip_candidates(graph, pairs)
+    if n > free:
+        raise ValueError(
+            f"{n} new layer-skipping edges {what} requested but only {free} unconnected pairs exist"
+        )
+    return lambda rng: _sample_new_skip_edges(graph, n, rng, pairs)
+
+
+@graph_step(check=_check_span)
+def rewire_span(
+    graph: Graph,
+    *,
+    n: int,
+    span: int,
+    mode: str = "replace",
+    seed: int | np.random.Generator | None = None,
+) -> Graph:
+    """Rewiring whose new edges all skip the same number of layers: each joins a
+    neuron of a layer ``a`` to one of layer ``a + span``.
+
+    As :func:`rewire` with ``n``, but the new edges are drawn uniformly among the
+    unconnected pairs ``span`` layers apart only. At equal count the spans separate
+    the measures: span-2 edges close triangles (every neuron of the layer between is a
+    common neighbour), so clustering rises; edges of odd span close none in a layered
+    network without intra-layer or even-span edges (it stays bipartite between even and
+    odd layers), so clustering stays 0 while the path length falls.
+
+    Parameters
+    ----------
+    graph : Graph
+    n : int
+        Edges to replace (or add).
+    span : int
+        Layers each new edge spans, from 2 to ``n_layers - 1``.
+    mode : {"replace", "add"}
+        Remove ``n`` uniformly chosen edges first, or only add.
+    seed : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    Graph
+        History record ``{"op": "rewire_span", "span": ..., "n": ..., "p": ..., "mode": ..., "seed": ...}``.
+
+    Examples
+    --------
+    >>> from smallworld_eqp.graph.layered import layered
+    >>> g = rewire_span(layered([6, 5, 5, 5, 2]), n=8, span=3, seed=0)
+    >>> g.kind_counts()["skip"], set(np.diff(g.edge_layers[g.kinds == SKIP], axis=1).ravel().tolist())
+    (8, {3})
+    """
+    _check_span(n, span, mode)
+    if span >= graph.n_layers:
+        raise ValueError(f"span={span} needs at least {span + 1} layers, the graph has {graph.n_layers}")
+    pairs = frozenset((a, a + span) for a in range(graph.n_layers - span))
+    sample = _sample_skip_between(graph, n, pairs, f"of span {span}")
+    return _replace_or_add(graph, n, mode, seed, sample, {"op": "rewire_span", "span": span})
+
+
+def end_pairs(n_layers: int, end: str) -> frozenset[tuple[int, int]]:
+    """The layer pairs ``(a, b)``, ``a + 2 <= b``, that :func:`rewire_ends` joins.
+
+    Examples
+    --------
+    >>> sorted(end_pairs(5, "output")), sorted(end_pairs(5, "hidden"))
+    ([(0, 4), (1, 4), (2, 4)], [(1, 3)])
+    """
+    check_choice("end", end, ENDS)
+    last = n_layers - 1
+    keep = {
+        "output": lambda a, b: b == last,
+        "input": lambda a, b: a == 0,
+        "hidden": lambda a, b: a >= 1 and b <= last - 1,
+    }[end]
+    return frozenset((a, b) for a in range(n_layers) for b in range(a + 2, n_layers) if keep(a, b))
+
+
+@graph_step(check=_check_end)
+def rewire_ends(
+    graph: Graph,
+    *,
+    n: int,
+    end: str,
+    mode: str = "replace",
+    seed: int | np.random.Generator | None = None,
+) -> Graph:
+    """Rewiring whose new edges all have one end fixed: all into the output layer, all
+    out of the input layer, or all among the hidden layers.
+
+    As :func:`rewire` with ``n``, but the new layer-skipping edges are drawn uniformly
+    among the unconnected pairs of :func:`end_pairs` only. Edges into the output
+    shorten every layer's way to the target; edges out of the input only the input's
+    way in; edges among hidden layers neither end.
+
+    Parameters
+    ----------
+    graph : Graph
+    n : int
+        Edges to replace (or add).
+    end : {"output", "input", "hidden"}
+        ``"output"``: pairs (a, last layer); ``"input"``: pairs (input, b); ``"hidden"``:
+        pairs of hidden layers (needs at least 3 hidden layers).
+    mode : {"replace", "add"}
+    seed : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    Graph
+        History record ``{"op": "rewire_ends", "end": ..., "n": ..., "p": ..., "mode": ..., "seed": ...}``.
+
+    Examples
+    --------
+    >>> from smallworld_eqp.graph.layered import layered
+    >>> g = rewire_ends(layered([6, 5, 5, 5, 2]), n=8, end="output", seed=0)
+    >>> set(g.edge_layers[g.kinds == SKIP][:, 1].tolist())
+    {4}
+    """
+    _check_end(n, end, mode)
+    pairs = end_pairs(graph.n_layers, end)
+    if not pairs:
+        raise ValueError(f"end={end!r} needs at least 3 hidden layers, the graph has {graph.n_layers - 2}")
+    sample = _sample_skip_between(graph, n, pairs, f"with end={end!r}")
+    return _replace_or_add(graph, n, mode, seed, sample, {"op": "rewire_ends", "end": end})
+
+
+def _free_intra_pairs(graph: Graph) -> np.ndarray:
+    """Every unconnected pair of neurons inside a hidden layer, (i, j) with i < j."""
+    sizes, offsets = graph.layer_sizes, graph.offsets
+    pairs = [
+        np.stack(np.triu_indices(sizes[lay], k=1), axis=1).astype(np.int64) + offsets[lay]
+        for lay in range(1, graph.n_layers - 1)
+    ]
+    every = np.concatenate(pairs)
+    n = graph.n_neurons
+    existing = graph.edges[:, 0].astype(np.int64) * n + graph.edges[:, 1]
+    return every[~np.isin(every[:, 0] * n + every[:, 1], existing)]
+
+
+@graph_step(check=_check_count)
+def rewire_within_layers(
+    graph: Graph, *, n: int, mode: str = "replace", seed: int | np.random.Generator | None = None
+) -> Graph:
+    """Replace (or add) ``n`` edges by intra-layer edges between random neurons of the
+    same hidden layer: clustering rises at an almost fixed path length.
+
+    Two neurons of a hidden layer share every neuron of the adjacent layers as a
+    neighbour, so each new edge closes triangles with all of them; it shortens only
+    its own pair's distance, from 2 to 1, so the characteristic path length falls by
+    ``2 / (N (N - 1))`` per edge. The counterpart of :func:`rewire_span` with an odd
+    span, which lowers the path length at clustering 0. The new edges are drawn
+    uniformly among the unconnected pairs inside hidden layers; the input and output
+    layers never get any.
+
+    Parameters
+    ----------
+    graph : Graph
+    n : int
+        Edges to replace (or add).
+    mode : {"replace", "add"}
+    seed : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    Graph
+        History record ``{"op": "rewire_within_layers", "n": ..., "p": ..., "mode": ..., "seed": ...}``.
+
+    Examples
+    --------
+    >>> from smallworld_eqp.graph.layered import layered
+    >>> g = rewire_within_layers(layered([6, 5, 5, 2]), n=6, mode="add", seed=0)
+    >>> g.kind_counts()
+    {'adjacent': 65, 'intra': 6, 'skip': 0}
+    """
+    _check_count(n, mode)
+    free = _free_intra_pairs(graph)
+    if n > free.shape[0]:
+        raise ValueError(
+            f"{n} new intra-layer edges requested but only {free.shape[0]} unconnected pairs inside hidden layers exist"
+        )
+    return _replace_or_add(
+        graph,
+        n,
+        mode,
+        seed,
+        lambda rng: free[rng.choice(free.shape[0], size=n, replace=False)],
+        {"op": "rewire_within_layers"},
+    )
+
+
+#: Named designs of the skip edges: the step that places the sweep's ``n`` edges
+#: (with the trial's ``mode``), the setting ``design`` of a trial.
+DESIGNS: dict[str, dict[str, Any]] = {
+    "uniform": {"op": "rewire"},
+    **{f"span-{k}": {"op": "rewire_span", "span": k} for k in range(2, 7)},
+    "into-output": {"op": "rewire_ends", "end": "output"},
+    "out-of-input": {"op": "rewire_ends", "end": "input"},
+    "hidden-only": {"op": "rewire_ends", "end": "hidden"},
+    "intra": {"op": "rewire_within_layers"},
+}
+
+
+def rewiring(graph: Graph) -> dict[str, int | float]:
+    """What the graph's last rewiring (:data:`REWIRING_STEPS`) did (its history record): ``n_replaced``,
+    the edges replaced (or added), and ``p``, the per-edge probability asked for or
+    equivalent to that count (footnote 2); 0 and 0.0 for a graph never rewired.
+
+    Examples
+    --------
+    >>> from smallworld_eqp.graph.layered import layered
+    >>> rewiring(rewire(layered([4, 3, 3, 2]), n=5, seed=0))["n_replaced"]
+    5
+    """
+    done = [h for h in graph.history if h.get("op") in REWIRING_STEPS]
+    return {"n_replaced": done[-1]["n"], "p": done[-1]["p"]} if done else {"n_replaced": 0, "p": 0.0}

@@ -1,0 +1,12 @@
+"""The study layer: trials declared as one spec, run in series, in processes or on
+Dask, and their results written to and read from locked CSV logs.
+
+:mod:`.spec` (a trial's settings and graph recipe), :mod:`.presets` (named studies),
+:mod:`.trial` (one trial on the engine), :mod:`.execution` (a sweep of trials),
+:mod:`.training_runs` (one long training run in a folder), :mod:`.resultlog`
+(append-only CSV logs) and :mod:`.schema` (the results' columns and their loaders).
+This layer may import the engine, the graph layer, the data sets and the bottom
+layer; never the plots or the command lines. :mod:`.spec`, :mod:`.presets`,
+:mod:`.resultlog` and :mod:`.schema` import no numba: reading results and planning a
+sweep never load the kernels. Nothing is imported here.
+"""
