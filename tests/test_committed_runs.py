@@ -45,10 +45,13 @@ BEFORE_0_2 = {
     "paper-smallworld-nudge2",
     "paper-smallworld-out-rate",
 }
-#: Folders whose per-batch rates.csv was lost with the session that trained them (cut off
-#: before its commit; rates.csv is not committed uncompressed). Rerunning the command in
+#: Folders without committed per-batch rates: lost with the session that trained them (cut
+#: off before its commit; rates.csv is not committed uncompressed), or, for the 100-epoch
+#: runs, 9-10 MB compressed, over the 2 MB a tracked file may hold. Rerunning the command in
 #: docs/REPRODUCTION.md on the same kind of machine writes the same epochs and the rates.
-RATES_LOST = {
+RATES_NOT_COMMITTED = {
+    "authors-mlff-100",
+    "authors-sw-100",
     "authors-mlff-seed2",
     "authors-mlff-symmetric-s0",
     "authors-mlff-symmetric-s1",
@@ -179,9 +182,9 @@ def check_weight_change(folder: Path) -> None:
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda d: d.name)
 def test_committed_run_folder_is_complete_and_consistent(folder):
     check_run(folder)
-    if folder.name in RATES_LOST:
+    if folder.name in RATES_NOT_COMMITTED:
         assert not (folder / "rates.csv.xz").exists(), (
-            f"{folder.name} has its rates again: drop it from RATES_LOST"
+            f"{folder.name} has its rates again: drop it from RATES_NOT_COMMITTED"
         )
     else:
         check_rates(folder)

@@ -430,7 +430,7 @@ def test_committed_results_load_as_before():
     sweeps = [p for p in root.rglob("*sweep*.csv") if not p.name.endswith("_rates.csv")]
     assert sweeps and all(len(schema.load_sweep(p, status=None)) for p in sweeps)
     folders = sorted(p.parent for p in root.rglob("epochs.csv"))
-    # test_committed_runs.RATES_LOST names the folders whose rates were lost, and checks them.
+    # test_committed_runs.RATES_NOT_COMMITTED names the folders without rates, and checks them.
     with_rates = [f for f in folders if (f / "rates.csv").exists() or (f / "rates.csv.xz").exists()]
     assert folders and len(schema.load_epochs(folders)) and len(schema.load_rates(with_rates))
 
