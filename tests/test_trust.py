@@ -431,7 +431,7 @@ def test_committed_results_load_as_before():
     assert sweeps and all(len(schema.load_sweep(p, status=None)) for p in sweeps)
     folders = sorted(p.parent for p in root.rglob("epochs.csv"))
     # test_committed_runs.RATES_NOT_COMMITTED names the folders without rates, and checks them.
-    with_rates = [f for f in folders if (f / "rates.csv").exists() or (f / "rates.csv.xz").exists()]
+    with_rates = [f for f in folders if schema.run_file(f, "rates.csv").is_file()]
     assert folders and len(schema.load_epochs(folders)) and len(schema.load_rates(with_rates))
 
 
