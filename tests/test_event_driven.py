@@ -175,6 +175,25 @@ def test_examples_stop_on_their_own():
     np.testing.assert_allclose(s, naive.euler(w, b, x, start, 0.5, 500), rtol=0, atol=1e-12)
 
 
+def test_float32_examples_reach_their_fixed_point():
+    # The net inputs are summed in float64: a float32 example settles exactly (a step
+    # from a fresh net input moves nothing) instead of moving by an ulp forever, and
+    # lands closer to the float64 fixed point. Summed in float32, 18 of these 240
+    # examples never stopped and the states lay up to 4.3e-6 from float64's.
+    n_steps, settled, far = 3000, [], 0.0
+    for seed in range(30):
+        net32 = _network(np.random.default_rng(seed), "float32", None, eps=0.5)
+        rng = np.random.default_rng(seed)
+        net64 = _network(rng, "float64", None, eps=0.5)
+        x, _, start = _batch(rng, net32.graph, 8)
+        s32, steps = _relax(net32, x, start, n_steps)
+        s64, _ = _relax(net64, x, start, n_steps)
+        settled.append(steps < n_steps)
+        far = max(far, float(np.abs(s32 - s64).max()))
+    assert np.all(np.concatenate(settled))
+    assert far < 2e-6
+
+
 def test_train_batch_reports_the_steps_used():
     net, rng = _freezing_network("float64", n_free=400, n_clamped=30)
     x, y, _ = _batch(rng, net.graph, 5)
