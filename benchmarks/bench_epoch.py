@@ -12,6 +12,13 @@ thread:
 - ``train eval``: the from-zero training-error evaluation of a run (``evaluate`` from zeros),
   on ``--test`` training images, extrapolated to 10,000.
 
+With ``--checkpoint PRESET=FILE`` (a run's ``checkpoint.npz``, e.g. after its first epoch) the
+network, its particles and its test particles come from that file instead, and ``train`` times the
+first ``--batches`` batches of the next epoch: every example starts from the particle an epoch of
+training left, as in a real run (the steady state above revisits batches 60 updates later). An
+untimed batch on a copy of the network loads the compiled kernels first, and ``test`` times the
+first evaluation, from the test particles the checkpoint's epoch left.
+
 Each measurement runs in a fresh process (numba's compilation, loaded from its cache, and the
 warm-up stay out of the timed part). With ``--against REV`` every round times REV's package too,
 checked out into a temporary git worktree and imported through ``PYTHONPATH``, the two
@@ -21,12 +28,14 @@ Usage::
 
     python benchmarks/bench_epoch.py [--presets authors-code-sw,authors-code-500x3-sw]
         [--batches 100] [--test 1000] [--rounds 3] [--against dbd95d7]
+        [--checkpoint authors-code-sw=runs/sw/checkpoint.npz ...]
         [--out benchmarks/results/bench_epoch.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import pathlib
@@ -43,27 +52,56 @@ EPOCH_TRAIN, EPOCH_EVAL = 60_000, 10_000
 BATCH = 20
 
 
-def measure(preset: str, n_batches: int, n_test: int) -> dict[str, float]:
-    """One process's measurement of ``preset`` (imports whatever ``smallworld_eqp`` is on the path)."""
-    from smallworld_eqp import datasets
+def _fresh_network(preset: str, batches_of):
+    """The preset's network at initialisation, after one untimed visit of the timed batches."""
     from smallworld_eqp.study.presets import TRAIN_PRESETS
     from smallworld_eqp.study.spec import build_graph, expand
     from smallworld_eqp.study.trial import new_network
 
     trial = expand(TRAIN_PRESETS[preset])[0]
     net = new_network(trial, build_graph(trial))
-    data = datasets.load("mnist", n_train=60_000, n_test=10_000)
-    fixed = net.config.batch_order == "fixed"
-    batches = list(data.batches(net.config.batch_size, shuffle_seed=0, fixed_groups=fixed))[:n_batches]
+    batches = batches_of(net)
     for idx, x, y in batches:  # first visit: from zeros, untimed
         net.train_batch(x, y, idx)
+    return net, batches
+
+
+def _saved_network(path: str, batches_of):
+    """The network of a checkpoint, its kernels loaded by an untimed batch on a copy."""
+    try:
+        from smallworld_eqp.engine.network import EqPropNetwork
+    except ImportError:  # revisions before the layer folders (issue 24) kept it in eqprop
+        from smallworld_eqp.eqprop import EqPropNetwork
+
+    net = EqPropNetwork.load(path)
+    batches = batches_of(net)
+    idx, x, y = batches[0]
+    copy.deepcopy(net).train_batch(x, y, idx)
+    return net, batches
+
+
+def measure(preset: str, n_batches: int, n_test: int, checkpoint: str | None = None) -> dict[str, float]:
+    """One process's measurement of ``preset`` (imports whatever ``smallworld_eqp`` is on the path)."""
+    from smallworld_eqp import datasets
+
+    data = datasets.load("mnist", n_train=60_000, n_test=10_000)
+
+    def batches_of(net):
+        fixed = net.config.batch_order == "fixed"
+        return list(data.batches(net.config.batch_size, shuffle_seed=0, fixed_groups=fixed))[:n_batches]
+
+    if checkpoint is None:
+        net, batches = _fresh_network(preset, batches_of)
+    else:
+        net, batches = _saved_network(checkpoint, batches_of)
     t = time.perf_counter()
     for idx, x, y in batches:
         net.train_batch(x, y, idx)
     train = time.perf_counter() - t
     particles = bool(net.config.test_particles)
     xt, yt = data.x_test[:n_test], data.y_test[:n_test]
-    net.evaluate(xt, yt, particles=particles)
+    if checkpoint is None:  # the test particles start at zero: one untimed pass sets them
+        net.evaluate(xt, yt, particles=particles)
     t = time.perf_counter()
     net.evaluate(xt, yt, particles=particles)
     test = time.perf_counter() - t
@@ -90,8 +128,28 @@ def _run(src: pathlib.Path, preset: str, args: argparse.Namespace) -> dict[str, 
         "--test",
         str(args.test),
     ]
+    if preset in args.checkpoint:
+        cmd += ["--checkpoint", f"{preset}={args.checkpoint[preset]}"]
     out = subprocess.run(cmd, env=env, cwd=src, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def _preset_file(item: str) -> tuple[str, str]:
+    preset, sep, path = item.partition("=")
+    if not sep or not pathlib.Path(path).is_file():
+        sys.exit(f"--checkpoint must be PRESET=FILE naming an existing file, got {item!r}")
+    return preset, str(pathlib.Path(path).resolve())
+
+
+def _processor() -> str:
+    """The CPU's model name (``platform.processor()`` is empty on Linux)."""
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def _git(*args: str) -> str:
@@ -108,10 +166,18 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--against", default=None, help="a git revision to time in the same run")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_epoch.json"))
+    ap.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="PRESET=FILE",
+        help="time PRESET's next epoch from this checkpoint (repeatable)",
+    )
     ap.add_argument("--measure", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    args.checkpoint = dict(_preset_file(item) for item in args.checkpoint)
     if args.measure:
-        print(json.dumps(measure(args.measure, args.batches, args.test)))
+        print(json.dumps(measure(args.measure, args.batches, args.test, args.checkpoint.get(args.measure))))
         return
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,13 +220,14 @@ def main() -> None:
             summary[preset]["speedup_train_plus_test"] = ratio
             print(f"{preset:26} speed-up (train + test) per pair: " + ", ".join(f"{r:.2f}x" for r in ratio))
     record = {
-        "machine": {"processor": platform.processor(), "cpus": os.cpu_count()},
+        "machine": {"processor": _processor(), "cpus": os.cpu_count()},
         "revision": _git("rev-parse", "--short", "HEAD"),
         "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "against": args.against,
         "batches": args.batches,
         "test": args.test,
         "rounds": args.rounds,
+        "checkpoints": args.checkpoint,
         "runs": results,
         "median": summary,
     }
