@@ -4,4 +4,4 @@ A Numba-accelerated reimplementation of Gammell & McCaughan (2020), "Layer-skipp
 connections facilitate training of layered networks using equilibrium propagation".
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -176,9 +176,9 @@ def test_examples_stop_on_their_own():
 
 
 def test_float32_examples_reach_their_fixed_point():
-    # The net inputs are summed in float64: a float32 example settles exactly (a step
+    # The net inputs are kept in float64: a float32 example settles exactly (a step
     # from a fresh net input moves nothing) instead of moving by an ulp forever, and
-    # lands closer to the float64 fixed point. Summed in float32, 18 of these 240
+    # lands closer to the float64 fixed point. Kept in float32, 18 of these 240
     # examples never stopped and the states lay up to 4.3e-6 from float64's.
     n_steps, settled, far = 3000, [], 0.0
     for seed in range(30):

@@ -19,10 +19,11 @@ The Euler solver is event-driven (:func:`_euler_example`): it relaxes one exampl
 a time, keeps its net input and updates it with the changes of the neurons that moved
 in a step only. After the first tens of steps most neurons sit clipped at 0 or 1 and
 do not move (measured at initialisation: ~20% of them move in a step), so most of
-the work of a full product disappears, exactly. The net inputs are summed in float64
-whatever the states' dtype (a float32 step reads them rounded to float32): summed in
-float32, the differences carry rounding that keeps a few neurons moving by an ulp,
-and most examples of a trained float32 network never reach their fixed point.
+the work of a full product disappears, exactly. The net inputs are kept in float64
+whatever the states' dtype (a float32 step reads them rounded to float32): kept in
+float32, adding each step's changes rounds them by an ulp of the net input, which
+keeps a few neurons moving by an ulp, and most examples of a trained float32 network
+never reach their fixed point.
 """
 
 from __future__ import annotations
@@ -54,11 +55,12 @@ UPDATE_BLOCK = 8192
 COORD_BLOCK = 16
 # The Euler solver updates each neuron's net input with the changes of the neurons that
 # moved, and recomputes it in full every this many steps to bound the rounding the
-# differences carry. Measured when the sums were float32 (500 steps, paper-size networks,
-# against a float64 reference): 16 and 64 give the full-recompute engine's error, never
-# recomputing 2-4x more; a recompute costs about one step. The sums are float64 now and
-# drift far less; the recompute stays, cheap, as the bound. (Kernel constants live here, not in _config:
-# numba's cache keys compiled code on this file, so a change elsewhere would go unseen.)
+# differences carry. Measured when the net inputs were float32 (500 steps, paper-size
+# networks, against a float64 reference): 16 and 64 give the full-recompute engine's
+# error, never recomputing 2-4x more; a recompute costs about one step. The net inputs
+# are float64 now and drift far less; the recompute stays, cheap, as the bound.
+# (Kernel constants live here, not in _config: numba's cache keys compiled code on this
+# file, so a change elsewhere would go unseen.)
 RELAX_RECOMPUTE = 64
 
 
@@ -364,13 +366,15 @@ def _euler_example(p, s, drive, y, h, dh, ds, idx, lstart, eps, kbeta, nudge, n_
     and added to ``h`` once, and ``h`` is recomputed every ``RELAX_RECOMPUTE`` steps
     (zero states skipped), to bound the rounding the differences carry.
 
-    ``h`` and ``dh`` are float64 for every dtype of the states, and a float32 step
-    reads ``h`` rounded to float32, so the step is the float32 arithmetic of eq. 9 on
-    a net input closer to the exact ``W s``. Measured on ``authors-code-sw`` after 300
-    batches (400 examples, 1,000 free steps): with float32 sums the rounding of the
-    differences (and every recompute) moves a few neurons by an ulp, 61% of the
-    examples never stop, and a phase from the particles uses 505 steps on average;
-    with float64 sums every example settles, from its particle in 37 steps.
+    ``h`` is float64 for every dtype of the states (``dh``, a step's changes, is in
+    the states' dtype: its rounding is relative to the changes, not to ``h``), and a
+    float32 step reads ``h`` rounded to float32, so the step is the float32 arithmetic
+    of eq. 9 on a net input closer to the exact ``W s``. Measured on
+    ``authors-code-sw`` after 300 batches (400 examples, 1,000 free steps, from the
+    states 1,000 steps reached): with a float32 ``h`` the rounding of every addition
+    (and every recompute) moves a few neurons by an ulp, 61% of the examples never
+    stop, and the phase uses 505 steps on average; with a float64 ``h`` every
+    example settles, in 34 steps on average.
 
     Stops once max |ds| < ``tol``, or at a fixed point: a step in which nothing moved
     from a freshly recomputed ``h``, after which every further step would repeat it
@@ -418,7 +422,7 @@ def _euler_chunk(S, Y, b, p, eps, kbeta, nudge, n_steps, tol, n_valid, steps, re
     tmp = np.empty((p.max_layer, cs), dtype=S.dtype)
     _drive(S, drive, tmp, b, p)
     s, d = np.empty(n, dtype=S.dtype), np.empty(n, dtype=S.dtype)
-    h, dh, ds = np.zeros(n, dtype=np.float64), np.zeros(n, dtype=np.float64), np.zeros(n, dtype=S.dtype)
+    h, dh, ds = np.zeros(n, dtype=np.float64), np.zeros(n, dtype=S.dtype), np.zeros(n, dtype=S.dtype)
     y = np.empty(Y.shape[0], dtype=S.dtype)
     idx = np.empty(n, dtype=np.int64)
     lstart = np.zeros(p.off.shape[0], dtype=np.int64)
