@@ -5,6 +5,7 @@ Layout of the results folder (what ``smallworld_eqp.sweep`` and
 
     DIR/*sweep*.csv                sweep tables, one row per trial
     DIR/*sweep*_rates.csv          their per-batch rates (not drawn here)
+    DIR/*sweep*_epochs.csv         their per-epoch errors (not drawn here)
     DIR/runs/<name>/epochs.csv     per-epoch errors of a long training run
     DIR/runs/<name>/rates.csv      its per-batch layer-pair rates (or rates.csv.xz)
     DIR/runs/<name>/saturation.csv per-layer saturation (``analysis.saturation``)
@@ -56,7 +57,8 @@ def find_results(folder: Path) -> dict[str, list[Path]]:
         raise ValueError(f"--results {folder} is a file; --results takes a results folder")
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
-    sweeps = sorted(p for p in folder.glob("*sweep*.csv") if not p.name.endswith("_rates.csv"))
+    beside = tuple(f"_{table}" for table in schema.SWEEP_TABLES)  # a sweep's long tables, not sweeps
+    sweeps = sorted(p for p in folder.glob("*sweep*.csv") if not p.stem.endswith(beside))
     runs = sorted(d for d in folder.glob("runs/*") if d.is_dir())
     return {
         "sweeps": sweeps,

@@ -3,8 +3,8 @@
 For every replacement count (or per-edge probability p), every combination of the
 ``--vary`` values and every seed: build the graph, measure it, train for
 ``--epochs``, evaluate, and append one row to the results CSV (and the per-batch
-correction RMS to ``NAME_rates.csv``). Rerunning the same command skips the trials
-already in the CSV.
+correction RMS to ``NAME_rates.csv``, each epoch's errors to ``NAME_epochs.csv``).
+Rerunning the same command skips the trials already in the CSV.
 
 Examples
 --------
@@ -160,7 +160,7 @@ def check_feasible(specs: Sequence) -> None:
 def _sweep(args: argparse.Namespace) -> int:
     # The engine (numba) is imported once the environment is checked (cli.run_main) and
     # only to run: --help, bad flags and a bad NUMBA_NUM_THREADS never load it.
-    from smallworld_eqp.study.execution import rates_path, run_sweep
+    from smallworld_eqp.study.execution import epochs_path, rates_path, run_sweep
 
     check_name(args.out)
     if args.out.endswith(("/", os.sep)) or Path(args.out).name in ("", ".."):
@@ -191,7 +191,7 @@ def _sweep(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         print(frame[[c for c in SUMMARY_COLUMNS if c in frame]].to_string(index=False))
-        print(f"results: {out}  per-batch rates: {rates_path(out)}")
+        print(f"results: {out}  per-batch rates: {rates_path(out)}  per-epoch errors: {epochs_path(out)}")
     if args.plot and (frame["status"] == "ok").any():
         plots.fig4([out], png, x="p" if specs[0].requested == "p" else "n_replaced")
         if not args.quiet:

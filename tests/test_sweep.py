@@ -16,7 +16,7 @@ import pytest
 
 from smallworld_eqp.config import EqPropConfig
 from smallworld_eqp.study import schema
-from smallworld_eqp.study.execution import rates_path, run_sweep
+from smallworld_eqp.study.execution import epochs_path, rates_path, run_sweep
 from smallworld_eqp.study.resultlog import ResultLog, ResultLogError
 from smallworld_eqp.study.schema import sweep_columns
 from smallworld_eqp.study.spec import TrialSpec, expand
@@ -56,7 +56,7 @@ def run_cli(args: list[str], **kw) -> subprocess.CompletedProcess:
 
 def test_trial_row_has_every_column_and_is_reproducible():
     spec = tiny_specs(values=(30,), seeds=(3,))[0]
-    row, rates = run_trial(spec)
+    row, rates, epochs = run_trial(spec)
     assert row["status"] == "ok", row["error_message"]
     assert set(sweep_columns(5)) <= set(row), set(sweep_columns(5)) - set(row)
     assert row["n_replaced"] == 30 and row["n_skip"] == 30
@@ -64,10 +64,12 @@ def test_trial_row_has_every_column_and_is_reproducible():
     assert list(rates.columns) == ["trial_id", "epoch", "batch", "pair", "rms"]
     assert len(rates) == 6 * 5  # 120 / 20 batches x (4 layer pairs + the skip edges)
     assert list(rates["pair"][:5]) == ["0", "1", "2", "3", "skip"]
-    again, rates2 = run_trial(spec)
+    assert list(epochs.columns) == schema.SWEEP_EPOCHS_COLUMNS and len(epochs) == 1
+    again, rates2, epochs2 = run_trial(spec)
     for key in set(row) - set(TIMING):
         assert row[key] == again[key] or (row[key] != row[key] and again[key] != again[key]), key
     pd.testing.assert_frame_equal(rates, rates2)
+    pd.testing.assert_frame_equal(epochs, epochs2)
 
 
 def varied_specs(nudge_factors=(1.0, 2.0)) -> list[TrialSpec]:
@@ -93,6 +95,8 @@ def test_serial_processes_and_dask_give_identical_rows(tmp_path):
         a = pd.read_csv(rates_path(tmp_path / "serial.csv")).sort_values(["trial_id", "batch", "pair"])
         b = pd.read_csv(rates_path(tmp_path / f"{name}.csv")).sort_values(["trial_id", "batch", "pair"])
         pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+        a, b = (sorted_epochs(tmp_path / f"{n}.csv") for n in ("serial", name))
+        pd.testing.assert_frame_equal(a, b)
 
 
 def test_rerun_skips_finished_trials(tmp_path):
@@ -160,6 +164,73 @@ def test_rates_of_other_results_are_refused_and_one_orphan_trial_is_pruned(tmp_p
     assert set(pd.read_csv(rates_path(one))["trial_id"]) == {specs[0].trial_id}
 
 
+def sorted_epochs(out: Path) -> pd.DataFrame:
+    """The epochs table of the sweep ``out``, in (trial, epoch) order."""
+    frame = schema.load_sweep_epochs(epochs_path(out))
+    return frame.sort_values(["trial_id", "epoch"]).reset_index(drop=True)
+
+
+def test_two_epoch_sweep_writes_one_epoch_row_per_trial_and_epoch(tmp_path):
+    specs = tiny_specs(values=(0, 30), seeds=(0,))
+    specs[1] = dataclasses.replace(specs[1], config=dataclasses.replace(specs[1].config, test_particles=True))
+    specs = [dataclasses.replace(s, epochs=2) for s in specs]
+    bad = dataclasses.replace(tiny_specs(values=(0,), seeds=(1,), learning_rate=1e300)[0], epochs=2)
+    out = tmp_path / "e.csv"
+    rows = run_sweep([*specs, bad], out, progress=False).set_index("trial_id")
+    epochs = sorted_epochs(out)
+    assert list(epochs.columns) == schema.SWEEP_EPOCHS_COLUMNS
+    assert rows.loc[bad.trial_id, "status"] == "diverged"  # a diverged trial has no epoch rows
+    assert sorted(epochs["trial_id"]) == sorted([s.trial_id for s in specs] * 2)
+    assert epochs["epoch"].tolist() == [1, 2] * 2 and (epochs["error_measure"] == "misclassification").all()
+    for spec in specs:
+        row, first, last = rows.loc[spec.trial_id], *epochs[epochs["trial_id"] == spec.trial_id].itertuples()
+        assert first.online_error == row["online_error_epoch1"]
+        assert last.online_error == row["online_error_final"] and last.test_error == row["test_error"]
+        # the epoch's equilibrium, within the row's over both epochs
+        assert max(first.free_residual_max, last.free_residual_max) == row["free_residual_max"]
+        # test particles: the test split is evaluated after every epoch; else only after the last
+        assert np.isnan(first.test_error) != spec.config.test_particles
+    # The tables load beside the rows, with the same column types.
+    assert epochs["trial_id"].isin(schema.load_sweep(out)["trial_id"]).all()
+
+
+def test_epochs_resume_after_an_interruption_and_another_sweeps_are_refused(tmp_path):
+    specs = [dataclasses.replace(s, epochs=2) for s in tiny_specs(values=(0,))]
+    full = tmp_path / "full.csv"
+    run_sweep(specs, full, progress=False)
+    # Killed after the second trial's rates and epochs, before its row: resuming drops
+    # the orphan epochs and rewrites them, keeping the first trial's.
+    out = tmp_path / "cut.csv"
+    run_sweep(specs[:1], out, progress=False)
+    kept = epochs_path(out).read_bytes()
+    orphan = pd.read_csv(epochs_path(full), dtype=str)
+    orphan[orphan["trial_id"] == specs[1].trial_id].iloc[:1].to_csv(
+        epochs_path(out), mode="a", header=False, index=False
+    )
+    run_sweep(specs[:1], out, progress=False)
+    assert epochs_path(out).read_bytes() == kept  # the orphan epoch is gone, nothing else changed
+    run_sweep(specs, out, progress=False)
+    pd.testing.assert_frame_equal(sorted_epochs(out), sorted_epochs(full))
+    # The epochs of two trials the CSV does not record belong to another sweep.
+    other = tmp_path / "other.csv"
+    epochs_path(other).write_bytes(epochs_path(full).read_bytes())
+    with pytest.raises(
+        ResultLogError, match=r"other_epochs.csv holds the epochs of 2 trials that .* does not record"
+    ):
+        run_sweep(specs[:1], other, progress=False)
+    assert epochs_path(other).read_bytes() == epochs_path(full).read_bytes()
+    assert not other.exists() and not rates_path(other).exists()  # refused before anything was written
+
+
+def test_serial_and_processes_give_identical_epoch_tables(tmp_path):
+    specs = [dataclasses.replace(s, epochs=2) for s in tiny_specs(values=(0, 30), seeds=(0,))]
+    run_sweep(specs, tmp_path / "serial.csv", progress=False)
+    run_sweep(specs, tmp_path / "procs.csv", workers=2, threads=1, progress=False)
+    serial, procs = sorted_epochs(tmp_path / "serial.csv"), sorted_epochs(tmp_path / "procs.csv")
+    assert len(serial) == 4
+    pd.testing.assert_frame_equal(serial, procs)
+
+
 def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path):
     args = [*TINY, "--replacements", "0,10,20,30,40,50", "--seeds", "0", "--no-plot", "--quiet"]
     ref = tmp_path / "ref.csv"
@@ -188,6 +259,7 @@ def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path):
     pd.testing.assert_frame_equal(
         rates.sort_values(key).reset_index(drop=True), ref_rates.sort_values(key).reset_index(drop=True)
     )
+    pd.testing.assert_frame_equal(sorted_epochs(out), sorted_epochs(ref))
 
 
 def test_quick_cli_writes_csv_and_figure(tmp_path):
@@ -253,6 +325,7 @@ def test_a_csv_mixing_depths_keeps_the_deepest_columns(tmp_path):
     for first, second in ((deep, shallow), (shallow, deep)):
         out.unlink(missing_ok=True)
         rates_path(out).unlink(missing_ok=True)
+        epochs_path(out).unlink(missing_ok=True)
         run_sweep([first], out, progress=False)
         frame = run_sweep([second], out, progress=False)
         assert list(pd.read_csv(out).columns) == sweep_columns(5)

@@ -171,9 +171,13 @@ def test_an_extended_run_keeps_one_id_and_the_sweep_evaluates_like_a_run(tmp_pat
     assert set(rates["trial_id"]) == {AUTHORS_SPEC.run_id} and set(rates["epoch"]) == {1, 2, 3}
     # With test particles the test split is evaluated after every epoch (it moves the
     # particles), in a sweep's trial as in a run: the same last test error.
-    row, _ = run_trial(AUTHORS_SPEC)
+    row, _, epochs = run_trial(AUTHORS_SPEC)
     assert row["test_error"] == frame["test_error"].iloc[-1]
     assert row["online_error_final"] == frame["online_error"].iloc[-1]
+    # and the trial's epoch rows hold the run's every epoch (not its epoch 0), test error included
+    trained = frame[frame["epoch"] >= 1]
+    for column in ("epoch", "online_error", "test_error", *EQUILIBRIUM_COLUMNS):
+        assert epochs[column].tolist() == trained[column].tolist(), column
 
 
 def test_train_eval_every_changes_what_is_measured_not_the_training(tmp_path):

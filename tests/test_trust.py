@@ -273,6 +273,9 @@ def _same_rows(a: Path, b: Path) -> None:
     pd.testing.assert_frame_equal(
         schema.load_rates(execution.rates_path(a)), schema.load_rates(execution.rates_path(b))
     )
+    pd.testing.assert_frame_equal(
+        schema.load_sweep_epochs(execution.epochs_path(a)), schema.load_sweep_epochs(execution.epochs_path(b))
+    )
 
 
 def test_a_sweep_stopped_by_a_full_disk_resumes_to_the_uninterrupted_numbers(
@@ -285,7 +288,7 @@ def test_a_sweep_stopped_by_a_full_disk_resumes_to_the_uninterrupted_numbers(
     assert code == 2
     one_line(err, f"cannot write {out} (No space left on device)")
     assert len(schema.load_sweep(out)) == 1 and out.read_text().endswith("\n")  # whole rows only
-    # The second trial's rates were written before its row: the resume drops them.
+    # The second trial's rates and epochs were written before its row: the resume drops them.
     assert call(sweep.main, [*SWEEP, "--out", str(out)])[0] == 0
     _same_rows(out, sweep_csv)
 
@@ -294,7 +297,9 @@ def test_a_resume_repairs_a_row_it_wrote_half_of(sweep_csv, tmp_path):
     out = tmp_path / "s.csv"
     shutil.copy(sweep_csv, out)
     shutil.copy(execution.rates_path(sweep_csv), execution.rates_path(out))
-    out.write_bytes(out.read_bytes()[:-25])  # cut mid-row, its rates kept: the CSV and rates disagree
+    shutil.copy(execution.epochs_path(sweep_csv), execution.epochs_path(out))
+    # cut mid-row, its rates and epochs kept: the CSV and they disagree
+    out.write_bytes(out.read_bytes()[:-25])
     assert call(sweep.main, [*SWEEP, "--out", str(out)])[0] == 0
     _same_rows(out, sweep_csv)
 
@@ -427,7 +432,8 @@ def test_wrong_types_to_the_api_are_named_in_one_line(call_, error, message):
 def test_committed_results_load_as_before():
     """The results committed before this check pass it: every sweep, rates and epochs file."""
     root = Path(__file__).resolve().parents[1] / "analysis" / "results"
-    sweeps = [p for p in root.rglob("*sweep*.csv") if not p.name.endswith("_rates.csv")]
+    beside = tuple(f"_{table}" for table in schema.SWEEP_TABLES)
+    sweeps = [p for p in root.rglob("*sweep*.csv") if not p.stem.endswith(beside)]
     assert sweeps and all(len(schema.load_sweep(p, status=None)) for p in sweeps)
     folders = sorted(p.parent for p in root.rglob("epochs.csv"))
     # test_committed_runs.RATES_NOT_COMMITTED names the folders without rates, and checks them.

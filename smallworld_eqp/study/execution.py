@@ -3,7 +3,8 @@
 Trials run serially, one worker process each (at most ``workers`` at once), or on a
 Dask cluster (``dask.distributed``) given a scheduler address; setting up the cluster
 is the user's business. Each finished trial's row is appended to the results CSV
-(:class:`~smallworld_eqp.study.resultlog.ResultLog`) as soon as it arrives, so an
+(:class:`~smallworld_eqp.study.resultlog.ResultLog`) as soon as it arrives, after its
+per-batch rates and per-epoch rows in the long tables beside it (:func:`beside_logs`), so an
 interrupted sweep (Ctrl-C, ``kill -9``, a lost worker) keeps every finished row and
 rerunning the same command skips them. A worker that dies is a failed trial,
 recorded; workers ignore Ctrl-C (the sweep's process handles it) and exit when the
@@ -36,10 +37,30 @@ from smallworld_eqp.study.spec import LATER_DEFAULT_CELLS, TrialSpec
 from smallworld_eqp.study.trial import failed_trial, run_trial
 
 
+def beside_path(out: str | os.PathLike, table: str) -> Path:
+    """Where a sweep CSV's long table ``table`` (a key of :data:`schema.SWEEP_TABLES`)
+    goes: ``NAME_<table>.csv`` beside it."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}_{table}{out.suffix}")
+
+
 def rates_path(out: str | os.PathLike) -> Path:
     """Where a sweep CSV's long-format per-batch rates go: ``NAME_rates.csv`` beside it."""
-    out = Path(out)
-    return out.with_name(out.stem + "_rates" + out.suffix)
+    return beside_path(out, "rates")
+
+
+def epochs_path(out: str | os.PathLike) -> Path:
+    """Where a sweep CSV's per-epoch rows go: ``NAME_epochs.csv`` beside it."""
+    return beside_path(out, "epochs")
+
+
+def beside_logs(out: str | os.PathLike) -> dict[str, ResultLog]:
+    """The logs of the long tables beside a sweep CSV (:data:`schema.SWEEP_TABLES`),
+    by what they hold, in the order a trial's tables are appended (before its row)."""
+    return {
+        table: ResultLog(beside_path(out, table), columns, types=types)
+        for table, (columns, types) in schema.SWEEP_TABLES.items()
+    }
 
 
 @contextlib.contextmanager
@@ -96,7 +117,8 @@ def run_sweep(
     specs : sequence of TrialSpec
     out : path
         The results CSV (:func:`sweep_log`); per-batch rates go to
-        :func:`rates_path` of it. Both are locked while the sweep runs.
+        :func:`rates_path` of it, per-epoch rows to :func:`epochs_path`. All are
+        locked while the sweep runs.
     workers : int
         Trials running at once, each in its own process (1: in this process).
     scheduler : str, optional
@@ -115,26 +137,29 @@ def run_sweep(
     pandas.DataFrame
         The rows of ``specs`` as now in the CSV (one per trial, latest kept).
     """
-    # Both files are checked before either is created or locked: a refused sweep
-    # leaves no new file behind.
+    # Every file is checked before any is created or locked: a refused sweep leaves
+    # no new file behind.
     log = sweep_log(out, specs)
-    rates_log = ResultLog(rates_path(out), schema.RATES_COLUMNS, types=schema.RATES_TYPES)
-    _check_rates_match(log, rates_log)
+    tables = beside_logs(out)
+    _check_tables_match(log, tables)
     with contextlib.ExitStack() as stack:
         # Connect first: a scheduler that cannot be reached leaves no file behind.
         dask = stack.enter_context(_dask_client(scheduler)) if scheduler is not None else None
         stack.enter_context(log)
-        stack.enter_context(rates_log)
-        done = _check_rates_match(log, rates_log)  # again, under the locks
+        for table in tables.values():
+            stack.enter_context(table)
+        done = _check_tables_match(log, tables)  # again, under the locks
         final = (
             done["status"].isin(["ok", "diverged"]) if retry_failed else done["status"].isin(schema.STATUSES)
         )
         finished = set(done.loc[final, "trial_id"])
-        rates_log.keep_only("trial_id", set(done["trial_id"]))
+        for table in tables.values():
+            table.keep_only("trial_id", set(done["trial_id"]))
         todo = list({s.trial_id: s for s in specs if s.trial_id not in finished}.values())
 
-        def record(row: dict, rates: pd.DataFrame) -> None:
-            rates_log.append(rates)
+        def record(row: dict, rates: pd.DataFrame, epochs: pd.DataFrame) -> None:
+            tables["rates"].append(rates)
+            tables["epochs"].append(epochs)
             # A shallower network than the file's deepest leaves its extra layer columns empty.
             log.append([{**dict.fromkeys(log.columns), **row}])
             bar.update()
@@ -157,22 +182,24 @@ def run_sweep(
     return frame[frame["trial_id"].isin({s.trial_id for s in specs})].reset_index(drop=True)
 
 
-def _check_rates_match(log: ResultLog, rates_log: ResultLog) -> pd.DataFrame:
-    """The rows of ``log``, after checking that ``rates_log`` belongs to it (read only).
+def _check_tables_match(log: ResultLog, tables: dict[str, ResultLog]) -> pd.DataFrame:
+    """The rows of ``log``, after checking that each of ``tables`` (:func:`beside_logs`,
+    by what they hold) belongs to it (read only).
 
-    A sweep appends a trial's rates, then its row: a sweep killed, or stopped by a
-    full disk, between the two leaves the rates of one trial its CSV does not record,
-    which resuming drops; rates of more trials are another sweep's.
+    A sweep appends a trial's rates and epochs, then its row: a sweep killed, or
+    stopped by a full disk, before the row leaves a table holding one trial its CSV
+    does not record, which resuming drops; a table holding more is another sweep's.
     """
     done = log.read() if log.path.is_file() else pd.DataFrame(columns=log.columns, dtype=object)
-    if not rates_log.path.is_file():
-        return done
-    orphans = rates_log.values("trial_id") - set(done["trial_id"])
-    if len(orphans) > 1:
-        raise ResultLogError(
-            f"{rates_log.path} holds the rates of {len(orphans)} trials that {log.path} does not record, "
-            "so it belongs to other results; move it or choose another --out"
-        )
+    for what, table in tables.items():
+        if not table.path.is_file():
+            continue
+        orphans = table.values("trial_id") - set(done["trial_id"])
+        if len(orphans) > 1:
+            raise ResultLogError(
+                f"{table.path} holds the {what} of {len(orphans)} trials that {log.path} does not record, "
+                "so it belongs to other results; move it or choose another --out"
+            )
     return done
 
 
@@ -269,7 +296,7 @@ def _run_processes(todo: list[TrialSpec], workers: int, threads: int, record) ->
             proc.join()
 
 
-def _run_remote(spec_dict: dict, threads: int) -> tuple[dict, pd.DataFrame]:
+def _run_remote(spec_dict: dict, threads: int) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     with limit_threads(threads):
         return run_trial(TrialSpec.from_dict(spec_dict))
 

@@ -1,6 +1,6 @@
 """The result-CSV schema and its loaders.
 
-Three kinds of plain CSV files (comma-separated, one header line, no index column,
+Plain CSV files (comma-separated, one header line, no index column,
 no multi-line cells), readable with ``pandas.read_csv(path)`` directly:
 
 sweep CSV (``data/results/sweep.csv``)
@@ -19,6 +19,17 @@ rates CSV (``sweep_rates.csv``, ``runs/<name>/rates.csv``)
     and the first hidden layer. Pairs ``intra`` and ``skip`` (:data:`KIND_PAIRS`),
     where the graph has such edges, hold the RMS correction over all its
     intra-layer or layer-skipping edges (sum of squares over their number).
+sweep epochs CSV (``sweep_epochs.csv``, beside a sweep CSV as its rates are; since 0.3)
+    Long format, :data:`SWEEP_EPOCHS_COLUMNS`: one row per (trial, epoch) of every
+    ``ok`` trial (a failed or diverged trial has none, as it has no rates),
+    ``epoch`` 1-based. ``online_error`` is the epoch's mean error over its training
+    batches (the sweep row's ``online_error_epoch1`` in epoch 1, its
+    ``online_error_final`` in the last), and the equilibrium columns are those of the
+    sweep row (:data:`EQUILIBRIUM_COLUMNS`) over that epoch's batches alone.
+    ``test_error`` is what the trial evaluated after the epoch: the row's
+    ``test_error`` in the last epoch, and in the others only with ``test_particles``
+    (the authors' code evaluates after every epoch); empty where nothing was
+    evaluated. Read it with :func:`load_sweep_epochs`.
 epochs CSV (``runs/<name>/epochs.csv``)
     One row per epoch of a long training run, :data:`EPOCHS_COLUMNS`;
     ``online_error`` is the mean error over the epoch's training batches, seen
@@ -95,6 +106,15 @@ SWEEP_REQUIRED_COLUMNS = [
 RATES_COLUMNS = ["trial_id", "epoch", "batch", "pair", "rms"]
 #: Named pairs of the rates CSV beside the adjacent layer pairs 0, 1, ...
 KIND_PAIRS = ("intra", "skip")
+#: A sweep's per-epoch errors and equilibrium, one row per (trial, epoch).
+SWEEP_EPOCHS_COLUMNS = [
+    "trial_id",
+    "epoch",
+    "error_measure",
+    "online_error",
+    "test_error",
+    *EQUILIBRIUM_COLUMNS,
+]
 EPOCHS_COLUMNS = [
     "epoch",
     "error_measure",
@@ -117,6 +137,15 @@ SWEEP_TYPES = {"seed": "count"} | dict.fromkeys(
     ["n_replaced", "p", "online_error_epoch1", "train_error", "test_error"], "number"
 )
 RATES_TYPES = {"epoch": "count", "batch": "count", "rms": "number"}
+SWEEP_EPOCHS_TYPES = {"epoch": "count"} | dict.fromkeys(
+    ["online_error", "test_error", *EQUILIBRIUM_COLUMNS], "number"
+)
+#: The long tables a sweep writes beside its CSV ``NAME.csv``, as ``NAME_<key>.csv``:
+#: their columns and cell types.
+SWEEP_TABLES = {
+    "rates": (RATES_COLUMNS, RATES_TYPES),
+    "epochs": (SWEEP_EPOCHS_COLUMNS, SWEEP_EPOCHS_TYPES),
+}
 WEIGHT_CHANGE_TYPES = dict.fromkeys(["epoch", "layer_a", "layer_b", "n_edges"], "count") | {
     "mean_abs_change": "number"
 }
@@ -404,6 +433,30 @@ def load_rates(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
         of_a_run = path.name in ("rates.csv", "rates.csv.xz")  # a run folder's: one run
         frame.insert(0, "run", run_name(path) if of_a_run else frame["trial_id"])
         frames.append(frame)
+    return pd.concat(frames, ignore_index=True, sort=False)
+
+
+def load_sweep_epochs(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
+    """Concatenate sweep epochs CSVs (``NAME_epochs.csv``, :data:`SWEEP_EPOCHS_COLUMNS`).
+
+    Rows keep their file order; ``trial_id`` and ``error_measure`` are read as text,
+    so the rows join those of :func:`load_sweep` on ``trial_id``.
+
+    Examples
+    --------
+    >>> epochs = load_sweep_epochs("data/results/sweep_epochs.csv")            # doctest: +SKIP
+    >>> epochs.pivot(index="trial_id", columns="epoch", values="online_error")  # doctest: +SKIP
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`load_sweep`, for a missing file or one lacking a column.
+    """
+    text = {"trial_id": "str", "error_measure": "str"}
+    frames = [
+        _read(p, SWEEP_EPOCHS_COLUMNS, "a sweep epochs", SWEEP_EPOCHS_TYPES, text)[SWEEP_EPOCHS_COLUMNS]
+        for p in as_paths(paths)
+    ]
     return pd.concat(frames, ignore_index=True, sort=False)
 
 

@@ -9,7 +9,7 @@ Examples
 >>> from smallworld_eqp.study.trial import run_trial
 >>> from smallworld_eqp.study.spec import TrialSpec
 >>> spec = TrialSpec(layers=(64, 16, 16, 10), n=20, seed=0, n_free=20, n_clamped=4)
->>> row, rates = run_trial(spec)                                    # doctest: +SKIP
+>>> row, rates, epochs = run_trial(spec)                            # doctest: +SKIP
 >>> row["status"], row["online_error_epoch1"]                       # doctest: +SKIP
 ('ok', 0.41)
 """
@@ -150,21 +150,28 @@ def _complete(row: dict, spec: TrialSpec) -> dict:
     return {c: row.get(c) for c in columns}
 
 
-def failed_trial(spec: TrialSpec, message: str) -> tuple[dict, pd.DataFrame]:
+def _no_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-batch rates and per-epoch rows of a trial that did not finish: none."""
+    return pd.DataFrame(columns=schema.RATES_COLUMNS), pd.DataFrame(columns=schema.SWEEP_EPOCHS_COLUMNS)
+
+
+def failed_trial(spec: TrialSpec, message: str) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """The row of a trial that failed outside :func:`run_trial` (e.g. its worker died)."""
-    return _complete(_row(spec, "failed", message), spec), pd.DataFrame(columns=schema.RATES_COLUMNS)
+    return _complete(_row(spec, "failed", message), spec), *_no_tables()
 
 
-def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.DataFrame]:
-    """Run one trial and return its results row and its long-format per-batch rates.
+def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Run one trial and return its results row, its long-format per-batch rates
+    (:func:`long_rates`) and its per-epoch rows (:func:`long_epochs`).
 
     Never raises for a failing or diverging trial: the row's ``status`` is
     ``"failed"`` or ``"diverged"`` and ``error_message`` says why, so a sweep keeps
-    going; the columns it could not fill are empty.
+    going; the columns it could not fill are empty, and it has no rates and no
+    epoch rows (not even of the epochs it finished).
     """
     t0 = time.perf_counter()
     row = _row(spec)
-    rates = pd.DataFrame(columns=schema.RATES_COLUMNS)
+    rates, per_epoch = _no_tables()
     try:
         graph = build_graph(spec)
         row.update(rewiring.rewiring(graph))
@@ -175,10 +182,11 @@ def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.Data
         net = new_network(spec, graph)
         if spec.config.test_particles:
             evaluate_test(net, data)  # the authors' code evaluates first: it starts the test particles
-        epochs = []
+        epochs, tests = [], []
         for epoch in range(1, spec.epochs + 1):
             stats, test = run_epoch(net, data, spec, epoch, progress=progress)
             epochs.append(stats)
+            tests.append(test)
         row["online_error_epoch1"] = weighted_error(epochs[0])
         row["online_error_final"] = weighted_error(epochs[-1])  # what the authors' logs call training error
         row["train_error"] = evaluate_train(net, data, spec)
@@ -187,14 +195,18 @@ def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.Data
         row.update(spread.summarise(stacked.rms, spec.rate_every, edge_rates=edge_rates(stacked, spec)))
         row["free_steps"] = float(np.mean(stacked.free_steps))
         row.update(equilibrium(stacked))
-        rates = long_rates(spec.trial_id, epochs)
+        tests[-1] = row["test_error"]
+        rates, per_epoch = (
+            long_rates(spec.trial_id, epochs),
+            long_epochs(spec.trial_id, row["error_measure"], epochs, tests),
+        )
     except DivergenceError as exc:
         row["status"], row["error_message"] = "diverged", _one_line(exc)
     except Exception as exc:  # a failing trial is recorded, never fatal to the sweep
         row["status"] = "failed"
         row["error_message"] = _one_line(exc)
     row["seconds"] = round(time.perf_counter() - t0, 3)
-    return _complete(row, spec), rates
+    return _complete(row, spec), rates, per_epoch
 
 
 def _one_line(exc: BaseException) -> str:
@@ -226,3 +238,23 @@ def long_rates(trial_id: str, epochs: list[BatchStats], first_epoch: int = 1) ->
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def long_epochs(
+    trial_id: str, error_measure: str, epochs: list[BatchStats], tests: list[float | None]
+) -> pd.DataFrame:
+    """One row per epoch (:data:`schema.SWEEP_EPOCHS_COLUMNS`): its online error
+    (:func:`weighted_error`), the test error evaluated after it (``tests``, None where
+    nothing was: an empty cell) and its :func:`equilibrium`."""
+    rows = [
+        {
+            "trial_id": trial_id,
+            "epoch": epoch,
+            "error_measure": error_measure,
+            "online_error": weighted_error(stats),
+            "test_error": np.nan if test is None else float(test),
+            **equilibrium(stats),
+        }
+        for epoch, (stats, test) in enumerate(zip(epochs, tests, strict=True), start=1)
+    ]
+    return pd.DataFrame(rows, columns=schema.SWEEP_EPOCHS_COLUMNS)
