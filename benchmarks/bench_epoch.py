@@ -39,7 +39,6 @@ import copy
 import json
 import os
 import pathlib
-import platform
 import subprocess
 import sys
 import tempfile
@@ -141,17 +140,6 @@ def _preset_file(item: str) -> tuple[str, str]:
     return preset, str(pathlib.Path(path).resolve())
 
 
-def _processor() -> str:
-    """The CPU's model name (``platform.processor()`` is empty on Linux)."""
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def _git(*args: str) -> str:
     return subprocess.run(
         ["git", "-C", str(ROOT), *args], check=True, capture_output=True, text=True
@@ -219,8 +207,11 @@ def main() -> None:
             ]
             summary[preset]["speedup_train_plus_test"] = ratio
             print(f"{preset:26} speed-up (train + test) per pair: " + ", ".join(f"{r:.2f}x" for r in ratio))
+    # Imported here: the measuring processes run this file on older revisions without it.
+    from smallworld_eqp import machine
+
     record = {
-        "machine": {"processor": _processor(), "cpus": os.cpu_count()},
+        "machine": machine.describe(),
         "revision": _git("rev-parse", "--short", "HEAD"),
         "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "against": args.against,

@@ -85,7 +85,9 @@ def _same_or_later_default(written: dict, recorded: dict) -> None:
 def check_run(folder: Path) -> None:
     """Assert that ``folder`` is a complete, consistent run folder (either format)."""
     recorded, epochs, spec = _read(folder)
-    assert set(recorded) <= {"spec", *recorded_options({})}, f"unknown keys in {folder / 'run.json'}"
+    assert set(recorded) <= {"spec", "machines", *recorded_options({})}, (
+        f"unknown keys in {folder / 'run.json'}"
+    )
     options = recorded_options(recorded)
     # The spec read back is the spec written: no setting lost, renamed or changed meaning;
     # a run.json older than a setting lacks it, and the run ran with its default.

@@ -13,6 +13,7 @@ import pytest
 from helpers import AUTHORS_SPEC, TINY_SPEC
 
 import smallworld_eqp
+from smallworld_eqp import machine
 from smallworld_eqp.study.schema import EPOCHS_COLUMNS, EQUILIBRIUM_COLUMNS, RATES_COLUMNS
 from smallworld_eqp.study.training_runs import load_checkpoint, run_training
 
@@ -305,3 +306,18 @@ def test_a_resumed_run_records_the_same_weight_change(tmp_path):
     a = pd.read_csv(tmp_path / "full" / "weight_change.csv")
     b = pd.read_csv(tmp_path / "cut" / "weight_change.csv")
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_run_json_lists_the_machines_that_trained_the_run(tmp_path):
+    out = tmp_path / "run"
+    run_training(dataclasses.replace(TINY_SPEC, epochs=1), out, progress=False)
+    here = json.loads(json.dumps(machine.describe()))
+    assert json.loads((out / "run.json").read_text())["machines"] == [here]
+    # Resumed elsewhere: the other machine stays listed first, this one is added once.
+    record = json.loads((out / "run.json").read_text())
+    other = {**here, "cpu": "another CPU", "blas": ["openblas SkylakeX"]}
+    (out / "run.json").write_text(json.dumps({**record, "machines": [other]}))
+    run_training(TINY_SPEC, out, resume=True, progress=False)
+    assert json.loads((out / "run.json").read_text())["machines"] == [other, here]
+    run_training(dataclasses.replace(TINY_SPEC, epochs=3), out, resume=True, progress=False)
+    assert json.loads((out / "run.json").read_text())["machines"] == [other, here]

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from smallworld_eqp import __version__
+from smallworld_eqp import __version__, machine
 from smallworld_eqp.datasets import Dataset
 from smallworld_eqp.engine.batch import BatchStats
 from smallworld_eqp.engine.network import EqPropNetwork
@@ -54,13 +54,24 @@ class RunStateError(RuntimeError):
 RUN_OPTIONS = {"remove_skip_after": None, "train_eval_every": 1}
 
 
-def _run_record(spec: TrialSpec, options: dict) -> dict:
+def _run_record(spec: TrialSpec, options: dict, machines: list) -> dict:
     """What ``run.json`` holds: the spec without its epoch count (a run may be extended)
-    and data folder, and the run's options (:data:`RUN_OPTIONS`)."""
+    and data folder, the run's options (:data:`RUN_OPTIONS`) and the machines that
+    trained it (:func:`smallworld_eqp.machine.describe`, one entry per distinct machine,
+    in the order they first worked on it)."""
     d = spec.to_dict()
     d.pop("epochs")
     d.pop("data_dir")
-    return {"spec": d, **options}
+    return {"spec": d, **options, "machines": machines}
+
+
+def _machines(out: Path) -> list:
+    """The machines of the folder's ``run.json`` (none before runs recorded them), this
+    one appended if new."""
+    run_file = out / "run.json"
+    held = json.loads(run_file.read_text()).get("machines", []) if run_file.exists() else []
+    here = json.loads(json.dumps(machine.describe()))
+    return held if here in held else [*held, here]
 
 
 def recorded_options(recorded: dict) -> dict:
@@ -360,7 +371,7 @@ def run_training(
         if (out / "run.json").exists():  # again, under the lock: another run may have started here
             held = _check_folder(out, spec, resume or held, options)
         net, done = _resume_point(out, spec, remove_skip_after, epochs_log) if held else (None, -1)
-        record = json.dumps(_run_record(spec, options), indent=2, sort_keys=True, default=str)
+        record = json.dumps(_run_record(spec, options, _machines(out)), indent=2, sort_keys=True, default=str)
         replace_atomically(out / "run.json", lambda tmp: tmp.write_text(record))
         # The initial weights follow from the seed: rebuilt, not stored.
         initial = new_network(spec, build_graph(spec))
