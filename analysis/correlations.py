@@ -6,11 +6,19 @@ that a layer's training rate depends on its path length to the output. This
 module measures both claims on a sweep: Spearman rank correlations (monotone, not
 only linear, relations) of
 
-* predictors: ``path_length`` (eq. 15), ``clustering`` (eq. 16), the mean hop
-  distance to the output of each layer (``hops_to_output_<l>``; the output
-  layer's, always 0, is left out) and its mean over the hidden layers
-  (``hops_mean_hidden``),
+* predictors: every registered graph measure that the sweep holds
+  (:func:`predictors`): the one-number measures of
+  :data:`smallworld_eqp.config.GRAPH_MEASURES` (``path_length``, eq. 15,
+  ``clustering``, eq. 16, the edge counts, ...), the mean hop distance to the
+  output over the hidden layers (``hops_mean_hidden``, :func:`with_hops_mean`), and
+  each layer's column of the per-layer measures of
+  :data:`smallworld_eqp.config.LAYER_MEASURES` (``hops_to_output_<l>``, ...; the
+  output layer's, always 0, is left out),
 * with outcomes: ``spread`` (eq. 23), ``log_spread`` and ``online_error_epoch1``.
+
+A measure registered later is a predictor without an edit here; one that a sweep's
+files lack (written before it existed) is left out of its tables, and one that is
+constant in a study shows as n/a.
 
 Usage::
 
@@ -36,6 +44,7 @@ from scipy import stats
 
 from analysis import DEFAULT_OUT, each_study, markdown_path, markdown_table, write_markdown
 from smallworld_eqp.cli import OneLineParser, run_main
+from smallworld_eqp.config import GRAPH_MEASURES, LAYER_MEASURES
 from smallworld_eqp.owned import check_output_folder
 from smallworld_eqp.plots import new_figure, save_figure
 from smallworld_eqp.study import schema
@@ -63,11 +72,55 @@ def with_hops_mean(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def predictors(df: pd.DataFrame) -> list[str]:
-    """The predictor columns of ``df`` (see the module docstring), in display order."""
+#: Measures derived from the registered ones here, after them in a table: the mean
+#: hidden-layer hops (:func:`with_hops_mean`).
+DERIVED_MEASURES = ("hops_mean_hidden",)
+
+
+def one_number_measures() -> list[str]:
+    """The graph measures with one number per graph: the registered ones
+    (:data:`smallworld_eqp.config.GRAPH_MEASURES`), in registry order, then
+    :data:`DERIVED_MEASURES`."""
+    return [*GRAPH_MEASURES, *DERIVED_MEASURES]
+
+
+def measure_columns(df: pd.DataFrame, first_layer: int = 0) -> list[str]:
+    """The graph measures' columns of ``df`` that hold a value, in registry order.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Sweep rows (:func:`smallworld_eqp.study.schema.load_sweep`), with
+        ``hops_mean_hidden`` where :func:`with_hops_mean` added it.
+    first_layer : int
+        The first layer whose per-layer columns are taken (0 the input layer, 1 the
+        first hidden layer).
+
+    Returns
+    -------
+    list of str
+        The one-number measures (:func:`one_number_measures`), then every per-layer
+        measure's columns ``<name>_<layer>`` (:data:`smallworld_eqp.config.LAYER_MEASURES`)
+        from ``first_layer`` to the last hidden layer of the deepest network (the output
+        layer's is the same, 0, in every graph); of those, the ones in ``df`` with at
+        least one value (a file written before a measure existed has none).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"layers": ["4-3-2"], "path_length": [2.0], "n_skip": [np.nan],
+    ...                    "hops_to_output_0": [2.0], "hops_to_output_1": [1.0], "hops_to_output_2": [0.0]})
+    >>> measure_columns(df), measure_columns(df, first_layer=1)
+    (['path_length', 'hops_to_output_0', 'hops_to_output_1'], ['path_length', 'hops_to_output_1'])
+    """
     deepest = max(df["layers"].map(schema.n_layers_of), default=3)
-    hops = [f"hops_to_output_{lay}" for lay in range(deepest - 1) if f"hops_to_output_{lay}" in df]
-    return ["path_length", "clustering", *hops, "hops_mean_hidden"]
+    per_layer = [f"{name}_{lay}" for name in LAYER_MEASURES for lay in range(first_layer, deepest - 1)]
+    return [c for c in one_number_measures() + per_layer if c in df and df[c].notna().any()]
+
+
+def predictors(df: pd.DataFrame) -> list[str]:
+    """The predictor columns of ``df``, in display order: every registered graph
+    measure it holds (:func:`measure_columns`), each layer's from the input layer on."""
+    return measure_columns(df, first_layer=0)
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:

@@ -57,9 +57,8 @@ import pandas as pd
 import statsmodels.api as sm
 
 from analysis import DEFAULT_OUT
-from analysis.correlations import with_hops_mean
+from analysis.correlations import measure_columns, one_number_measures, with_hops_mean
 from smallworld_eqp.cli import OneLineParser, run_main
-from smallworld_eqp.config import GRAPH_MEASURES, LAYER_MEASURES
 from smallworld_eqp.plots import new_figure, save_figure
 from smallworld_eqp.study import schema
 from smallworld_eqp.study.resultlog import read_header
@@ -129,22 +128,15 @@ def check_one_study(df: pd.DataFrame) -> None:
         )
 
 
-def one_number_measures() -> list[str]:
-    """The registered measures with one number per graph, in registry order."""
-    return [*GRAPH_MEASURES, "hops_mean_hidden"]
-
-
 def measures(df: pd.DataFrame) -> list[str]:
     """The registered graph measures in ``df`` that vary: the one-number ones
-    (:func:`one_number_measures`), then the hidden layers' per-layer columns."""
-    depth = max(df["layers"].map(schema.n_layers_of), default=3)
-    per_layer = [f"{name}_{lay}" for name in LAYER_MEASURES for lay in range(1, depth - 1)]
+    (:func:`one_number_measures`), then the hidden layers' per-layer columns
+    (:func:`analysis.correlations.measure_columns`, the predictors of the correlations)."""
     out = []
-    for name in one_number_measures() + per_layer:
-        if name in df:
-            x = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
-            if np.isfinite(x).sum() >= MIN_ROWS and np.ptp(x[np.isfinite(x)]) > 0:
-                out.append(name)
+    for name in measure_columns(df, first_layer=1):
+        x = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
+        if np.isfinite(x).sum() >= MIN_ROWS and np.ptp(x[np.isfinite(x)]) > 0:
+            out.append(name)
     return out
 
 

@@ -189,25 +189,30 @@ class EqPropConfig:
         from its own seed).
     """
 
-    eps: float = setting(0.5, "Euler step size eps (eq. 9)")
-    beta: float = setting(1.0, "clamping factor beta (eq. 5)")
-    n_free: int = setting(500, "free-phase steps")
-    n_clamped: int = setting(8, "weakly-clamped-phase steps")
-    batch_size: int = setting(20, "examples per batch")
+    eps: float = setting(0.5, "Euler step size eps (eq. 9)", since="0.1")
+    beta: float = setting(1.0, "clamping factor beta (eq. 5)", since="0.1")
+    n_free: int = setting(500, "free-phase steps", since="0.1")
+    n_clamped: int = setting(8, "weakly-clamped-phase steps", since="0.1")
+    batch_size: int = setting(20, "examples per batch", since="0.1")
     learning_rate: float | tuple[float, ...] = setting(
-        0.02, "one rate, or one per adjacent layer pair input->output", parse=parse_floats
+        0.02, "one rate, or one per adjacent layer pair input->output", parse=parse_floats, since="0.1"
     )
     skip_init: float | str = setting(
         0.05,
         "half-width of U[-a, a] for intra and skip weights, or mean-glorot",
         parse=parse_number_or("mean-glorot"),
+        since="0.1",
     )
     init_scale: float = setting(
         1.0, "factor on the Glorot bounds of the initial weights (eq. 19)", since="0.2"
     )
-    random_beta_sign: bool = setting(False, "flip the sign of beta at random every batch")
-    persistent_particles: bool = setting(False, "start each example's free phase from its last free state")
-    nudge_factor: float = setting(1.0, "factor on the cost's pull (1: eq. 5; 2: the authors' code)")
+    random_beta_sign: bool = setting(False, "flip the sign of beta at random every batch", since="0.1")
+    persistent_particles: bool = setting(
+        False, "start each example's free phase from its last free state", since="0.1"
+    )
+    nudge_factor: float = setting(
+        1.0, "factor on the cost's pull (1: eq. 5; 2: the authors' code)", since="0.1"
+    )
     nudge: str = setting(
         "gradient",
         "clamped phase: gradient (eq. 5, 9), after-step (the authors' code) or symmetric (+beta and -beta)",
@@ -225,9 +230,11 @@ class EqPropConfig:
     test_particles: bool = setting(
         False, "evaluate the test split from its own persistent particles (the authors' code)", since="0.2"
     )
-    solver: str = setting("euler", "relaxation: euler (eq. 9) or coordinate")
-    tol: float | None = setting(None, "stop a phase early when max|ds| < TOL", parse=parse_optional_float)
-    dtype: str = setting("float32", "float32 or float64")
+    solver: str = setting("euler", "relaxation: euler (eq. 9) or coordinate", since="0.1")
+    tol: float | None = setting(
+        None, "stop a phase early when max|ds| < TOL", parse=parse_optional_float, since="0.1"
+    )
+    dtype: str = setting("float32", "float32 or float64", since="0.1")
     seed: int = 0
 
     def __post_init__(self) -> None:

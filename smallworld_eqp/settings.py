@@ -1,7 +1,9 @@
 """A setting is declared once, as a dataclass field, and everything else derives from it.
 
 :func:`setting` attaches to a field its help text, how a command line spells a value
-(a parser from text) and the version that added it. From the fields of
+(a parser from text) and the version that added it, which every setting names
+(``since=``, no default): a setting added after :data:`BASE_VERSION` enters the trial
+hash only off its default, so one that forgot to say so would change every trial id. From the fields of
 :class:`~smallworld_eqp.config.EqPropConfig` and :class:`~smallworld_eqp.study.spec.TrialSpec`
 derive the command-line flags (:func:`add_arguments`), the presets' keys, the trial
 hash and the results CSV columns.
@@ -38,7 +40,7 @@ def setting(
     help: str,
     *,
     parse: Callable[..., Any] | None = None,
-    since: str = BASE_VERSION,
+    since: str,
     flag: bool = True,
     vary_sep: str = ",",
 ) -> Any:
@@ -52,12 +54,32 @@ def setting(
         Text to value, ``parse(text, sep)`` for list values; default from the type of
         ``default`` (int, float, str, bool; None needs ``parse``).
     since : str
-        Version that added the setting (hash compatibility, see above).
+        Version that added the setting, required: :data:`BASE_VERSION` (``"0.1"``)
+        for the settings that version had, which always enter the trial hash; for a
+        setting added later, the version adding it (the package's next release),
+        and it enters the hash only when it differs from ``default``, so the ids of
+        trials recorded before it stay valid
+        (:attr:`smallworld_eqp.study.spec.TrialSpec.config_hash`).
     flag : bool
         Whether commands offer a flag for it.
     vary_sep : str
         What separates its values in ``--vary NAME=V1<sep>V2`` (another than ``,``
         where a value holds commas).
+
+    Raises
+    ------
+    TypeError
+        Without ``since`` (a forgotten version would change every trial id).
+
+    Examples
+    --------
+    >>> f = setting(3, "steps", since="0.1")
+    >>> f.default, f.metadata["since"]
+    (3, '0.1')
+    >>> setting(3, "steps")
+    Traceback (most recent call last):
+    ...
+    TypeError: setting() missing 1 required keyword-only argument: 'since'
     """
     if parse is None:
         parse = {bool: parse_bool, int: parse_int, float: parse_float, str: str}[type(default)]

@@ -9,6 +9,7 @@ import pytest
 from helpers import assert_one_line_exit_2, assert_png, epochs_frame, rates_frame, run_module, sweep_frame
 
 from analysis import correlations, decay_fit, markdown_table, report
+from smallworld_eqp.config import GRAPH_MEASURES, LAYER_MEASURES
 
 # A default output folder (analysis/out) lands in tmp_path.
 pytestmark = pytest.mark.usefixtures("work_in_tmp")
@@ -75,9 +76,50 @@ def test_hops_mean_over_hidden_layers_of_each_depth():
             "hops_to_output_4": [np.nan, 0.0],
         }
     )
-    np.testing.assert_allclose(correlations.with_hops_mean(df)["hops_mean_hidden"], [1.5, 6.5 / 3])
+    with_mean = correlations.with_hops_mean(df)
+    np.testing.assert_allclose(with_mean["hops_mean_hidden"], [1.5, 6.5 / 3])
     # the output layer's hops (always 0) is no predictor
-    assert correlations.predictors(df)[-3:] == ["hops_to_output_2", "hops_to_output_3", "hops_mean_hidden"]
+    assert correlations.predictors(with_mean) == [
+        "hops_mean_hidden",
+        *[f"hops_to_output_{k}" for k in range(4)],
+    ]
+
+
+def registered_in(df):
+    """The registered graph measures that ``df`` holds values of, in registry order."""
+    held = {c for c in df if df[c].notna().any()}
+    deepest = max(len(v.split("-")) for v in df["layers"])
+    per_layer = [f"{m}_{k}" for m in LAYER_MEASURES for k in range(deepest - 1)]
+    return [c for c in [*GRAPH_MEASURES, "hops_mean_hidden", *per_layer] if c in held]
+
+
+def test_predictors_are_the_registered_measures_in_the_data(sweep_csv, monkeypatch):
+    from smallworld_eqp.study import schema
+
+    df = correlations.with_hops_mean(schema.load_sweep(sweep_csv))
+    expected = registered_in(df)
+    assert correlations.predictors(df) == expected
+    # the synthetic sweep has the edge counts but not the measures added later (skip_span, ...)
+    assert expected[:7] == [
+        "n_neurons",
+        "n_edges",
+        "n_adjacent",
+        "n_intra",
+        "n_skip",
+        "path_length",
+        "clustering",
+    ]
+    assert "skip_span" not in expected and "hops_to_output_4" not in expected
+    table = correlations.correlate(df)
+    assert list(dict.fromkeys(table["metric"])) == expected
+    # a measure registered later is a predictor without an edit of the analysis
+    monkeypatch.setattr(correlations, "GRAPH_MEASURES", (*GRAPH_MEASURES, "new_measure"))
+    at = expected.index("hops_mean_hidden")
+    assert correlations.predictors(df.assign(new_measure=1.0)) == [
+        *expected[:at],
+        "new_measure",
+        *expected[at:],
+    ]
 
 
 def test_correlate_signs(sweep_csv):

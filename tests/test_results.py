@@ -1,11 +1,15 @@
 """Tests for smallworld_eqp.study.schema: the CSV schema and its loaders (on the synthetic
 results of tests/helpers.py)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
 from helpers import epochs_frame, rates_frame, sweep_frame
 
+from smallworld_eqp.config import GRAPH_MEASURES, LAYER_MEASURES
 from smallworld_eqp.engine import spread
 from smallworld_eqp.graph import layered, metrics, rewiring
 from smallworld_eqp.study import schema, spec
@@ -56,6 +60,29 @@ def test_config_columns_match_engine_config():
     eqprop = pytest.importorskip("smallworld_eqp.engine.network")
     fields = set(eqprop.EqPropConfig().to_dict()) - {"seed"}
     assert fields <= set(schema.study_columns())
+
+
+def test_a_measure_named_like_a_setting_is_refused():
+    # the registered ones are apart (else importing schema would have failed)
+    assert schema.measures_named_like_settings(spec.SETTING_NAMES, GRAPH_MEASURES, LAYER_MEASURES) == []
+    schema.check_measures_apart_from_settings(spec.SETTING_NAMES, GRAPH_MEASURES, LAYER_MEASURES)
+    settings = ["eps", "seed", "hops_to_output_2", "hops_to_output_x", "log_paths_to_output", "n_free"]
+    measures = ["path_length", "eps", "seed"]
+    clash = ["eps", "hops_to_output_2", "log_paths_to_output", "seed"]
+    assert schema.measures_named_like_settings(settings, measures, LAYER_MEASURES) == clash
+    with pytest.raises(ValueError, match="graph measures named like settings: eps, hops_to_output_2, "):
+        schema.check_measures_apart_from_settings(settings, measures, LAYER_MEASURES)
+    schema.check_measures_apart_from_settings(["eps", "n_free"], ["path_length"], ["hops_to_output"])
+
+
+def test_a_measure_named_like_a_setting_stops_the_import():
+    code = (
+        "from smallworld_eqp import config; config.GRAPH_MEASURES += ('batch_size',); "
+        "import smallworld_eqp.study.schema"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "ValueError: graph measures named like settings: batch_size;" in proc.stderr
 
 
 # ------------------------------------------------------- load_sweep

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from smallworld_eqp import config, settings, sweep, train
@@ -70,6 +72,73 @@ def test_a_setting_added_later_enters_the_hash_only_off_its_default():
 
     blob = json.dumps(legacy, sort_keys=True, default=str).encode()
     assert hashlib.sha1(blob).hexdigest()[:12] == base.config_hash
+
+
+#: The settings added after 0.1, by the version that added them: they enter the trial
+#: hash only off their default, so this list is part of every recorded trial id.
+LATER_SETTINGS = {
+    "reuse_removed": "0.2",
+    "design": "0.3",
+    "steps": "0.2",
+    "init_scale": "0.2",
+    "nudge": "0.2",
+    "bias_learning_rate": "0.2",
+    "batch_order": "0.2",
+    "test_particles": "0.2",
+}
+
+
+def test_a_setting_names_the_version_that_added_it():
+    with pytest.raises(TypeError, match="required keyword-only argument: 'since'"):
+        settings.setting(1, "a setting that forgot its version")
+    assert settings.setting(1, "a new one", since="0.4").metadata["since"] == "0.4"
+    since = {
+        f.name: f.metadata["since"]
+        for cls in (TrialSpec, config.EqPropConfig)
+        for f in settings.declared(cls)
+    }
+    assert set(since) == set(spec.SETTING_NAMES)
+    assert {k: v for k, v in since.items() if v != settings.BASE_VERSION} == LATER_SETTINGS
+    assert set(spec.LATER_DEFAULTS) == set(LATER_SETTINGS)
+
+
+COMMITTED = Path(__file__).resolve().parents[1] / "analysis" / "results"
+#: The committed sweep CSVs (one row per trial, with its settings and rewiring).
+COMMITTED_SWEEPS = sorted(
+    path
+    for path in COMMITTED.rglob("*.csv")
+    if {"trial_id", "requested", "n_replaced"} <= set(path.open().readline().strip().split(","))
+)
+
+
+def spec_of_row(row: pd.Series) -> TrialSpec:
+    """The spec of a sweep row from its cells: the settings it has columns for (a file
+    written before a setting existed ran it at its default), the rewiring asked for
+    (``n`` as ``n_replaced`` or ``p``) and the seed."""
+    values = {}
+    for name in spec.setting_columns():
+        if name in row and not pd.isna(row[name]):
+            f = spec.setting_field(name)
+            sep = "-" if name == "layers" else ","
+            values[name] = settings.parse_value(f, row[name], sep)
+    amount = row["requested"]
+    values[amount] = float(row["p"]) if amount == "p" else int(row["n_replaced"])
+    return TrialSpec.from_settings({**values, "seed": int(row["seed"])})
+
+
+@pytest.mark.parametrize("path", COMMITTED_SWEEPS, ids=lambda p: str(p.relative_to(COMMITTED)))
+def test_every_committed_sweep_row_keeps_its_trial_id(path):
+    # The ids recorded in analysis/results/ by versions 0.1 to today are the ids their
+    # settings hash to now: no setting's ``since`` or hashing changed under them.
+    rows = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    got = [spec_of_row(row).trial_id for _, row in rows.iterrows()]
+    assert got == rows["trial_id"].tolist()
+
+
+def test_the_committed_sweeps_are_checked():
+    names = {p.name for p in COMMITTED_SWEEPS}
+    assert {"quick_sweep.csv", "paper_sweep.csv", "authors_code_sweep.csv", "graph_designs.csv"} <= names
+    assert sum(len(pd.read_csv(p)) for p in COMMITTED_SWEEPS) >= 300
 
 
 @pytest.mark.parametrize(

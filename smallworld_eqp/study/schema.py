@@ -66,10 +66,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from smallworld_eqp.config import summary_columns
+from smallworld_eqp.config import GRAPH_MEASURES, LAYER_MEASURES, summary_columns
 from smallworld_eqp.engine import spread
 from smallworld_eqp.study.resultlog import cut_line, scan
-from smallworld_eqp.study.spec import LATER_DEFAULT_CELLS, setting_columns, setting_field
+from smallworld_eqp.study.spec import LATER_DEFAULT_CELLS, SETTING_NAMES, setting_columns, setting_field
 from smallworld_eqp.validate import check_int
 
 PathLike = str | os.PathLike
@@ -166,6 +166,66 @@ def study_columns() -> list[str]:
     return setting_columns()
 
 
+def measures_named_like_settings(
+    settings: Iterable[str], graph_measures: Iterable[str], layer_measures: Iterable[str]
+) -> list[str]:
+    """The settings that a graph measure's column would overwrite in a results row.
+
+    A setting clashes with a graph measure of the same name, and with the columns
+    ``<name>_<layer>`` of a per-layer measure (or that measure's own name).
+
+    Parameters
+    ----------
+    settings : iterable of str
+        Setting names (:data:`smallworld_eqp.study.spec.SETTING_NAMES`).
+    graph_measures, layer_measures : iterable of str
+        The registered measures (:data:`smallworld_eqp.config.GRAPH_MEASURES`,
+        :data:`smallworld_eqp.config.LAYER_MEASURES`).
+
+    Returns
+    -------
+    list of str
+        The clashing names, sorted; empty when none clashes.
+
+    Examples
+    --------
+    >>> measures_named_like_settings(["eps", "depth", "hops_2"], ["depth"], ["hops"])
+    ['depth', 'hops_2']
+    """
+    graph_measures, layer_measures = set(graph_measures), set(layer_measures)
+
+    def per_layer(name: str) -> bool:
+        stem, _, layer = name.rpartition("_")
+        return name in layer_measures or (stem in layer_measures and layer.isdigit())
+
+    return sorted({name for name in settings if name in graph_measures or per_layer(name)})
+
+
+def check_measures_apart_from_settings(
+    settings: Iterable[str], graph_measures: Iterable[str], layer_measures: Iterable[str]
+) -> None:
+    """Refuse graph measures named like settings (:func:`measures_named_like_settings`).
+
+    A row holds both as columns of one namespace, so a measure named like a setting
+    would silently overwrite the setting's value; this module calls the check on import
+    with the registered settings and measures, so such a name stops every command.
+
+    Raises
+    ------
+    ValueError
+        Naming the clashing names.
+    """
+    clash = measures_named_like_settings(settings, graph_measures, layer_measures)
+    if clash:
+        raise ValueError(
+            f"graph measures named like settings: {', '.join(clash)}; a results row holds both as "
+            "columns, so rename the measure (config.GRAPH_MEASURES or LAYER_MEASURES and graph.metrics)"
+        )
+
+
+check_measures_apart_from_settings(SETTING_NAMES, GRAPH_MEASURES, LAYER_MEASURES)
+
+
 def sweep_columns(n_layers: int) -> list[str]:
     """All sweep columns, in order, for networks of ``n_layers`` layers.
 
@@ -173,7 +233,8 @@ def sweep_columns(n_layers: int) -> list[str]:
     done, the graph measures (:func:`smallworld_eqp.config.summary_columns`), the
     errors, the rate summaries (:func:`smallworld_eqp.engine.spread.summary_columns`),
     timings and provenance. Each part comes from its owner, so a new setting or
-    measure becomes a column without an edit here.
+    measure becomes a column without an edit here; a measure named like a setting is
+    refused when this module is imported (:func:`check_measures_apart_from_settings`).
 
     Parameters
     ----------

@@ -130,20 +130,31 @@ class TrialSpec:
         training examples (None: all).
     """
 
-    preset: str = setting("", "a label recorded in the row", flag=False)
-    dataset: str = setting("digits", "data set")
-    n_train: int | None = setting(None, "use the first N training examples", parse=parse_optional_int)
-    n_test: int | None = setting(None, "use the first N test examples", parse=parse_optional_int)
-    epochs: int = setting(1, "training epochs")
+    preset: str = setting("", "a label recorded in the row", flag=False, since="0.1")
+    dataset: str = setting("digits", "data set", since="0.1")
+    n_train: int | None = setting(
+        None, "use the first N training examples", parse=parse_optional_int, since="0.1"
+    )
+    n_test: int | None = setting(None, "use the first N test examples", parse=parse_optional_int, since="0.1")
+    epochs: int = setting(1, "training epochs", since="0.1")
     layers: tuple[int, ...] = setting(
-        (64, 32, 32, 32, 32, 10), "layer sizes, input first, e.g. 784,500,500,500,10", parse=parse_ints
+        (64, 32, 32, 32, 32, 10),
+        "layer sizes, input first, e.g. 784,500,500,500,10",
+        parse=parse_ints,
+        since="0.1",
     )
-    intra: bool = setting(False, "connect every pair of neurons inside each hidden layer (paper 4.3)")
-    n: int | None = setting(None, "number of edges to replace (or add)", parse=parse_optional_int, flag=False)
+    intra: bool = setting(
+        False, "connect every pair of neurons inside each hidden layer (paper 4.3)", since="0.1"
+    )
+    n: int | None = setting(
+        None, "number of edges to replace (or add)", parse=parse_optional_int, flag=False, since="0.1"
+    )
     p: float | None = setting(
-        None, "per-edge replacement probability", parse=parse_optional_float, flag=False
+        None, "per-edge replacement probability", parse=parse_optional_float, flag=False, since="0.1"
     )
-    mode: str = setting("replace", "replace edges by skip edges, or add skip edges without removing")
+    mode: str = setting(
+        "replace", "replace edges by skip edges, or add skip edges without removing", since="0.1"
+    )
     reuse_removed: bool = setting(
         False, "removed edges become candidates for later replacements (the authors' code)", since="0.2"
     )
@@ -160,11 +171,14 @@ class TrialSpec:
         since="0.2",
         vary_sep=";",  # a value is JSON, commas and all
     )
-    seed: int = setting(0, "seeds rewiring, init and shuffling", flag=False)
+    seed: int = setting(0, "seeds rewiring, init and shuffling", flag=False, since="0.1")
     config: EqPropConfig = field(default_factory=EqPropConfig)
-    rate_every: int = setting(1, "n of eq. 22: sum the per-pair rates every n batches")
+    rate_every: int = setting(1, "n of eq. 22: sum the per-pair rates every n batches", since="0.1")
     train_eval_n: int | None = setting(
-        10_000, "measure the training error on the first N training examples", parse=parse_optional_int
+        10_000,
+        "measure the training error on the first N training examples",
+        parse=parse_optional_int,
+        since="0.1",
     )
     data_dir: str | None = field(default=None, compare=False)
 
