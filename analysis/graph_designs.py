@@ -40,9 +40,16 @@ Usage::
 
     python -m analysis.graph_designs analysis/results/graph_designs.csv --out analysis/results
 
-writes ``graph_designs_predictors.csv`` (one row per measure and target) and
+writes ``graph_designs_predictors.csv`` (one row per measure and target),
 ``graph_designs_predictors.png`` (each target against each one-number measure,
-coloured by design) to ``--out``.
+coloured by design) and ``graph_designs_add_vs_replace.csv`` to ``--out``.
+
+The last answers the paper's future work "add connections instead of replacing
+them" at equal skip count: trials of ``mode="add"`` and ``mode="replace"`` with the
+same design, skip count and seed are paired, and for each design (and all designs
+together) it gives the mean paired difference add - replace of each target (the
+spread as log10) with its 95% t interval and the paired t-test's p-value
+(:data:`ADD_VS_REPLACE_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from scipy import stats
 
 from analysis import DEFAULT_OUT
 from analysis.correlations import measure_columns, one_number_measures, with_hops_mean
@@ -322,28 +330,102 @@ def figure(df: pd.DataFrame, out: Path) -> Path:
     return save_figure(fig, out)
 
 
-def write_csv(table: pd.DataFrame, path: Path) -> Path:
-    """Write the predictor table; an existing file is replaced only if it is one."""
-    path = Path(path)
-    if path.exists() and read_header(path) != COLUMNS:
+#: Columns of the add-versus-replace table.
+ADD_VS_REPLACE_COLUMNS = [
+    "design",
+    "target",
+    "n_pairs",
+    "mean_replace",
+    "mean_add",
+    "mean_difference",
+    "ci_low",
+    "ci_high",
+    "p_value",
+]
+#: What pairs an added-edges trial with a replaced-edges one.
+PAIR_KEYS = ["design", "n_replaced", "seed"]
+
+
+def add_vs_replace(df: pd.DataFrame) -> pd.DataFrame:
+    """Paired differences add - replace at equal design, skip count and seed, per design
+    and over all designs (``design == "all"``); targets transformed as in :data:`TARGETS`.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"design": ["uniform"] * 4, "mode": ["replace", "add"] * 2,
+    ...                    "n_replaced": [300, 300, 1000, 1000], "seed": 0,
+    ...                    "spread": [10.0, 1.0, 10.0, 1.0],
+    ...                    "online_error_epoch1": [0.5, 0.4, 0.3, 0.3]})
+    >>> add_vs_replace(df).set_index(["design", "target"])["mean_difference"].round(3).tolist()
+    [-1.0, -0.05, -1.0, -0.05]
+    """
+    if "mode" not in df:
+        return pd.DataFrame(columns=ADD_VS_REPLACE_COLUMNS)
+    pairs = df[df["mode"] == "replace"].merge(df[df["mode"] == "add"], on=PAIR_KEYS, suffixes=("_r", "_a"))
+    rows = []
+    for design, group in [*pairs.groupby("design", sort=True), ("all", pairs)]:
+        for target, (_, transform) in TARGETS.items():
+            r = transform(group[f"{target}_r"].to_numpy(float))
+            a = transform(group[f"{target}_a"].to_numpy(float))
+            d = a - r
+            n = len(d)
+            if n >= 2:
+                half = stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / np.sqrt(n)
+                p = stats.ttest_rel(a, r).pvalue if d.std(ddof=1) > 0 else float("nan")
+            else:
+                half, p = float("nan"), float("nan")
+            mean = d.mean() if n else float("nan")
+            rows.append(
+                [
+                    design,
+                    target,
+                    n,
+                    r.mean() if n else np.nan,
+                    a.mean() if n else np.nan,
+                    mean,
+                    mean - half,
+                    mean + half,
+                    p,
+                ]
+            )
+    return pd.DataFrame(rows, columns=ADD_VS_REPLACE_COLUMNS)
+
+
+def _check_table_path(path: Path, columns: list[str]) -> None:
+    """Refuse an existing file that is not this module's table of ``columns``."""
+    if path.exists() and read_header(path) != columns:
         raise ValueError(
-            f"{path} exists and is not a predictor table of this module; move it or choose --out"
+            f"{path} exists and is not a {path.stem} table of this module; move it or choose --out"
         )
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> Path:
+    """Write a table of this module (the predictors or add versus replace); an existing
+    file is replaced only if it holds the same columns."""
+    path = Path(path)
+    _check_table_path(path, list(table.columns))
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False, float_format="%.6g")
     return path
 
 
 def write(df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """``graph_designs_predictors.csv`` and ``.png`` in ``out_dir``; return their paths."""
+    """``graph_designs_predictors.csv`` and ``.png`` and ``graph_designs_add_vs_replace.csv``
+    in ``out_dir``; return their paths. Every path is checked before any is written."""
     from smallworld_eqp.plots import is_own_figure
 
     out_dir = Path(out_dir)
     png = out_dir / "graph_designs_predictors.png"
     if png.exists() and not is_own_figure(png):
         raise ValueError(f"{png} exists and is not a figure of this package; move it or choose --out")
-    table = predictors(df)
-    return [write_csv(table, out_dir / "graph_designs_predictors.csv"), figure(df, png)]
+    tables = {
+        out_dir / "graph_designs_predictors.csv": predictors(df),
+        out_dir / "graph_designs_add_vs_replace.csv": add_vs_replace(df),
+    }
+    for path, table in tables.items():
+        _check_table_path(path, list(table.columns))
+    written = [write_csv(table, path) for path, table in tables.items()]
+    return [written[0], figure(df, png), written[1]]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import assert_png, run_module, sweep_frame
+from scipy import stats
 
 from analysis import graph_designs
 from smallworld_eqp.study import schema
@@ -142,5 +143,55 @@ def test_cli_never_overwrites_a_foreign_file(tmp_path):
     foreign.write_text("a,b\n1,2\n")
     done = run_module("analysis.graph_designs", csv, "--out", tmp_path)
     assert done.returncode == 2
-    assert "is not a predictor table of this module" in done.stderr and "Traceback" not in done.stderr
+    assert "is not a graph_designs_predictors table of this module" in done.stderr
+    assert "Traceback" not in done.stderr
     assert foreign.read_text() == "a,b\n1,2\n"
+
+
+def test_a_foreign_add_vs_replace_file_stops_the_run_before_anything_is_written(tmp_path):
+    csv = tmp_path / "graph_designs.csv"
+    design_sweep().to_csv(csv, index=False)
+    foreign = tmp_path / "graph_designs_add_vs_replace.csv"
+    foreign.write_text("a,b\n1,2\n")
+    done = run_module("analysis.graph_designs", csv, "--out", tmp_path)
+    assert done.returncode == 2 and "graph_designs_add_vs_replace table" in done.stderr
+    assert foreign.read_text() == "a,b\n1,2\n"
+    assert not (tmp_path / "graph_designs_predictors.csv").exists()
+
+
+def modes_sweep(seed: int = 0) -> pd.DataFrame:
+    """The design sweep twice, replacing and adding, with random outcomes; two add
+    trials lack their replace twin (unpaired, left out)."""
+    rng = np.random.default_rng(seed)
+    replace = design_sweep(seed).assign(mode="replace")
+    add = design_sweep(seed).assign(mode="add")
+    for f in (replace, add):
+        f["online_error_epoch1"] = rng.uniform(0.2, 0.9, len(f))
+        f["spread"] = 10 ** rng.uniform(0.0, 1.5, len(f))
+    add["trial_id"] = add["trial_id"] + "-add"
+    return pd.concat([replace.iloc[2:], add], ignore_index=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_add_vs_replace_pairs_equal_design_count_and_seed(seed):
+    df = modes_sweep(seed)
+    table = graph_designs.add_vs_replace(df).set_index(["design", "target"])
+    assert list(graph_designs.add_vs_replace(df).columns) == graph_designs.ADD_VS_REPLACE_COLUMNS
+    assert set(table.index.get_level_values(0)) == {*DESIGNS, "all"}
+    for design in (*DESIGNS, "all"):
+        pick = df if design == "all" else df[df["design"] == design]
+        for target, log in (("online_error_epoch1", False), ("spread", True)):
+            r = pick[pick["mode"] == "replace"].set_index(["design", "n_replaced", "seed"])[target]
+            a = pick[pick["mode"] == "add"].set_index(["design", "n_replaced", "seed"])[target]
+            both = r.index.intersection(a.index)
+            r, a = r.loc[both].to_numpy(), a.loc[both].to_numpy()
+            if log:
+                r, a = np.log10(r), np.log10(a)
+            test = stats.ttest_rel(a, r)
+            ci = test.confidence_interval(0.95)
+            row = table.loc[(design, target)]
+            assert row["n_pairs"] == len(both)
+            assert row["mean_difference"] == pytest.approx(np.mean(a - r), rel=1e-12)
+            assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-9)
+            assert row["p_value"] == pytest.approx(test.pvalue, rel=1e-9)
+    assert table.loc[("all", "spread"), "n_pairs"] == len(df[df["mode"] == "add"]) - 2
