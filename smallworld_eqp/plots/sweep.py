@@ -179,7 +179,7 @@ def fig4(
             bottom.set_xlabel(X_LABELS[x])
         else:
             top.set_xlabel(X_LABELS[x])
-    fig.suptitle(title or "Online training error during the first epoch (Fig. 4), one panel per network")
+    fig.suptitle(title or "Fig. 4: online error during the first epoch")
     return save_figure(fig, out)
 
 
