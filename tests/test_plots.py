@@ -7,13 +7,22 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import REPO, assert_png, epochs_frame, rates_frame, run_module, sweep_frame, train_tiny
+from helpers import (
+    REPO,
+    assert_one_line_exit_2,
+    assert_png,
+    epochs_frame,
+    rates_frame,
+    run_module,
+    sweep_frame,
+    train_tiny,
+)
 from matplotlib.figure import Figure
 
 from smallworld_eqp import plots
 from smallworld_eqp.graph import layered, rewiring
 from smallworld_eqp.plots.__main__ import main as plots_main
-from smallworld_eqp.study import schema
+from smallworld_eqp.study import schema, spread_error
 
 # Relative output paths of the CLI tests land in tmp_path.
 pytestmark = pytest.mark.usefixtures("work_in_tmp")
@@ -128,7 +137,7 @@ def test_fig2(results_dir, tmp_path):
         plots.fig2([], tmp_path / "d.png")
 
 
-def test_a_regression_cost_is_drawn_as_it_is_and_never_beside_a_rate(results_dir, tmp_path):
+def test_a_regression_cost_is_drawn_as_it_is_and_never_beside_a_rate(results_dir, tmp_path, monkeypatch):
     reg = tmp_path / "reg"
     reg.mkdir()
     epochs_frame(3).assign(error_measure="cost").to_csv(reg / "epochs.csv", index=False)
@@ -142,8 +151,11 @@ def test_a_regression_cost_is_drawn_as_it_is_and_never_beside_a_rate(results_dir
     frame = sweep_frame(n_values=(0, 5), seeds=(0,)).assign(error_measure="misclassification")
     regression = frame.assign(error_measure="cost", dataset="diabetes", trial_id=frame["trial_id"] + "-d")
     pd.concat([frame, regression]).to_csv(mixed, index=False)
-    with pytest.raises(ValueError, match="mix error measures"):
-        plots.fig4(mixed, tmp_path / "c.png")
+    # Fig. 4 draws each data set in its own panel, each with its unit.
+    figures = drawn_figure(monkeypatch)
+    assert_png(plots.fig4(mixed, tmp_path / "c.png"))
+    ylabels = sorted(ax.get_ylabel() for sub in figures[0].subfigs for ax in sub.axes if ax.get_ylabel())
+    assert ylabels == ["error after one epoch (%)", "error after one epoch cost C (eq. 4)"]
 
 
 def test_fig2_leaves_out_runs_without_a_finished_epoch(results_dir, tmp_path):
@@ -253,6 +265,7 @@ def test_cli_subprocess_good_input(results_dir, tmp_path):
         (("fig4", "missing.csv"), "missing.csv: no such file"),
         (("fig4", "runs/basic/epochs.csv"), "not a sweep CSV, missing columns: trial_id"),
         (("fig4", "sweep.csv", "--x", "q"), "invalid choice: 'q'"),
+        (("fig4-epochs", "sweep.csv", "missing.csv"), "missing.csv: no such file"),
     ],
 )
 def test_cli_subprocess_bad_input(results_dir, tmp_path, args, message):
@@ -563,3 +576,138 @@ def test_cli_gradient(tmp_path, capsys):
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "error:" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- Fig. 4 after several epochs
+
+
+def two_sweeps(folder, layers="6-5-5-5-3", dataset="digits"):
+    """A one-epoch sweep (no ``online_error_final``, as in older files) and a 10-epoch
+    sweep of the same network, as CSVs in ``folder``; returns their paths."""
+    one = sweep_frame(n_values=(0, 10, 100, 1000), seeds=(0, 1, 2), layers=layers, seed=1)
+    one = one.assign(dataset=dataset, epochs=1, online_error_final=np.nan)
+    ten = sweep_frame(n_values=(0, 10, 100, 1000), seeds=(0, 1), layers=layers, floor=0.02, seed=2)
+    rng = np.random.default_rng(3)
+    ten = ten.assign(
+        dataset=dataset,
+        epochs=10,
+        trial_id=ten["trial_id"] + "-10ep",
+        online_error_final=ten["online_error_epoch1"] / 3 + 0.02 * rng.random(len(ten)),
+        log_spread=ten["log_spread"] * 0.8 + 0.05 * rng.random(len(ten)),
+    )
+    paths = folder / f"{dataset}_1ep.csv", folder / f"{dataset}_10ep.csv"
+    one.to_csv(paths[0], index=False)
+    ten.to_csv(paths[1], index=False)
+    return paths
+
+
+def legend_texts(fig):
+    """Every legend label of the figure, its subfigures and axes."""
+    legends = [*fig.legends]
+    for sub in getattr(fig, "subfigs", []):
+        legends += sub.legends
+    legends += [ax.get_legend() for ax in fig.get_axes() if ax.get_legend()]
+    return [t.get_text() for legend in legends for t in legend.get_texts()]
+
+
+def test_fig4_epochs_draws_both_sweeps_and_writes_their_r2(tmp_path, monkeypatch):
+    one, ten = two_sweeps(tmp_path)
+    figures = drawn_figure(monkeypatch)
+    out = plots.fig4_epochs([one, ten], tmp_path / "f.png", r2_out=tmp_path / "f_r2.csv")
+    assert_png(out)
+    table = pd.read_csv(tmp_path / "f_r2.csv")
+    assert list(table.columns) == spread_error.TABLE_COLUMNS
+    assert table["epochs"].tolist() == [1, 10]
+    assert table["sweep"].tolist() == [one.name, ten.name]
+    for path, row in zip((one, ten), table.itertuples()):
+        raw = pd.read_csv(path)
+        error = raw["online_error_final"].fillna(raw["online_error_epoch1"])  # one epoch: the same error
+        r = np.corrcoef(raw["log_spread"], error)[0, 1]
+        rho = np.corrcoef(raw["log_spread"].rank(), error.rank())[0, 1]
+        assert row.n_trials == len(raw)
+        assert row.r2_log_spread_vs_online_error == pytest.approx(r**2, rel=1e-5)
+        assert row.spearman_rho == pytest.approx(rho, rel=1e-5)
+        assert 0 <= row.p_value < 0.05
+    (fig,) = figures
+    labels = legend_texts(fig)
+    assert labels and max(map(len, labels)) <= 40, labels
+    assert {"1 epoch", "10 epochs", "online error, 10 epochs", "test error, 1 epoch"} <= set(labels)
+    texts = [t.get_text() for ax in fig.get_axes() for t in ax.texts]
+    assert any("10 epochs: r² = " in t for t in texts)
+    # The 10-epoch sweep solid, the one-epoch sweep dashed.
+    styles = {
+        line.get_label(): line.get_linestyle()
+        for ax in fig.get_axes()
+        for line in ax.get_lines()
+        if "error," in line.get_label()
+    }
+    assert styles["online error, 10 epochs"] == "-" and styles["online error, 1 epoch"] == "--"
+
+
+def test_fig4_epochs_refuses_two_networks_or_two_studies_of_one_length(tmp_path):
+    digits = two_sweeps(tmp_path)
+    wine = two_sweeps(tmp_path, layers="6-4-3", dataset="wine")
+    with pytest.raises(ValueError, match=r"the sweeps hold 2 networks \(digits, 6-5-5-5-3; wine, 6-4-3\)"):
+        plots.fig4_epochs([*digits, *wine], tmp_path / "f.png")
+    other = tmp_path / "other.csv"
+    pd.read_csv(digits[1]).assign(eps=0.25, trial_id=lambda f: f["trial_id"] + "-eps").to_csv(
+        other, index=False
+    )
+    with pytest.raises(ValueError, match="2 studies of 10 epochs differ in other settings"):
+        plots.fig4_epochs([*digits, other], tmp_path / "f.png")
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_fig4_epochs_cli(tmp_path, capsys):
+    one, ten = two_sweeps(tmp_path)
+    out = tmp_path / "figs" / "fig4_10ep.png"
+    assert plots_main(["fig4-epochs", str(one), str(ten), "--out", str(out)]) == 0
+    assert_png(out)
+    table = out.with_name("fig4_10ep_r2.csv")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == [str(out), str(table)]
+    assert lines[2].startswith("1 epoch: r² = ") and lines[3].startswith("10 epochs: r² = ")
+    assert len(pd.read_csv(table)) == 2
+    # Run again: the figure and the table are ours and are replaced.
+    assert plots_main(["fig4-epochs", str(one), str(ten), "--out", str(out), "--x", "n_replaced"]) == 0
+    capsys.readouterr()
+    err = assert_one_line_exit_2(
+        lambda: plots_main(["fig4-epochs", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "n.png")]),
+        capsys,
+    )
+    assert "nope.csv: no such file" in err
+    notes = tmp_path / "notes_r2.csv"
+    notes.write_text("my,notes\n1,2\n")
+    err = assert_one_line_exit_2(
+        lambda: plots_main(["fig4-epochs", str(one), str(ten), "--out", str(tmp_path / "notes.png")]), capsys
+    )
+    assert "notes_r2.csv exists and is not an r² table of this package" in err
+    assert not (tmp_path / "notes.png").exists() and notes.read_text() == "my,notes\n1,2\n"
+
+
+def test_cli_subprocess_fig4_epochs(tmp_path):
+    one, ten = two_sweeps(tmp_path)
+    proc = run_cli("fig4-epochs", one, ten, "--out", tmp_path / "f.png", "--r2-out", tmp_path / "r2.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert_png(tmp_path / "f.png")
+    assert pd.read_csv(tmp_path / "r2.csv")["epochs"].tolist() == [1, 10]
+
+
+def test_fig4_legend_names_only_what_differs_and_stays_short(tmp_path, monkeypatch):
+    base = sweep_frame(layers="6-5-5-5-3").assign(dataset="mnist", preset="paper")
+    other = base.assign(
+        nudge_factor=2.0, batch_order="fixed", eps=0.25, trial_id=lambda f: f["trial_id"] + "-b"
+    )
+    base.to_csv(tmp_path / "paper_sweep.csv", index=False)
+    other.to_csv(tmp_path / "paper_authors_dynamics_sweep.csv", index=False)
+    figures = drawn_figure(monkeypatch)
+    plots.fig4(
+        [tmp_path / "paper_sweep.csv", tmp_path / "paper_authors_dynamics_sweep.csv"],
+        tmp_path / "f.png",
+        test=True,
+    )
+    labels = legend_texts(figures[0])
+    # The preset both share is left out; the test error is one style entry, not one per study.
+    assert sorted(labels[:2]) == ["from paper", "from paper_authors_dynamics"]
+    assert labels[2:] == ["online error", "test error"]
+    assert max(map(len, labels)) <= 40

@@ -5,6 +5,7 @@
 ``fig2``          online training (solid) and test (dotted) error per epoch of several runs
 ``fig3``          smoothed per-layer-pair training rates (eq. 20-21), one panel per run
 ``fig4``          one-epoch error against the number of replaced connections
+``fig4_epochs``   error after the last epoch and log-spread against p, sweeps of 1 and 10 epochs
 ``fig5``          mean weight change between every pair of layers, one panel per run
 ``fig_gradient``  the exact gradient beside EqProp's estimates per layer pair
 ``fig_studies``   outcome per study and rewiring, every seed a dot
@@ -23,6 +24,7 @@ drawing them never changes the pyplot backend of an interactive session.
 Command line::
 
     python -m smallworld_eqp.plots fig4 data/results/sweep.csv --out fig4.png [--x p]
+    python -m smallworld_eqp.plots fig4-epochs sweep.csv sweep_10ep.csv --out fig4_10ep.png
     python -m smallworld_eqp.plots fig2 data/results/runs/basic data/results/runs/ours --out fig2.png
     python -m smallworld_eqp.plots fig3 data/results/runs/* --out fig3.png --window 25
     python -m smallworld_eqp.plots fig1 --layers 6,5,5,5,3 --intra --replacements 10 --seed 0 --out fig1.png
@@ -48,6 +50,7 @@ from smallworld_eqp.plots.sweep import (
     X_CHOICES,
     X_LABELS,
     fig4,
+    fig4_epochs,
     fig_studies,
     network_families,
     short_layers,
@@ -66,6 +69,7 @@ __all__ = [
     "fig2",
     "fig3",
     "fig4",
+    "fig4_epochs",
     "fig5",
     "fig_gradient",
     "fig_studies",

@@ -6,6 +6,8 @@ Examples
 
     python -m smallworld_eqp.plots fig1 --layers 6,5,5,5,3 --intra --replacements 10 --out fig1.png
     python -m smallworld_eqp.plots fig4 data/results/sweep.csv --test --out fig4.png
+    python -m smallworld_eqp.plots fig4-epochs analysis/results/authors_code_sweep.csv \\
+        analysis/results/authors_code_sweep_10ep.csv --out fig4_10ep.png
     python -m smallworld_eqp.plots fig5 data/runs/authors-code-mlff data/runs/authors-code-sw --out fig5.png
     python -m smallworld_eqp.plots gradient analysis/results/gradient_vs_eqprop.csv \\
         --setting 1:12 --setting 0.001:10000 --out gradient.png
@@ -28,10 +30,12 @@ from smallworld_eqp.plots import (
     fig2,
     fig3,
     fig4,
+    fig4_epochs,
     fig5,
     fig_gradient,
     fig_studies,
 )
+from smallworld_eqp.study import spread_error
 from smallworld_eqp.study.spec import TrialSpec, build_graph
 
 # ----------------------------------------------------------------- command line
@@ -54,7 +58,7 @@ def setting(text: str) -> tuple[float, int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m smallworld_eqp.plots", description="Draw the paper's figures.")
     sub = parser.add_subparsers(
-        dest="figure", required=True, metavar="{fig1,fig2,fig3,fig4,fig5,studies,gradient}"
+        dest="figure", required=True, metavar="{fig1,fig2,fig3,fig4,fig4-epochs,fig5,studies,gradient}"
     )
     p1 = sub.add_parser("fig1", help="topology of a small network (Fig. 1)")
     p1.add_argument("--layers", type=layer_list, default=[6, 5, 5, 5, 3], help="layer sizes, input first")
@@ -74,6 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     p4.add_argument("--band", choices=BANDS, default="minmax", help="band over seeds")
     p4.add_argument("--test", action="store_true", help="also draw the test error")
     p4.add_argument("--pairs", action="store_true", help="add a panel of per-pair totals (eq. 22)")
+    p4e = sub.add_parser(
+        "fig4-epochs", help="error after the last epoch and log-spread against p, sweeps of 1 and 10 epochs"
+    )
+    p4e.add_argument("sweeps", nargs="+", metavar="SWEEP_CSV", help="sweep CSVs of one network")
+    p4e.add_argument("--x", choices=X_CHOICES, default="p", help="x axis")
+    p4e.add_argument("--band", choices=BANDS, default="minmax", help="band over seeds")
+    p4e.add_argument("--no-test", dest="test", action="store_false", help="leave out the test error")
+    p4e.add_argument(
+        "--r2-out", help="CSV of r^2 and Spearman rho (log-spread vs. online error; default: OUT_r2.csv)"
+    )
     p5 = sub.add_parser("studies", help="outcomes of a few rewiring amounts per study, every seed a point")
     p5.add_argument("sweeps", nargs="+", metavar="SWEEP_CSV")
     p5.add_argument("--y", default="test_error,authors_spread", help=f"columns, from {', '.join(STUDY_Y)}")
@@ -95,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=",".join(ESTIMATOR_STYLE),
         help=f"comma-separated, from {', '.join(ESTIMATOR_STYLE)} (default all)",
     )
-    for p in (p1, p2, p3, p4, p5, p6, p7):
+    for p in (p1, p2, p3, p4, p4e, p5, p6, p7):
         p.add_argument("--out", required=True, help="image file to write (PNG)")
         p.add_argument("--title", help="figure title")
     return parser
@@ -125,6 +139,13 @@ def _draw(args: argparse.Namespace) -> int:
             band=args.band,
             title=args.title,
         )
+    elif args.figure == "fig4-epochs":
+        r2_out = args.r2_out or spread_error.table_path(args.out)
+        out = fig4_epochs(
+            args.sweeps, args.out, x=args.x, band=args.band, test=args.test, r2_out=r2_out, title=args.title
+        )
+        print(out, r2_out, *spread_error.describe(spread_error.read_table(r2_out)), sep="\n")
+        return 0
     elif args.figure == "fig5":
         out = fig5(args.runs, args.out, epoch=args.epoch, title=args.title)
     elif args.figure == "gradient":

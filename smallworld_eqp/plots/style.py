@@ -156,14 +156,20 @@ class ZeroLogAxes:
         for ax in self.axes:
             ax.set_yscale(scale)
 
-    def legend(self, *, below: bool = False, **kwargs) -> None:
-        """One legend for the pair of axes: inside the wide one, or below the figure."""
+    def legend(self, *, below: bool = False, extra: Iterable = (), **kwargs) -> None:
+        """One legend for the pair of axes: inside the wide one, or below the figure
+        (the subfigure holding the axes); ``extra`` handles (with their labels) follow
+        the drawn lines'."""
         handles, labels = [], []
         for ax in self.axes:
             h, lab = ax.get_legend_handles_labels()
             handles += h
             labels += lab
+        for h in extra:
+            handles.append(h)
+            labels.append(h.get_label())
         if below:
+            kwargs.setdefault("ncol", 2)
             self.axes[-1].figure.legend(handles, labels, loc="outside lower center", **kwargs)
         else:
             self.axes[-1].legend(handles, labels, **kwargs)

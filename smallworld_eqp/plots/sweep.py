@@ -1,7 +1,9 @@
 """Figures of sweeps, drawn from their CSVs: Fig. 4 (one-epoch error against the
-rewiring) and the per-study outcome figure.
+rewiring), the journal's Fig. 4 after several epochs (error and log-spread of sweeps of
+different lengths side by side) and the per-study outcome figure.
 
-Imports: :mod:`.style` and the results schema (:mod:`smallworld_eqp.study.schema`); never numba.
+Imports: :mod:`.style`, the results schema (:mod:`smallworld_eqp.study.schema`) and
+:mod:`smallworld_eqp.study.spread_error`; never numba.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from matplotlib.lines import Line2D
 
 from smallworld_eqp.plots.style import (
     PathLike,
+    check_figure_path,
     error_axis,
     measures_of,
     new_figure,
@@ -24,7 +27,7 @@ from smallworld_eqp.plots.style import (
     save_figure,
     zero_log_axes,
 )
-from smallworld_eqp.study import schema
+from smallworld_eqp.study import schema, spread_error
 
 X_CHOICES = ("n_replaced", "p")
 BANDS = ("minmax", "std")
@@ -76,8 +79,9 @@ def fig4(
     The mean over seeds of ``online_error_epoch1`` (the training error during the
     first epoch, each batch seen before its update) with a band over seeds, on a
     log x axis; the trials without replacement sit on a separate axis at 0 (see
-    :class:`ZeroLogAxes`). Trials of different configurations (depth, data set,
-    ...) are drawn as separate series.
+    :class:`ZeroLogAxes`). Each network (data set and layer sizes) gets its own
+    panel and error unit (:func:`network_families`); its studies are series named
+    by what tells them apart, the test error one line style for all.
 
     Parameters
     ----------
@@ -96,8 +100,9 @@ def fig4(
     band : {"minmax", "std"}
         Band over seeds: min to max, or mean +- one standard deviation.
     measure : {"misclassification", "cost"}, optional
-        Draw only the trials whose errors are of this kind (``error_measure``); one
-        axis cannot hold a rate and a regression's cost.
+        Draw only the trials whose errors are of this kind (``error_measure``);
+        without it, each network's panel has its own unit (a rate in percent, a
+        regression's cost C).
     title : str, optional
 
     Returns
@@ -117,7 +122,6 @@ def fig4(
         what = f"{x}" if measure is None else f"{x} and error measure {measure!r}"
         raise ValueError(f"no ok trial with a value of {what} in {', '.join(map(str, paths))}")
     series = schema.by_configuration(df)
-    scale, unit = error_axis([df])
     if pairs and len(series) > 1:
         raise ValueError(
             f"pairs=True needs the trials of one configuration, got {len(series)}: "
@@ -132,6 +136,8 @@ def fig4(
     subfigs = np.atleast_1d(fig.subfigures(nrows, ncols, squeeze=False)).ravel()
     for subfig, (family, members) in zip(subfigs, panels):
         part_x = pd.concat([rows[x] for _, rows in members]).to_numpy()
+        # Each network its own unit: a classifier's rate beside a regression's cost C.
+        scale, unit = error_axis(rows for _, rows in members)
         rows_axes = zero_log_axes(subfig, part_x, nrows=2 if pairs else 1)
         top = rows_axes[0]
         counts = []
@@ -142,11 +148,22 @@ def fig4(
             top.plot(stats[x], scale * stats["mean"], "o-", color=color, markersize=4, label=name)
             if test:
                 st = _by_x(part, x, "test_error", band)
-                top.plot(st[x], scale * st["mean"], "s--", color=color, markersize=3, label=f"{name}, test")
+                top.plot(st[x], scale * st["mean"], "s--", color=color, markersize=3)
         seeds = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
         top.set_ylabel(f"error after one epoch {unit}")
+        # One entry per study (its colour) and, with the test error, one per line style.
+        style = []
+        if test:
+            style = [
+                Line2D([], [], color="k", marker="o", markersize=4, label="online error"),
+                Line2D([], [], color="k", marker="s", linestyle="--", markersize=3, label="test error"),
+            ]
         top.legend(
-            fontsize="x-small", title=f"mean, {spread_text} over {seeds} trials", title_fontsize="x-small"
+            extra=style,
+            below=len(members) + len(style) > LEGEND_INSIDE,
+            fontsize="x-small",
+            title=f"mean, {spread_text} over {seeds} trials",
+            title_fontsize="x-small",
         )
         # A panel title: an axes title would widen the narrow zero axis in the layout.
         subfig.suptitle(family, fontsize="medium")
@@ -162,11 +179,133 @@ def fig4(
             bottom.set_xlabel(X_LABELS[x])
         else:
             top.set_xlabel(X_LABELS[x])
-    fig.suptitle(title or "Online training error during the first epoch (Fig. 4), one panel per network")
+    fig.suptitle(title or "Fig. 4: online error during the first epoch")
     return save_figure(fig, out)
 
 
+# ----------------------------------------------------------------- Fig. 4 after several epochs
+
+#: Line styles of the sweeps in :func:`fig4_epochs`, the longest first.
+EPOCHS_STYLES = ("-", "--", ":", "-.")
+
+
+def fig4_epochs(
+    sweep_csvs: PathLike | Iterable[PathLike],
+    out: PathLike,
+    *,
+    x: str = "p",
+    band: str = "minmax",
+    test: bool = True,
+    r2_out: PathLike | None = None,
+    title: str | None = None,
+) -> Path:
+    """The journal's Fig. 4: error after the last epoch and log-spread against the
+    rewiring, for sweeps of one network that differ in their number of epochs.
+
+    Left panel: the online error of each trial's last epoch (``online_error_final``,
+    what the authors' logs call training error; the first epoch's in a one-epoch
+    sweep) with a band over seeds, and the test error (squares); right panel: the
+    log-spread of the per-layer training rates (``log_spread``, eq. 22-23). The
+    sweep of most epochs is drawn solid, the others dashed (then dotted). p = 0 sits
+    on its own axis at the left (:class:`ZeroLogAxes`). Beside the spread: r^2
+    (squared Pearson) and Spearman's rho between log-spread and the final online
+    error across each sweep's trials (:func:`smallworld_eqp.study.spread_error.correlate`).
+
+    Parameters
+    ----------
+    sweep_csvs : path-like or iterable of path-like
+        Sweep CSVs of one network (data set and layer sizes); their ok trials are
+        grouped by ``epochs`` (:func:`smallworld_eqp.study.spread_error.by_epochs`).
+    out : path-like
+        The PNG to write.
+    x : {"p", "n_replaced"}
+    band : {"minmax", "std"}
+    test : bool
+        Draw the test error too.
+    r2_out : path-like, optional
+        Also write the correlations there as CSV
+        (:data:`smallworld_eqp.study.spread_error.TABLE_COLUMNS`).
+    title : str, optional
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ValueError
+        No ok trial, several networks, two studies of the same number of epochs, or
+        mixed error measures.
+    """
+    if x not in X_CHOICES:
+        raise ValueError(f"x must be one of {', '.join(X_CHOICES)}, got {x!r}")
+    if band not in BANDS:
+        raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
+    check_figure_path(out)
+    if r2_out is not None:
+        spread_error.check_table_path(r2_out)
+    paths = schema.as_paths(sweep_csvs)
+    df = schema.load_sweep(paths, source=True)
+    df = df[df[x].notna()]
+    if df.empty:
+        raise ValueError(f"no ok trial with a value of {x} in {', '.join(map(str, paths))}")
+    sweeps = spread_error.by_epochs(df)
+    table = spread_error.correlate(df)
+    scale, unit = error_axis([df])
+    df = df.assign(online_error_last=spread_error.final_online_error(df))
+    fig = new_figure(11.0, 4.4)
+    left, right = fig.subfigures(1, 2, wspace=0.02)
+    (err_ax,) = zero_log_axes(left, df[x].to_numpy())
+    (spread_ax,) = zero_log_axes(right, df[x].to_numpy())
+    online_color, test_color, spread_color = run_colors(3)
+    # The longest sweep solid, the others dashed, dotted, ...
+    styles = dict(zip(sorted({e for _, e, _ in sweeps}, reverse=True), EPOCHS_STYLES * len(sweeps)))
+    for label, epochs, part in reversed(sweeps):  # the longest first in the legends
+        part = df.loc[part.index]
+        ls = styles[epochs]
+        stats = _by_x(part, x, "online_error_last", band)
+        err_ax.band(stats[x], scale * stats["lo"], scale * stats["hi"], online_color, alpha=0.12)
+        err_ax.plot(
+            stats[x], scale * stats["mean"], marker="o", linestyle=ls, color=online_color,
+            markersize=4, label=f"online error, {label}",
+        )  # fmt: skip
+        if test:
+            st = _by_x(part, x, "test_error", band)
+            err_ax.plot(
+                st[x], scale * st["mean"], marker="s", linestyle=ls, color=test_color,
+                markersize=3, label=f"test error, {label}",
+            )  # fmt: skip
+        sp = _by_x(part, x, "log_spread", band)
+        spread_ax.band(sp[x], sp["lo"], sp["hi"], spread_color, alpha=0.12)
+        spread_ax.plot(
+            sp[x], sp["mean"], marker="o", linestyle=ls, color=spread_color, markersize=4, label=label
+        )
+    err_ax.set_ylabel(f"error after the last epoch {unit}")
+    err_ax.set_xlabel(X_LABELS[x])
+    err_ax.legend(fontsize="x-small")
+    spread_ax.set_ylabel("log-spread of the layer training rates (eq. 22-23)")
+    spread_ax.set_xlabel(X_LABELS[x])
+    spread_ax.legend(fontsize="x-small", loc="upper right")
+    # r^2 and rho in the lower left corner of the log axis (the spread falls with p).
+    (spread_ax.log or spread_ax.zero).text(
+        0.03, 0.03, "log-spread vs. online error:\n" + "\n".join(spread_error.describe(table)),
+        transform=(spread_ax.log or spread_ax.zero).transAxes, fontsize="x-small", va="bottom",
+        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "edgecolor": "0.7"},
+    )  # fmt: skip
+    spread_text = "min-max" if band == "minmax" else "±1 std"
+    left.suptitle(f"error (mean, {spread_text} over seeds)", fontsize="medium")
+    right.suptitle("log-spread", fontsize="medium")
+    family = network_families(schema.by_configuration(df))[0][0]
+    fig.suptitle(title or f"Fig. 4, {family}: {' and '.join(label for label, _, _ in sweeps)}")
+    written = save_figure(fig, out)
+    if r2_out is not None:
+        spread_error.write_table(table, r2_out)
+    return written
+
+
 FIG4_PANELS_PER_ROW = 3
+#: A legend of more entries goes below its panel, where it cannot outgrow the plot.
+LEGEND_INSIDE = 6
 
 
 def short_layers(layers: str) -> str:
@@ -193,18 +332,30 @@ def network_families(
     """Studies (:func:`schema.by_configuration`) grouped by network: data set and layer sizes.
 
     Returns ``(family, [(name, rows), ...])`` in first-seen order; the family reads
-    ``mnist, 784-100x5-10`` and each study's name is its label without the layer
-    sizes (the preset, or what tells it from its kin), else its preset, else
-    ``all trials``.
+    ``mnist, 784-100x5-10`` and each study's name is what tells it from the other
+    studies of its network: its label without the layer sizes and without the parts
+    all of them share (the preset, say); a network's only study is named by its
+    label without the layer sizes, else its preset, else ``all trials``.
     """
-    families: dict[str, list[tuple[str, pd.DataFrame]]] = {}
+    families: dict[str, list[tuple[list[str], str, pd.DataFrame]]] = {}
     for label, rows in series:
         layers = str(rows["layers"].iloc[0])
         family = f"{rows['dataset'].iloc[0]}, {short_layers(layers)}"
         preset = str(rows["preset"].iloc[0]) if "preset" in rows and pd.notna(rows["preset"].iloc[0]) else ""
-        name = ", ".join(part for part in label.split(", ") if part != layers) or preset or "all trials"
-        families.setdefault(family, []).append((name, rows))
-    return list(families.items())
+        parts = [part for part in label.split(", ") if part != layers]
+        families.setdefault(family, []).append((parts, preset, rows))
+    out = []
+    for family, members in families.items():
+        shared = set.intersection(*(set(parts) for parts, _, _ in members)) if len(members) > 1 else set()
+        named = [
+            (
+                ", ".join(p for p in parts if p not in shared) or ", ".join(parts) or preset or "all trials",
+                rows,
+            )
+            for parts, preset, rows in members
+        ]
+        out.append((family, named))
+    return out
 
 
 #: Columns :func:`fig_studies` can draw, with their axis labels.
