@@ -22,8 +22,22 @@ from typing import Any
 
 import numpy as np
 
-from smallworld_eqp.settings import parse_floats, parse_number_or, parse_optional_float, setting
-from smallworld_eqp.validate import check_bool, check_choice, check_int, check_real
+from smallworld_eqp.settings import (
+    check_declared,
+    parse_floats,
+    parse_number_or,
+    parse_optional_float,
+    setting,
+)
+from smallworld_eqp.validate import (
+    Boolean,
+    Choices,
+    Interval,
+    NonZero,
+    Nullable,
+    NumberOr,
+    OneOrPerItem,
+)
 
 #: The relaxation solvers (:data:`kernels.SOLVERS`), each with the forms of the clamped
 #: step it implements (keys of :data:`kernels.NUDGES`).
@@ -38,6 +52,8 @@ NUDGES = (*STEP_FORMS, "symmetric")
 BATCH_ORDERS = ("reshuffle", "fixed")
 # Step and batch counts above this are typing errors, not experiments (and overflow int32).
 MAX_COUNT = 1_000_000_000
+_COUNT = Interval(int, 1, MAX_COUNT)
+_POSITIVE = Interval(float, 0, None, closed="neither")
 
 #: The graph measures of a results row, in column order (:data:`metrics.SUMMARY`
 #: computes them).
@@ -189,101 +205,87 @@ class EqPropConfig:
         from its own seed).
     """
 
-    eps: float = setting(0.5, "Euler step size eps (eq. 9)", since="0.1")
-    beta: float = setting(1.0, "clamping factor beta (eq. 5)", since="0.1")
-    n_free: int = setting(500, "free-phase steps", since="0.1")
-    n_clamped: int = setting(8, "weakly-clamped-phase steps", since="0.1")
-    batch_size: int = setting(20, "examples per batch", since="0.1")
+    eps: float = setting(
+        0.5, "Euler step size eps (eq. 9)", since="0.1", allowed=Interval(float, 0, None, closed="neither")
+    )
+    beta: float = setting(1.0, "clamping factor beta (eq. 5)", since="0.1", allowed=NonZero())
+    n_free: int = setting(500, "free-phase steps", since="0.1", allowed=_COUNT)
+    n_clamped: int = setting(8, "weakly-clamped-phase steps", since="0.1", allowed=_COUNT)
+    batch_size: int = setting(20, "examples per batch", since="0.1", allowed=_COUNT)
     learning_rate: float | tuple[float, ...] = setting(
-        0.02, "one rate, or one per adjacent layer pair input->output", parse=parse_floats, since="0.1"
+        0.02,
+        "one rate, or one per adjacent layer pair input->output",
+        parse=parse_floats,
+        since="0.1",
+        allowed=OneOrPerItem(_POSITIVE, "a positive number"),
     )
     skip_init: float | str = setting(
         0.05,
         "half-width of U[-a, a] for intra and skip weights, or mean-glorot",
         parse=parse_number_or("mean-glorot"),
         since="0.1",
+        allowed=NumberOr(Interval(float, 0, None, closed="left"), "mean-glorot", "a number >= 0"),
     )
     init_scale: float = setting(
-        1.0, "factor on the Glorot bounds of the initial weights (eq. 19)", since="0.2"
+        1.0, "factor on the Glorot bounds of the initial weights (eq. 19)", since="0.2", allowed=_POSITIVE
     )
-    random_beta_sign: bool = setting(False, "flip the sign of beta at random every batch", since="0.1")
+    random_beta_sign: bool = setting(
+        False, "flip the sign of beta at random every batch", since="0.1", allowed=Boolean()
+    )
     persistent_particles: bool = setting(
-        False, "start each example's free phase from its last free state", since="0.1"
+        False, "start each example's free phase from its last free state", since="0.1", allowed=Boolean()
     )
     nudge_factor: float = setting(
-        1.0, "factor on the cost's pull (1: eq. 5; 2: the authors' code)", since="0.1"
+        1.0, "factor on the cost's pull (1: eq. 5; 2: the authors' code)", since="0.1", allowed=_POSITIVE
     )
     nudge: str = setting(
         "gradient",
         "clamped phase: gradient (eq. 5, 9), after-step (the authors' code) or symmetric (+beta and -beta)",
         since="0.2",
+        allowed=Choices(*NUDGES),
     )
     bias_learning_rate: float | None = setting(
         None,
         "one rate for every bias (default: its input weights' rate)",
         parse=parse_optional_float,
         since="0.2",
+        allowed=Nullable(_POSITIVE),
     )
     batch_order: str = setting(
-        "reshuffle", "reshuffle (new order every epoch) or fixed (the authors' code)", since="0.2"
+        "reshuffle",
+        "reshuffle (new order every epoch) or fixed (the authors' code)",
+        since="0.2",
+        allowed=Choices(*BATCH_ORDERS),
     )
     test_particles: bool = setting(
-        False, "evaluate the test split from its own persistent particles (the authors' code)", since="0.2"
+        False,
+        "evaluate the test split from its own persistent particles (the authors' code)",
+        since="0.2",
+        allowed=Boolean(),
     )
-    solver: str = setting("euler", "relaxation: euler (eq. 9) or coordinate", since="0.1")
+    solver: str = setting(
+        "euler", "relaxation: euler (eq. 9) or coordinate", since="0.1", allowed=Choices(*SOLVERS)
+    )
     tol: float | None = setting(
-        None, "stop a phase early when max|ds| < TOL", parse=parse_optional_float, since="0.1"
+        None,
+        "stop a phase early when max|ds| < TOL",
+        parse=parse_optional_float,
+        since="0.1",
+        allowed=Nullable(_POSITIVE),
     )
-    dtype: str = setting("float32", "float32 or float64", since="0.1")
-    seed: int = 0
+    dtype: str = setting("float32", "float32 or float64", since="0.1", allowed=Choices(*DTYPES))
+    # Not a setting (a trial derives it from its own seed), but checked alike.
+    seed: int = dataclasses.field(default=0, metadata={"allowed": Interval(int, 0, None)})
 
     def __post_init__(self) -> None:
-        # Every value is stored as its checker returns it (2 and 2.0, numpy or not, are
-        # one value), so equal configurations hash alike.
-        def keep(name: str, value: Any) -> None:
-            object.__setattr__(self, name, value)
-
-        keep("eps", check_real("eps", self.eps, "(0, inf)"))
-        keep("beta", check_real("beta", self.beta))
-        if self.beta == 0:
-            raise ValueError("beta must be non-zero, got 0")
-        for name in ("n_free", "n_clamped", "batch_size"):
-            keep(name, check_int(name, getattr(self, name), low=1, high=MAX_COUNT))
-        lr = self.learning_rate
-        if isinstance(lr, (list, tuple, np.ndarray)):
-            if len(lr) == 0:
-                raise ValueError(
-                    "learning_rate must be a positive number or a non-empty sequence of them, got []"
-                )
-            keep(
-                "learning_rate",
-                tuple(check_real(f"learning_rate[{i}]", v, "(0, inf)") for i, v in enumerate(lr)),
-            )
-        else:
-            keep("learning_rate", check_real("learning_rate", lr, "(0, inf)"))
-        if isinstance(self.skip_init, str):
-            if self.skip_init != "mean-glorot":
-                raise ValueError(f"skip_init must be a number >= 0 or 'mean-glorot', got {self.skip_init!r}")
-        else:
-            keep("skip_init", check_real("skip_init", self.skip_init, "[0, inf)"))
-        keep("init_scale", check_real("init_scale", self.init_scale, "(0, inf)"))
-        for name in ("random_beta_sign", "persistent_particles", "test_particles"):
-            keep(name, check_bool(name, getattr(self, name)))
-        keep("nudge_factor", check_real("nudge_factor", self.nudge_factor, "(0, inf)"))
-        check_choice("nudge", self.nudge, NUDGES)
-        if self.bias_learning_rate is not None:
-            keep("bias_learning_rate", check_real("bias_learning_rate", self.bias_learning_rate, "(0, inf)"))
-        check_choice("batch_order", self.batch_order, BATCH_ORDERS)
-        check_choice("solver", self.solver, SOLVERS)
+        # Each value as its setting allows (settings.setting's allowed=), stored as the
+        # check returns it; then what involves several settings.
+        check_declared(self)
         if self.step_form not in SOLVER_STEP_FORMS[self.solver]:
             able = [name for name, forms in SOLVER_STEP_FORMS.items() if self.step_form in forms]
             raise ValueError(
                 f"nudge={self.nudge!r} is a form of the {' or '.join(able)} step; it needs solver={able[0]!r}, got solver={self.solver!r}"
             )
-        if self.tol is not None:
-            keep("tol", check_real("tol", self.tol, "(0, inf)"))
-        check_choice("dtype", self.dtype, DTYPES)
-        keep("seed", check_int("seed", self.seed, low=0))
 
     @property
     def step_form(self) -> str:

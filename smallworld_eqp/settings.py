@@ -9,7 +9,9 @@ derive the command-line flags (:func:`add_arguments`), the presets' keys, the tr
 hash and the results CSV columns.
 
 Parsers turn text into values of the right type and say what they expect; whether a
-value is allowed is checked by the setting's owner (:mod:`smallworld_eqp.validate`).
+value is allowed, each setting declares too (``allowed=``, a constraint of
+:mod:`smallworld_eqp.validate`), and :func:`check_declared` checks every declared value
+of an object, the one check of a setting for the API, the command lines and the specs.
 A list value (per-pair learning rates, layer sizes) is written with ``,`` in a flag
 and with ``/`` inside one value of ``--vary``, whose values are separated by ``,``,
 or by the setting's ``vary_sep`` where its values hold commas (the JSON recipe steps: ``;``).
@@ -30,6 +32,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from smallworld_eqp.validate import Constraint
+
 #: The version before settings carried the version that added them; a setting added
 #: later enters the trial hash only when it differs from its default.
 BASE_VERSION = "0.1"
@@ -41,6 +45,7 @@ def setting(
     *,
     parse: Callable[..., Any] | None = None,
     since: str,
+    allowed: Constraint,
     flag: bool = True,
     vary_sep: str = ",",
 ) -> Any:
@@ -60,6 +65,11 @@ def setting(
         and it enters the hash only when it differs from ``default``, so the ids of
         trials recorded before it stay valid
         (:attr:`smallworld_eqp.study.spec.TrialSpec.config_hash`).
+    allowed : Constraint
+        The values it allows, required (:mod:`smallworld_eqp.validate`: ``Interval(int,
+        1, None)``, ``Choices("euler", "coordinate")``, ``Nullable(...)``, ...), checked
+        by :func:`check_declared`. What involves several settings at once (a rate per
+        layer pair) is checked by the owner, after.
     flag : bool
         Whether commands offer a flag for it.
     vary_sep : str
@@ -69,14 +79,16 @@ def setting(
     Raises
     ------
     TypeError
-        Without ``since`` (a forgotten version would change every trial id).
+        Without ``since`` (a forgotten version would change every trial id) or
+        ``allowed``.
 
     Examples
     --------
-    >>> f = setting(3, "steps", since="0.1")
+    >>> from smallworld_eqp.validate import Interval
+    >>> f = setting(3, "steps", since="0.1", allowed=Interval(int, 1, None))
     >>> f.default, f.metadata["since"]
     (3, '0.1')
-    >>> setting(3, "steps")
+    >>> setting(3, "steps", allowed=Interval(int, 1, None))
     Traceback (most recent call last):
     ...
     TypeError: setting() missing 1 required keyword-only argument: 'since'
@@ -85,8 +97,31 @@ def setting(
         parse = {bool: parse_bool, int: parse_int, float: parse_float, str: str}[type(default)]
     return dataclasses.field(
         default=default,
-        metadata={"help": help, "parse": parse, "since": since, "flag": flag, "vary_sep": vary_sep},
+        metadata={
+            "help": help,
+            "parse": parse,
+            "since": since,
+            "allowed": allowed,
+            "flag": flag,
+            "vary_sep": vary_sep,
+        },
     )
+
+
+def check_declared(obj: Any) -> None:
+    """Check every field of the dataclass ``obj`` that declares the values it allows
+    (``allowed`` in its metadata: the settings, :func:`setting`), in field order, and
+    store each as its constraint returns it (2 and 2.0, numpy or not, are one value,
+    so equal objects hash alike).
+
+    Raises
+    ------
+    TypeError, ValueError
+        The first refused value's one-line message, naming the field and the value.
+    """
+    for f in dataclasses.fields(obj):
+        if "allowed" in f.metadata:
+            object.__setattr__(obj, f.name, f.metadata["allowed"](f.name, getattr(obj, f.name)))
 
 
 def declared(cls: type) -> list[dataclasses.Field]:

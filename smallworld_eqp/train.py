@@ -94,7 +94,7 @@ def _train(args: argparse.Namespace) -> int:
     from smallworld_eqp.study import execution, training_runs
 
     spec = spec_from_args(args)
-    build_graph(spec)
+    graph = build_graph(spec)  # fails fast on a graph that cannot be built; the run trains on it
     if args.remove_skip_after is not None and args.remove_skip_after >= spec.epochs:
         raise ValueError(
             f"--remove-skip-after {args.remove_skip_after} must be smaller than --epochs {spec.epochs}"
@@ -109,6 +109,7 @@ def _train(args: argparse.Namespace) -> int:
                 remove_skip_after=args.remove_skip_after,
                 train_eval_every=args.train_eval_every,
                 progress=not args.quiet,
+                graph=graph,
             )
     except (DivergenceError, training_runs.RunStateError) as exc:
         # Not bad input, a failed run: exit 1, and say what is kept.

@@ -5,6 +5,11 @@ it got; a value of the right type that is not allowed raises :class:`ValueError`
 naming the value and what is allowed. Every value is checked once, by the function
 or class that owns it; the command-line interfaces pass these messages through.
 
+A setting declares the values it allows where it is declared, as one of the
+constraints below (:class:`Interval`, :class:`Choices`, :class:`Nullable`, ...;
+``settings.setting(..., allowed=...)``): the one check of that setting, for the API,
+the command lines and the specs (:func:`smallworld_eqp.settings.check_declared`).
+
 Examples
 --------
 >>> check_int("n_free", 500, low=1)
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -142,3 +147,191 @@ def check_random_state(seed: Any, name: str = "seed") -> np.random.Generator:
     if seed is None:
         return np.random.default_rng()
     return np.random.default_rng(check_int(name, seed, low=0))
+
+
+# --- declared constraints --------------------------------------------------------------
+#
+# A setting declares the values it allows where it is declared
+# (``settings.setting(..., allowed=...)``), scikit-learn ``_parameter_constraints``
+# style; one call, ``constraint(name, value)``, checks a value and returns it as it is
+# stored (an int as int, a number as float, a list as a tuple), with the messages of
+# the check_ functions above.
+
+
+class Constraint:
+    """What a setting allows: ``constraint(name, value)`` returns the value as stored,
+    or raises a one-line TypeError or ValueError naming ``name`` and ``value``."""
+
+    def __call__(self, name: str, value: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+def _end(x: float | None, inf: str) -> str:
+    return inf if x is None else f"{x:g}"
+
+
+class Interval(Constraint):
+    """A number of ``kind`` (int or float) within ``[low, high]`` (None: no end).
+
+    ``closed`` (floats only): which finite ends belong to the interval, ``"both"``,
+    ``"left"``, ``"right"`` or ``"neither"``; an infinite end never does (NaN and
+    infinity are refused, :func:`check_real`). Ints are checked by :func:`check_int`.
+
+    Examples
+    --------
+    >>> Interval(int, 1, None)("epochs", 3)
+    3
+    >>> Interval(float, 0, 1, closed="both")("p", 1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: p must lie in [0, 1], got 1.5
+    """
+
+    def __init__(
+        self, kind: type, low: float | None = None, high: float | None = None, *, closed: str = "both"
+    ):
+        if kind not in (int, float):
+            raise TypeError(f"an Interval is of int or float, got {kind!r}")
+        if closed not in ("both", "left", "right", "neither"):
+            raise ValueError(f"closed must be one of both, left, right, neither, got {closed!r}")
+        self.kind, self.low, self.high, self.closed = kind, low, high, closed
+
+    @property
+    def text(self) -> str:
+        """The interval as :func:`check_real` reads it, like ``"(0, inf)"``."""
+        left = "[" if self.low is not None and self.closed in ("both", "left") else "("
+        right = "]" if self.high is not None and self.closed in ("both", "right") else ")"
+        return f"{left}{_end(self.low, '-inf')}, {_end(self.high, 'inf')}{right}"
+
+    def __call__(self, name: str, value: Any) -> Any:
+        if self.kind is int:
+            return check_int(name, value, low=self.low, high=self.high)
+        return check_real(name, value, self.text)
+
+
+class NonZero(Constraint):
+    """A finite real number other than 0."""
+
+    def __call__(self, name: str, value: Any) -> float:
+        v = check_real(name, value)
+        if v == 0:
+            raise ValueError(f"{name} must be non-zero, got 0")
+        return v
+
+
+class Boolean(Constraint):
+    """``True`` or ``False`` (numpy's too), stored as a bool (:func:`check_bool`)."""
+
+    def __call__(self, name: str, value: Any) -> bool:
+        return check_bool(name, value)
+
+
+class Choices(Constraint):
+    """One of the strings ``choices`` (:func:`check_choice`), or of the keys of a
+    registry, read when checking: ``Choices(DESIGNS)`` for a dict ``DESIGNS``.
+
+    Examples
+    --------
+    >>> Choices("euler", "coordinate")("solver", "newton")
+    Traceback (most recent call last):
+    ...
+    ValueError: solver must be one of euler, coordinate, got 'newton'
+    """
+
+    def __init__(self, *choices: str | Mapping[str, Any]):
+        if len(choices) == 1 and isinstance(choices[0], Mapping):
+            self._registry: Mapping[str, Any] | tuple[str, ...] = choices[0]
+        else:
+            self._registry = tuple(choices)
+
+    def __repr__(self) -> str:
+        return f"Choices{self.choices!r}"
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The allowed strings, now."""
+        return tuple(self._registry)
+
+    def __call__(self, name: str, value: Any) -> str:
+        return check_choice(name, value, self.choices)
+
+
+class Text(Constraint):
+    """Any string."""
+
+    def __call__(self, name: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a string, got {value!r}")
+        return value
+
+
+class Nullable(Constraint):
+    """None, or a value ``inner`` allows."""
+
+    def __init__(self, inner: Constraint):
+        self.inner = inner
+
+    def __call__(self, name: str, value: Any) -> Any:
+        return None if value is None else self.inner(name, value)
+
+
+class NumberOr(Constraint):
+    """A number ``inner`` allows, or the word ``word``; ``what`` says which numbers
+    (``"a number >= 0"``) in the message refusing another word."""
+
+    def __init__(self, inner: Interval, word: str, what: str):
+        self.inner, self.word, self.what = inner, word, what
+
+    def __call__(self, name: str, value: Any) -> Any:
+        if isinstance(value, str):
+            if value != self.word:
+                raise ValueError(f"{name} must be {self.what} or {self.word!r}, got {value!r}")
+            return value
+        return self.inner(name, value)
+
+
+class OneOrPerItem(Constraint):
+    """One value ``item`` allows, or a non-empty sequence of them (a tuple; item ``i``
+    named ``name[i]``); ``what`` names an item (``"a positive number"``) in the message
+    refusing an empty sequence. What the sequence's length must be is for the owner
+    to check (per-pair rates against the layers)."""
+
+    def __init__(self, item: Constraint, what: str):
+        self.item, self.what = item, what
+
+    def __call__(self, name: str, value: Any) -> Any:
+        if isinstance(value, (list, tuple, np.ndarray)):
+            if len(value) == 0:
+                raise ValueError(f"{name} must be {self.what} or a non-empty sequence of them, got []")
+            return tuple(self.item(f"{name}[{i}]", v) for i, v in enumerate(value))
+        return self.item(name, value)
+
+
+class InstanceOf(Constraint):
+    """An instance of ``cls``, named ``what`` in the message."""
+
+    def __init__(self, cls: type, what: str):
+        self.cls, self.what = cls, what
+
+    def __call__(self, name: str, value: Any) -> Any:
+        if not isinstance(value, self.cls):
+            raise TypeError(f"{name} must be {self.what}, got {type(value).__name__}")
+        return value
+
+
+class Satisfies(Constraint):
+    """What ``check(value)`` returns: a check of its owner's, with its own messages
+    (the layer sizes: :func:`smallworld_eqp.graph.layered.check_layer_sizes`)."""
+
+    def __init__(self, check: Any):
+        self.check = check
+
+    def __repr__(self) -> str:
+        return f"Satisfies({getattr(self.check, '__qualname__', self.check)})"
+
+    def __call__(self, name: str, value: Any) -> Any:
+        return self.check(value)

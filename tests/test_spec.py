@@ -12,6 +12,7 @@ import pytest
 from smallworld_eqp import config, settings, sweep, train
 from smallworld_eqp.study import presets, spec
 from smallworld_eqp.study.spec import TrialSpec, expand, parse_vary
+from smallworld_eqp.validate import Constraint, Interval
 
 
 def test_every_setting_has_a_flag_in_both_commands():
@@ -88,10 +89,24 @@ LATER_SETTINGS = {
 }
 
 
+def test_every_setting_declares_the_values_it_allows():
+    with pytest.raises(TypeError, match="required keyword-only argument: 'allowed'"):
+        settings.setting(1, "a setting that forgot its values", since="0.1")
+    for cls in (TrialSpec, config.EqPropConfig):
+        for f in settings.declared(cls):
+            assert isinstance(f.metadata.get("allowed"), Constraint), f"{cls.__name__}.{f.name}"
+    # the fields that are no settings but are checked alike
+    assert isinstance(dataclasses.fields(config.EqPropConfig)[-1].metadata["allowed"], Constraint)
+    assert {f.name for f in dataclasses.fields(TrialSpec) if "allowed" in f.metadata} == {
+        *(f.name for f in settings.declared(TrialSpec)),
+        "config",
+    }
+
+
 def test_a_setting_names_the_version_that_added_it():
     with pytest.raises(TypeError, match="required keyword-only argument: 'since'"):
-        settings.setting(1, "a setting that forgot its version")
-    assert settings.setting(1, "a new one", since="0.4").metadata["since"] == "0.4"
+        settings.setting(1, "a setting that forgot its version", allowed=Interval(int))
+    assert settings.setting(1, "a new one", since="0.4", allowed=Interval(int)).metadata["since"] == "0.4"
     since = {
         f.name: f.metadata["since"]
         for cls in (TrialSpec, config.EqPropConfig)
@@ -242,3 +257,34 @@ def test_columns_follow_the_declarations():
     assert cells["layers"] == "8-4-3" and cells["learning_rate"] == "0.1,0.2" and cells["steps"] == ""
     fields = {f.name for f in dataclasses.fields(config.EqPropConfig)} - {"seed"}
     assert fields <= set(cells)
+
+
+def test_a_trial_checks_its_settings_once_and_its_recipe_once(monkeypatch):
+    from smallworld_eqp.graph import layered
+
+    checks = {"config": 0, "recipe": 0}
+    check_config, check_recipe = config.EqPropConfig.__post_init__, layered.check_recipe
+
+    def counted_config(self):
+        checks["config"] += 1
+        check_config(self)
+
+    def counted_recipe(recipe):
+        checks["recipe"] += 1
+        check_recipe(recipe)
+
+    monkeypatch.setattr(config.EqPropConfig, "__post_init__", counted_config)
+    monkeypatch.setattr(layered, "check_recipe", counted_recipe)
+    trial = TrialSpec(layers=(8, 4, 4, 3), n=3, eps=0.4, n_free=5)
+    assert checks == {"config": 1, "recipe": 1}
+    net_config, graph = spec.network_config(trial), spec.build_graph(trial)
+    assert checks == {"config": 1, "recipe": 1}  # the trial's network and graph: not checked again
+    monkeypatch.undo()
+    assert net_config == dataclasses.replace(trial.config, seed=spec.derived_seed(trial.seed, 1))
+    assert graph == layered.build(trial.recipe, seed=spec.derived_seed(trial.seed, 0))
+
+
+def test_every_setting_is_checked_even_when_it_has_no_effect():
+    # mode was checked only for a trial that rewires; a spec holding another mode had its own id
+    with pytest.raises(ValueError, match="^mode must be one of replace, add, got 'swap'$"):
+        TrialSpec(mode="swap")

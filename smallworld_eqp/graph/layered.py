@@ -376,7 +376,12 @@ def check_recipe(recipe: Sequence[Mapping[str, Any]]) -> None:
     )
 
 
-def build(recipe: Sequence[Mapping[str, Any]], seed: int | np.random.Generator | None = None) -> Graph:
+def build(
+    recipe: Sequence[Mapping[str, Any]],
+    seed: int | np.random.Generator | None = None,
+    *,
+    checked: bool = False,
+) -> Graph:
     """Build a graph from a recipe: a list of steps ``{"op": name, **arguments}``.
 
     Parameters
@@ -386,6 +391,10 @@ def build(recipe: Sequence[Mapping[str, Any]], seed: int | np.random.Generator |
         one makes the graph (``layered``). Checked first (:func:`check_recipe`).
     seed : int, numpy.random.Generator or None
         One random stream, shared in order by the steps that take a ``seed``.
+    checked : bool
+        The recipe has passed :func:`check_recipe` already (a trial's, checked when
+        its spec was made): not checked again. Each step still checks its own
+        arguments.
 
     Examples
     --------
@@ -393,7 +402,8 @@ def build(recipe: Sequence[Mapping[str, Any]], seed: int | np.random.Generator |
     >>> g.kind_counts()
     {'adjacent': 61, 'intra': 0, 'skip': 4}
     """
-    check_recipe(recipe)
+    if not checked:
+        check_recipe(recipe)
     rng = check_random_state(seed)
     graph = None
     for step in recipe:

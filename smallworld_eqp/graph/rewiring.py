@@ -178,12 +178,17 @@ def check_rewire(
     if (n is None) == (p is None):
         raise ValueError(f"give exactly one of n and p, got n={n!r} and p={p!r}")
     check_choice("mode", mode, MODES)
-    check_bool("reuse_removed", reuse_removed)
-    if reuse_removed and mode != "replace":
-        raise ValueError(f"reuse_removed=True needs mode='replace' (edges to reuse), got mode={mode!r}")
+    check_reuse(mode, check_bool("reuse_removed", reuse_removed))
     if n is not None:
         return check_int("n", n, low=0), None
     return None, check_real("p", p, "[0, 1]")
+
+
+def check_reuse(mode: str = "replace", reuse_removed: bool = False) -> None:
+    """Refuse ``reuse_removed`` without removed edges to reuse (``mode`` other than
+    ``"replace"``); each value is checked on its own first (:func:`check_rewire`)."""
+    if reuse_removed and mode != "replace":
+        raise ValueError(f"reuse_removed=True needs mode='replace' (edges to reuse), got mode={mode!r}")
 
 
 @graph_step(check=check_rewire)

@@ -30,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import itertools
@@ -45,6 +46,7 @@ from smallworld_eqp.config import EqPropConfig, pair_rates
 from smallworld_eqp.graph import layered, rewiring
 from smallworld_eqp.settings import (
     BASE_VERSION,
+    check_declared,
     declared,
     parse_floats,
     parse_ints,
@@ -54,7 +56,15 @@ from smallworld_eqp.settings import (
     parse_value,
     setting,
 )
-from smallworld_eqp.validate import check_bool, check_choice, check_int
+from smallworld_eqp.validate import (
+    Boolean,
+    Choices,
+    InstanceOf,
+    Interval,
+    Nullable,
+    Satisfies,
+    Text,
+)
 
 #: A recipe step as JSON, for the messages.
 _STEP_EXAMPLE = '[{"op": "without_kind", "kind": "skip"}]'
@@ -88,6 +98,20 @@ def parse_steps(text: str) -> tuple[dict, ...]:
                 f"step {k} of {text!r:.80} is {json.dumps(step):.40}; each step is an object like {_STEP_EXAMPLE[1:-1]}"
             )
     return tuple(steps)
+
+
+def _check_steps(steps: Any) -> tuple[dict, ...]:
+    """Recipe steps as a tuple of dicts; what each step says is the recipe's check
+    (:func:`layered.check_recipe`)."""
+    if isinstance(steps, (str, bytes, Mapping)) or not isinstance(steps, Sequence):
+        raise TypeError(f"steps must be a list of recipe steps like {_STEP_EXAMPLE}, got {steps!r:.80}")
+    for k, step in enumerate(steps, 1):
+        if not isinstance(step, Mapping):
+            raise TypeError(f"steps: step {k} must be a mapping like {_STEP_EXAMPLE[1:-1]}, got {step!r:.80}")
+    return tuple(dict(s) for s in steps)
+
+
+_POSITIVE_COUNT = Nullable(Interval(int, 1, None))
 
 
 @dataclass(frozen=True)
@@ -130,55 +154,90 @@ class TrialSpec:
         training examples (None: all).
     """
 
-    preset: str = setting("", "a label recorded in the row", flag=False, since="0.1")
-    dataset: str = setting("digits", "data set", since="0.1")
+    preset: str = setting("", "a label recorded in the row", flag=False, since="0.1", allowed=Text())
+    dataset: str = setting("digits", "data set", since="0.1", allowed=Choices(datasets.DATASETS))
     n_train: int | None = setting(
-        None, "use the first N training examples", parse=parse_optional_int, since="0.1"
+        None,
+        "use the first N training examples",
+        parse=parse_optional_int,
+        since="0.1",
+        allowed=_POSITIVE_COUNT,
     )
-    n_test: int | None = setting(None, "use the first N test examples", parse=parse_optional_int, since="0.1")
-    epochs: int = setting(1, "training epochs", since="0.1")
+    n_test: int | None = setting(
+        None, "use the first N test examples", parse=parse_optional_int, since="0.1", allowed=_POSITIVE_COUNT
+    )
+    epochs: int = setting(1, "training epochs", since="0.1", allowed=Interval(int, 1, None))
     layers: tuple[int, ...] = setting(
         (64, 32, 32, 32, 32, 10),
         "layer sizes, input first, e.g. 784,500,500,500,10",
         parse=parse_ints,
         since="0.1",
+        allowed=Satisfies(layered.check_layer_sizes),
     )
     intra: bool = setting(
-        False, "connect every pair of neurons inside each hidden layer (paper 4.3)", since="0.1"
+        False,
+        "connect every pair of neurons inside each hidden layer (paper 4.3)",
+        since="0.1",
+        allowed=Boolean(),
     )
     n: int | None = setting(
-        None, "number of edges to replace (or add)", parse=parse_optional_int, flag=False, since="0.1"
+        None,
+        "number of edges to replace (or add)",
+        parse=parse_optional_int,
+        flag=False,
+        since="0.1",
+        allowed=Nullable(Interval(int, 0, None)),
     )
     p: float | None = setting(
-        None, "per-edge replacement probability", parse=parse_optional_float, flag=False, since="0.1"
+        None,
+        "per-edge replacement probability",
+        parse=parse_optional_float,
+        flag=False,
+        since="0.1",
+        allowed=Nullable(Interval(float, 0, 1, closed="both")),
     )
     mode: str = setting(
-        "replace", "replace edges by skip edges, or add skip edges without removing", since="0.1"
+        "replace",
+        "replace edges by skip edges, or add skip edges without removing",
+        since="0.1",
+        allowed=Choices(*rewiring.MODES),
     )
     reuse_removed: bool = setting(
-        False, "removed edges become candidates for later replacements (the authors' code)", since="0.2"
+        False,
+        "removed edges become candidates for later replacements (the authors' code)",
+        since="0.2",
+        allowed=Boolean(),
     )
     design: str = setting(
         "uniform",
         "where the n new edges go (rewiring.DESIGNS): uniform, span-K (K = 2..6), into-output, "
         "out-of-input, hidden-only, intra",
         since="0.3",
+        allowed=Choices(rewiring.DESIGNS),
     )
     steps: tuple[dict, ...] = setting(
         (),
         'further graph recipe steps, JSON, e.g. \'[{"op": "without_kind", "kind": "intra"}]\'',
         parse=parse_steps,
         since="0.2",
+        allowed=Satisfies(_check_steps),
         vary_sep=";",  # a value is JSON, commas and all
     )
-    seed: int = setting(0, "seeds rewiring, init and shuffling", flag=False, since="0.1")
-    config: EqPropConfig = field(default_factory=EqPropConfig)
-    rate_every: int = setting(1, "n of eq. 22: sum the per-pair rates every n batches", since="0.1")
+    seed: int = setting(
+        0, "seeds rewiring, init and shuffling", flag=False, since="0.1", allowed=Interval(int, 0, None)
+    )
+    config: EqPropConfig = field(
+        default_factory=EqPropConfig, metadata={"allowed": InstanceOf(EqPropConfig, "an EqPropConfig")}
+    )
+    rate_every: int = setting(
+        1, "n of eq. 22: sum the per-pair rates every n batches", since="0.1", allowed=Interval(int, 1, None)
+    )
     train_eval_n: int | None = setting(
         10_000,
         "measure the training error on the first N training examples",
         parse=parse_optional_int,
         since="0.1",
+        allowed=_POSITIVE_COUNT,
     )
     data_dir: str | None = field(default=None, compare=False)
 
@@ -188,37 +247,23 @@ class TrialSpec:
         unknown = sorted(set(kwargs) - own)
         if unknown:
             raise TypeError(f"unknown setting {unknown[0]!r}; allowed: {', '.join(SETTING_NAMES)}")
+        if cfg and "config" not in kwargs:  # the configuration made once, with its own checks
+            kwargs["config"] = EqPropConfig(**cfg)
+        elif cfg and isinstance(kwargs["config"], EqPropConfig):
+            kwargs["config"] = dataclasses.replace(kwargs["config"], **cfg)
         for f in dataclasses.fields(self):
             value = kwargs[f.name] if f.name in kwargs else _default(f)
             object.__setattr__(self, f.name, value)
-        if cfg:
-            object.__setattr__(self, "config", dataclasses.replace(self.config, **cfg))
         self.__post_init__()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "layers", layered.check_layer_sizes(self.layers))
-        if isinstance(self.steps, (str, bytes, Mapping)) or not isinstance(self.steps, Sequence):
-            raise TypeError(
-                f"steps must be a list of recipe steps like {_STEP_EXAMPLE}, got {self.steps!r:.80}"
-            )
-        for k, step in enumerate(self.steps, 1):
-            if not isinstance(step, Mapping):
-                raise TypeError(
-                    f"steps: step {k} must be a mapping like {_STEP_EXAMPLE[1:-1]}, got {step!r:.80}"
-                )
-        object.__setattr__(self, "steps", tuple(dict(s) for s in self.steps))
-        if not isinstance(self.config, EqPropConfig):
-            raise TypeError(f"config must be an EqPropConfig, got {type(self.config).__name__}")
-        # Stored as the checkers return them, so equal specs hash alike (see EqPropConfig).
-        object.__setattr__(self, "intra", check_bool("intra", self.intra))
-        object.__setattr__(self, "reuse_removed", check_bool("reuse_removed", self.reuse_removed))
+        # Each value as its setting allows (settings.setting's allowed=), stored as the
+        # check returns it, so equal specs hash alike; then what involves several.
+        check_declared(self)
         if self.n is not None and self.p is not None:
             raise ValueError(f"give at most one of n and p, got n={self.n} and p={self.p}")
         if self.n is not None or self.p is not None:  # rewire's own check, also for 0
-            n, p = rewiring.check_rewire(self.n, self.p, self.mode, self.reuse_removed)
-            object.__setattr__(self, "n", n)
-            object.__setattr__(self, "p", p)
-        check_choice("design", self.design, tuple(rewiring.DESIGNS))
+            rewiring.check_reuse(self.mode, self.reuse_removed)
         if self.design != "uniform" and (self.p is not None or self.reuse_removed):
             got = f"p={self.p}" if self.p is not None else "reuse_removed=True"
             raise ValueError(
@@ -226,14 +271,6 @@ class TrialSpec:
                 "(p and reuse_removed apply to design 'uniform' only)"
             )
         layered.check_recipe(self.recipe)
-        check_choice("dataset", self.dataset, tuple(datasets.DATASETS))
-        for name in ("n_train", "n_test", "train_eval_n"):
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, check_int(name, getattr(self, name), low=1))
-        for name, low in (("seed", 0), ("epochs", 1), ("rate_every", 1)):
-            object.__setattr__(self, name, check_int(name, getattr(self, name), low=low))
-        if not isinstance(self.preset, str):
-            raise TypeError(f"preset must be a string, got {self.preset!r}")
         pair_rates(self.config.learning_rate, self.layers)  # one rate per layer pair, if several
 
     # --- the graph -------------------------------------------------------------
@@ -485,13 +522,20 @@ def shuffle_seed(spec: TrialSpec, epoch: int) -> int:
 
 
 def build_graph(spec: TrialSpec) -> layered.Graph:
-    """The trial's graph: its recipe built with the trial's graph stream."""
-    return layered.build(spec.recipe, seed=derived_seed(spec.seed, _GRAPH))
+    """The trial's graph: its recipe built with the trial's graph stream (the recipe
+    was checked when the spec was made, :meth:`TrialSpec.__post_init__`)."""
+    return layered.build(spec.recipe, seed=derived_seed(spec.seed, _GRAPH), checked=True)
 
 
 def network_config(spec: TrialSpec) -> EqPropConfig:
-    """The configuration of the trial's network: its own, seeded from the trial seed."""
-    return dataclasses.replace(spec.config, seed=derived_seed(spec.seed, _INIT))
+    """The configuration of the trial's network: its own, seeded from the trial seed.
+
+    A copy with only the seed changed, to a derived one (an int in ``[0, 2**32)``): the
+    spec's configuration is checked already, once, so the copy is not checked again.
+    """
+    config = copy.copy(spec.config)
+    object.__setattr__(config, "seed", derived_seed(spec.seed, _INIT))
+    return config
 
 
 def load_data(spec: TrialSpec) -> datasets.Dataset:

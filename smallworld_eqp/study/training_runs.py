@@ -13,10 +13,12 @@ same run; it is locked while a run writes it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -252,15 +254,20 @@ def _recorded_epochs(epochs_log: ResultLog) -> set[int]:
 
 
 def _resume_point(
-    out: Path, spec: TrialSpec, remove_skip_after: int | None, epochs_log: ResultLog
+    out: Path,
+    spec: TrialSpec,
+    remove_skip_after: int | None,
+    epochs_log: ResultLog,
+    trial_graph: Callable[[], Graph],
 ) -> tuple[EqPropNetwork | None, int]:
     """The network to continue from (None: a new one) and the last finished epoch of
-    a held run folder, everything read checked against ``run.json`` (read only)."""
+    a held run folder, everything read checked against ``run.json`` (read only);
+    ``trial_graph()`` is the run's graph (built once per run)."""
     recorded = _recorded_epochs(epochs_log)
     ckpt = out / "checkpoint.npz"
     if ckpt.exists():
         net, done = load_checkpoint(out)
-        graph = build_graph(spec)
+        graph = trial_graph()
         if remove_skip_after is not None and done >= remove_skip_after:
             graph = layered.without_kind(graph, "skip")
         _check_network(net, ckpt, spec, graph)
@@ -317,6 +324,7 @@ def run_training(
     remove_skip_after: int | None = None,
     train_eval_every: int = 1,
     progress: bool = True,
+    graph: Graph | None = None,
 ) -> pd.DataFrame:
     """Train ``spec`` for ``spec.epochs`` epochs, writing the run folder as it goes.
 
@@ -337,6 +345,10 @@ def run_training(
         the other rows leave it empty. Training is the same whatever the value.
     progress : bool
         tqdm bars over epochs and batches.
+    graph : Graph, optional
+        The run's graph, ``build_graph(spec)``, if the caller has built it already
+        (the train command, which builds it first to fail fast); else built here,
+        once.
 
     Returns
     -------
@@ -351,6 +363,8 @@ def run_training(
         ``resume`` with finished epochs recorded but no readable checkpoint.
     """
     train_eval_every = check_int("train_eval_every", train_eval_every, low=1)
+    # Built when first needed, once (a graph is immutable: the resume check and the run share it).
+    trial_graph = functools.cache(lambda: build_graph(spec) if graph is None else graph)
     options = {"remove_skip_after": remove_skip_after, "train_eval_every": train_eval_every}
     out = Path(out_dir)
     held = _check_folder(out, spec, resume, options)
@@ -366,15 +380,17 @@ def run_training(
         out / schema.WEIGHT_CHANGE_FILE, schema.WEIGHT_CHANGE_COLUMNS, types=schema.WEIGHT_CHANGE_TYPES
     )
     if held:  # what the folder holds is checked before anything in it changes
-        _resume_point(out, spec, remove_skip_after, epochs_log)
+        _resume_point(out, spec, remove_skip_after, epochs_log, trial_graph)
     with epochs_log, rates_log, change_log:
         if (out / "run.json").exists():  # again, under the lock: another run may have started here
             held = _check_folder(out, spec, resume or held, options)
-        net, done = _resume_point(out, spec, remove_skip_after, epochs_log) if held else (None, -1)
+        net, done = (
+            _resume_point(out, spec, remove_skip_after, epochs_log, trial_graph) if held else (None, -1)
+        )
         record = json.dumps(_run_record(spec, options, _machines(out)), indent=2, sort_keys=True, default=str)
         replace_atomically(out / "run.json", lambda tmp: tmp.write_text(record))
         # The initial weights follow from the seed: rebuilt, not stored.
-        initial = new_network(spec, build_graph(spec))
+        initial = new_network(spec, trial_graph())
         start = (initial.graph, initial.weights.copy())
         if net is None:
             net = initial
