@@ -37,7 +37,7 @@ from typing import TypeVar
 import pandas as pd
 
 from smallworld_eqp.owned import OutputError, check_output, first_line
-from smallworld_eqp.study import schema
+from smallworld_eqp.study import studies
 from smallworld_eqp.study.resultlog import replace_atomically
 
 DEFAULT_OUT = "analysis/out"
@@ -175,8 +175,8 @@ def _file_suffix(label: str, most: int = 80) -> str:
 def each_study(
     df: pd.DataFrame, make: Callable[[pd.DataFrame, str], tuple[str, list[Path]]]
 ) -> tuple[str, list[Path]]:
-    """:func:`each_group` over the studies of a sweep (:func:`schema.by_configuration`),
+    """:func:`each_group` over the studies of a sweep (:func:`studies.by_configuration`),
     headed ``Study k: label (n trials)``."""
     return each_group(
-        schema.by_configuration(df), make, lambda k, label, rows: f"Study {k}: {label} ({len(rows)} trials)"
+        studies.by_configuration(df), make, lambda k, label, rows: f"Study {k}: {label} ({len(rows)} trials)"
     )

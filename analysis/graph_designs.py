@@ -62,13 +62,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from matplotlib import colormaps
 from scipy import stats
 
 from analysis import DEFAULT_OUT
 from analysis.correlations import measure_columns, one_number_measures, with_hops_mean
 from smallworld_eqp.cli import OneLineParser, run_main
-from smallworld_eqp.plots import new_figure, save_figure
-from smallworld_eqp.study import schema
+from smallworld_eqp.plots import is_own_figure, new_figure, save_figure
+from smallworld_eqp.study import schema, studies
 from smallworld_eqp.study.resultlog import read_header
 
 #: Targets: label, and the transform applied before fitting.
@@ -127,7 +128,7 @@ def design_labels(df: pd.DataFrame) -> pd.Series:
 
 def check_one_study(df: pd.DataFrame) -> None:
     """Raise when the trials differ in a setting other than the design ones."""
-    keys = df[[c for c in schema.study_columns() if c in df and c not in DESIGN_SETTINGS]].map(str)
+    keys = df[[c for c in studies.study_columns() if c in df and c not in DESIGN_SETTINGS]].map(str)
     varying = [c for c in keys if keys[c].nunique() > 1]
     if varying:
         raise ValueError(
@@ -300,8 +301,6 @@ def predictors(df: pd.DataFrame) -> pd.DataFrame:
 def figure(df: pd.DataFrame, out: Path) -> Path:
     """Each target against each one-number measure that varies, one colour per design:
     a block of panels per target, :data:`PANELS_PER_ROW` to a row."""
-    from matplotlib import colormaps
-
     df = with_hops_mean(df).reset_index(drop=True)
     design = design_labels(df)
     shown = [m for m in measures(df) if m in one_number_measures()]
@@ -412,8 +411,6 @@ def write_csv(table: pd.DataFrame, path: Path) -> Path:
 def write(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     """``graph_designs_predictors.csv`` and ``.png`` and ``graph_designs_add_vs_replace.csv``
     in ``out_dir``; return their paths. Every path is checked before any is written."""
-    from smallworld_eqp.plots import is_own_figure
-
     out_dir = Path(out_dir)
     png = out_dir / "graph_designs_predictors.png"
     if png.exists() and not is_own_figure(png):

@@ -44,7 +44,7 @@ from smallworld_eqp import plots
 from smallworld_eqp.cli import OneLineParser, run_main
 from smallworld_eqp.engine import spread
 from smallworld_eqp.owned import OutputError, check_name, check_output_folder
-from smallworld_eqp.study import schema
+from smallworld_eqp.study import schema, studies
 
 #: How ``report.md`` starts (how a later run knows the file is ours).
 HEADING = "# Results from"
@@ -87,10 +87,10 @@ def runs_table(epochs: pd.DataFrame) -> pd.DataFrame:
 
 
 def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per study (:func:`schema.by_configuration`) and replacement count: trials and
+    """Per study (:func:`studies.by_configuration`) and replacement count: trials and
     mean (std) of the outcomes."""
     tables = []
-    for label, rows in schema.by_configuration(df):
+    for label, rows in studies.by_configuration(df):
         g = rows.groupby("n_replaced", sort=True)
         out = g.size().rename("trials").to_frame()
         out["p"] = g["p"].mean()
@@ -208,7 +208,7 @@ def _sweep_part(sweep: pd.DataFrame, paths: list[Path], figures_dir: Path) -> st
     for measure in measures:
         suffix = "" if measure == measures[0] else f"_{measure}"
         # The per-pair panel needs a single configuration (see plots.fig4).
-        single = len(schema.by_configuration(sweep[sweep["error_measure"] == measure])) == 1
+        single = len(studies.by_configuration(sweep[sweep["error_measure"] == measure])) == 1
         png = plots.fig4(paths, figures_dir / f"fig4{suffix}.png", test=True, pairs=single, measure=measure)
         png_p = plots.fig4(paths, figures_dir / f"fig4_p{suffix}.png", x="p", test=True, measure=measure)
         figures += [f"![fig4, {measure}]({png.name})", f"![fig4 against p, {measure}]({png_p.name})"]

@@ -34,6 +34,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from smallworld_eqp import plots
 from smallworld_eqp.cli import (
     OneLineParser,
     add_spec_arguments,
@@ -173,9 +174,6 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--out {out} names an image (the figure goes to NAME.png); give a CSV path like {png.with_suffix('.csv')}"
         )
-    if args.plot:
-        # matplotlib (about a second to import) only for a sweep that draws its figure.
-        from smallworld_eqp import plots
     if args.plot and (png.exists() or png.is_symlink()):
         plots.check_figure_path(png, flag="--out (or pass --no-plot)")  # somebody's file is never replaced
     specs = specs_from_args(args)

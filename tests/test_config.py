@@ -24,13 +24,13 @@ RUN_DIR = ROOT / "analysis" / "results" / "runs" / "paper-basic"
 NUMBA_FREE = """
 import json, sys
 from smallworld_eqp import sweep, train
-from smallworld_eqp.study import schema, spec
+from smallworld_eqp.study import schema, spec, studies
 from smallworld_eqp.config import EqPropConfig
 import smallworld_eqp.plots, analysis.correlations, analysis.decay_fit, analysis.graph_designs, analysis.report
 
 sweep_csv, run_dir = sys.argv[1:]
 df = schema.load_sweep([sweep_csv])
-studies = schema.by_configuration(df)
+groups = studies.by_configuration(df)
 epochs = schema.load_epochs([run_dir])
 rates = schema.load_rates([run_dir])
 tiny = ["--layers", "64,8,10", "--n-train", "40", "--n-test", "20", "--n-free", "5"]
@@ -44,7 +44,7 @@ try:
 except ValueError as exc:
     refused = str(exc)
 print(json.dumps({
-    "rows": len(df), "studies": len(studies), "epochs": len(epochs), "rates": len(rates),
+    "rows": len(df), "studies": len(groups), "epochs": len(epochs), "rates": len(rates),
     "trials": [s.trial_id for s in specs], "train_trial": trial.trial_id, "refused": refused,
     "numba": sorted(m for m in sys.modules if m == "numba" or m.startswith("numba.")),
     "engine": sorted(m for m in ("smallworld_eqp.engine.kernels", "smallworld_eqp.engine.network", "smallworld_eqp.graph.metrics")
@@ -84,6 +84,7 @@ NUMBA_FREE_MODULES = (
     "smallworld_eqp.study.presets",
     "smallworld_eqp.study.spec",
     "smallworld_eqp.study.resultlog",
+    "smallworld_eqp.study.studies",
     "smallworld_eqp.graph.layered",
     "smallworld_eqp.graph.rewiring",
     "smallworld_eqp.engine.spread",

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from smallworld_eqp import plots
 from smallworld_eqp.graph import layered, rewiring
 from smallworld_eqp.plots.__main__ import main as plots_main
-from smallworld_eqp.study import schema, spread_error
+from smallworld_eqp.study import schema, spread_error, studies
 
 # Relative output paths of the CLI tests land in tmp_path.
 pytestmark = pytest.mark.usefixtures("work_in_tmp")
@@ -296,8 +296,8 @@ def test_study_ticks_mark_the_studies_whose_errors_are_a_cost():
     diabetes = sweep_frame(n_values=(0, 10), seeds=(0,), layers="6-5-5-1", seed=1).assign(
         error_measure="cost"
     )
-    studies = schema.by_configuration(pd.concat([digits, diabetes], ignore_index=True))
-    ticks = dict(zip((label for label, _ in studies), plots.sweep._study_ticks(studies)))
+    groups = studies.by_configuration(pd.concat([digits, diabetes], ignore_index=True))
+    ticks = dict(zip((label for label, _ in groups), plots.sweep._study_ticks(groups)))
     assert len(ticks) == 2
     for label, tick in ticks.items():
         cost = "6-5-5-1" in label
@@ -392,7 +392,7 @@ def test_fig4_draws_one_panel_per_network_with_short_names(tmp_path, monkeypatch
         dataset="wine", preset="wine-5", trial_id=lambda f: f["trial_id"] + "-w"
     )
     pd.concat([mnist, wine]).to_csv(tmp_path / "both.csv", index=False)
-    families = plots.network_families(schema.by_configuration(schema.load_sweep(tmp_path / "both.csv")))
+    families = plots.network_families(studies.by_configuration(schema.load_sweep(tmp_path / "both.csv")))
     assert [(family, [name for name, _ in members]) for family, members in families] == [
         ("mnist, 6-5x3-3", ["paper"]),
         ("wine, 6-4-3", ["wine-5"]),
@@ -422,7 +422,7 @@ def test_fig2_draws_the_online_error_solid_and_the_test_error_dotted(results_dir
 
 def test_a_single_study_is_named_by_its_preset(tmp_path):
     sweep_frame().to_csv(tmp_path / "one.csv", index=False)
-    families = plots.network_families(schema.by_configuration(schema.load_sweep(tmp_path / "one.csv")))
+    families = plots.network_families(studies.by_configuration(schema.load_sweep(tmp_path / "one.csv")))
     assert [(family, [name for name, _ in members]) for family, members in families] == [
         ("digits, 6-5x3-3", ["test"])
     ]

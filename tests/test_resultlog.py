@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from smallworld_eqp.owned import OutputError
-from smallworld_eqp.study import schema
+from smallworld_eqp.study import schema, studies
 from smallworld_eqp.study.resultlog import ResultLog, ResultLogError
 
 COLS = ["trial_id", "status", "x"]
@@ -140,7 +140,7 @@ def test_a_version_0_1_sweep_csv_loads_with_the_defaults_it_ran_with():
     ]
     assert (df["nudge"] == "gradient").all() and (df["batch_order"] == "reshuffle").all()
     assert (df["reuse_removed"] == False).all()  # noqa: E712 (a column of bools)
-    assert len(schema.by_configuration(df)) == 1
+    assert len(studies.by_configuration(df)) == 1
 
 
 def test_a_version_0_1_sweep_csv_is_upgraded_when_a_sweep_resumes_it(tmp_path):

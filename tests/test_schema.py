@@ -12,7 +12,7 @@ from helpers import epochs_frame, rates_frame, sweep_frame
 from smallworld_eqp.config import GRAPH_MEASURES, LAYER_MEASURES
 from smallworld_eqp.engine import spread
 from smallworld_eqp.graph import layered, metrics, rewiring
-from smallworld_eqp.study import schema, spec
+from smallworld_eqp.study import schema, spec, studies
 
 # ------------------------------------------------------- schema
 
@@ -59,20 +59,20 @@ def test_schema_holds_what_the_writers_produce():
 def test_config_columns_match_engine_config():
     eqprop = pytest.importorskip("smallworld_eqp.engine.network")
     fields = set(eqprop.EqPropConfig().to_dict()) - {"seed"}
-    assert fields <= set(schema.study_columns())
+    assert fields <= set(studies.study_columns())
 
 
 def test_a_measure_named_like_a_setting_is_refused():
     # the registered ones are apart (else importing schema would have failed)
-    assert schema.measures_named_like_settings(spec.SETTING_NAMES, GRAPH_MEASURES, LAYER_MEASURES) == []
-    schema.check_measures_apart_from_settings(spec.SETTING_NAMES, GRAPH_MEASURES, LAYER_MEASURES)
+    assert studies.measures_named_like_settings(spec.SETTING_NAMES, GRAPH_MEASURES, LAYER_MEASURES) == []
+    studies.check_measures_apart_from_settings(spec.SETTING_NAMES, GRAPH_MEASURES, LAYER_MEASURES)
     settings = ["eps", "seed", "hops_to_output_2", "hops_to_output_x", "log_paths_to_output", "n_free"]
     measures = ["path_length", "eps", "seed"]
     clash = ["eps", "hops_to_output_2", "log_paths_to_output", "seed"]
-    assert schema.measures_named_like_settings(settings, measures, LAYER_MEASURES) == clash
+    assert studies.measures_named_like_settings(settings, measures, LAYER_MEASURES) == clash
     with pytest.raises(ValueError, match="graph measures named like settings: eps, hops_to_output_2, "):
-        schema.check_measures_apart_from_settings(settings, measures, LAYER_MEASURES)
-    schema.check_measures_apart_from_settings(["eps", "n_free"], ["path_length"], ["hops_to_output"])
+        studies.check_measures_apart_from_settings(settings, measures, LAYER_MEASURES)
+    studies.check_measures_apart_from_settings(["eps", "n_free"], ["path_length"], ["hops_to_output"])
 
 
 def test_a_measure_named_like_a_setting_stops_the_import():
@@ -277,33 +277,33 @@ def test_by_configuration_matches_a_plain_grouping(tmp_path):
     path = tmp_path / "mixed.csv"
     pd.concat(frames).to_csv(path, index=False)
     df = schema.load_sweep(path)
-    studies = schema.by_configuration(df)
+    groups = studies.by_configuration(df)
     expected = df.groupby(["preset", "layers", "learning_rate", "tol"], dropna=False).groups
-    assert sorted(sorted(rows["trial_id"]) for _, rows in studies) == sorted(
+    assert sorted(sorted(rows["trial_id"]) for _, rows in groups) == sorted(
         sorted(df.loc[idx, "trial_id"]) for idx in expected.values()
     )
-    assert sum(len(rows) for _, rows in studies) == len(df)
-    labels = [label for label, _ in studies]
+    assert sum(len(rows) for _, rows in groups) == len(df)
+    labels = [label for label, _ in groups]
     assert len(set(labels)) == len(labels)
     settings = ["learning_rate", "tol"]
-    for label, rows in studies:
+    for label, rows in groups:
         # the preset and the sizes, then name=value for what differs from a study of the same two
         preset, layers, *named = label.split(", ")
         assert (preset, layers) == (rows["preset"].iloc[0], rows["layers"].iloc[0])
         kin = [
             other
-            for _, other in studies
+            for _, other in groups
             if other[["preset", "layers"]].iloc[0].equals(rows[["preset", "layers"]].iloc[0])
         ]
         differ = [c for c in settings if len({str(other[c].iloc[0]) for other in kin}) > 1]
-        assert named == [f"{c}={schema._plain(str(rows[c].iloc[0]))}" for c in differ]
+        assert named == [f"{c}={studies._plain(str(rows[c].iloc[0]))}" for c in differ]
 
 
 def test_by_configuration_labels():
     one = sweep_frame()
-    assert [(label, len(rows)) for label, rows in schema.by_configuration(one)] == [("6-5-5-5-3", 12)]
+    assert [(label, len(rows)) for label, rows in studies.by_configuration(one)] == [("6-5-5-5-3", 12)]
     two = pd.concat([sweep_frame(), sweep_frame(layers="6-4-3").assign(preset="other")])
-    assert [label for label, _ in schema.by_configuration(two)] == ["other, 6-4-3", "test, 6-5-5-5-3"]
+    assert [label for label, _ in studies.by_configuration(two)] == ["other, 6-4-3", "test, 6-5-5-5-3"]
 
 
 def test_studies_alike_in_many_settings_are_named_by_their_file(tmp_path):
@@ -314,17 +314,17 @@ def test_studies_alike_in_many_settings_are_named_by_their_file(tmp_path):
     a.to_csv(tmp_path / "plain_sweep.csv", index=False)
     b.to_csv(tmp_path / "other_dynamics_sweep.csv", index=False)
     paths = [tmp_path / "plain_sweep.csv", tmp_path / "other_dynamics_sweep.csv"]
-    named = schema.by_configuration(schema.load_sweep(paths, source=True))
+    named = studies.by_configuration(schema.load_sweep(paths, source=True))
     assert [label for label, _ in named] == ["6-5-5-5-3, from other_dynamics", "6-5-5-5-3, from plain"]
     assert [set(rows["source"]) for _, rows in named] == [
         {"other_dynamics_sweep.csv"},
         {"plain_sweep.csv"},
     ]
     # Without the files: the first two settings that differ and how many more.
-    labels = [label for label, _ in schema.by_configuration(schema.load_sweep(paths))]
+    labels = [label for label, _ in studies.by_configuration(schema.load_sweep(paths))]
     assert all(label.endswith(", +2 more settings") and label.count("=") == 2 for label in labels)
     # Up to two settings differing, they name the studies as before, file or not.
     c = sweep_frame(seed=2).assign(trial_id=lambda f: f["trial_id"] + "-c", eps=0.25)
     c.to_csv(tmp_path / "c_sweep.csv", index=False)
-    two = schema.by_configuration(schema.load_sweep([paths[0], tmp_path / "c_sweep.csv"], source=True))
+    two = studies.by_configuration(schema.load_sweep([paths[0], tmp_path / "c_sweep.csv"], source=True))
     assert [label for label, _ in two] == ["6-5-5-5-3, eps=0.25", "6-5-5-5-3, eps=0.5"]

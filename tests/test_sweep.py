@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from smallworld_eqp.config import EqPropConfig
-from smallworld_eqp.study import schema
+from smallworld_eqp.study import schema, studies
 from smallworld_eqp.study.execution import epochs_path, rates_path, run_sweep
 from smallworld_eqp.study.resultlog import ResultLog, ResultLogError
 from smallworld_eqp.study.schema import sweep_columns
@@ -108,8 +108,8 @@ def test_rerun_skips_finished_trials(tmp_path):
     assert len(pd.read_csv(out)) == 4 and len(both) == 4
     pd.testing.assert_frame_equal(comparable(first), comparable(both[both["nudge_factor"] == 1.0]))
     # the analysis splits the file into the two studies, one per varied value
-    studies = schema.by_configuration(schema.load_sweep([out]))
-    assert [label for label, _ in studies] == ["64-8-8-8-10, nudge_factor=1", "64-8-8-8-10, nudge_factor=2"]
+    groups = studies.by_configuration(schema.load_sweep([out]))
+    assert [label for label, _ in groups] == ["64-8-8-8-10, nudge_factor=1", "64-8-8-8-10, nudge_factor=2"]
     from smallworld_eqp import plots
 
     assert plots.fig4([out], tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"

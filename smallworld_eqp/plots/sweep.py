@@ -27,7 +27,7 @@ from smallworld_eqp.plots.style import (
     save_figure,
     zero_log_axes,
 )
-from smallworld_eqp.study import schema, spread_error
+from smallworld_eqp.study import schema, spread_error, studies
 
 X_CHOICES = ("n_replaced", "p")
 BANDS = ("minmax", "std")
@@ -121,7 +121,7 @@ def fig4(
     if df.empty:
         what = f"{x}" if measure is None else f"{x} and error measure {measure!r}"
         raise ValueError(f"no ok trial with a value of {what} in {', '.join(map(str, paths))}")
-    series = schema.by_configuration(df)
+    series = studies.by_configuration(df)
     if pairs and len(series) > 1:
         raise ValueError(
             f"pairs=True needs the trials of one configuration, got {len(series)}: "
@@ -295,7 +295,7 @@ def fig4_epochs(
     spread_text = "min-max" if band == "minmax" else "±1 std"
     left.suptitle(f"error (mean, {spread_text} over seeds)", fontsize="medium")
     right.suptitle("log-spread", fontsize="medium")
-    family = network_families(schema.by_configuration(df))[0][0]
+    family = network_families(studies.by_configuration(df))[0][0]
     fig.suptitle(title or f"Fig. 4, {family}: {' and '.join(label for label, _, _ in sweeps)}")
     written = save_figure(fig, out)
     if r2_out is not None:
@@ -329,7 +329,7 @@ def short_layers(layers: str) -> str:
 def network_families(
     series: Sequence[tuple[str, pd.DataFrame]],
 ) -> list[tuple[str, list[tuple[str, pd.DataFrame]]]]:
-    """Studies (:func:`schema.by_configuration`) grouped by network: data set and layer sizes.
+    """Studies (:func:`studies.by_configuration`) grouped by network: data set and layer sizes.
 
     Returns ``(family, [(name, rows), ...])`` in first-seen order; the family reads
     ``mnist, 784-100x5-10`` and each study's name is what tells it from the other
@@ -379,7 +379,7 @@ def fig_studies(
 ) -> Path:
     """Outcomes of a few rewiring amounts in each study, every seed a point.
 
-    One panel per column of ``y``; along x the studies (:func:`schema.by_configuration`:
+    One panel per column of ``y``; along x the studies (:func:`studies.by_configuration`:
     data set, depth, ...), within each the trials pooled by what they fixed (p, or
     the count; "none" without rewiring), each seed a dot and the mean a bar. For
     sweeps of two or three amounts (no skip edges against p = 0.1, say), where
@@ -397,14 +397,14 @@ def fig_studies(
     df = schema.load_sweep(paths)
     if df.empty:
         raise ValueError(f"no ok trial in {', '.join(map(str, paths))}")
-    studies = schema.by_configuration(df)
+    groups = studies.by_configuration(df)
     pools = sorted(set(_pool_key(df)), key=lambda k: (k != "none", k))
     colors = run_colors(len(pools))
-    fig = new_figure(2.0 + 2.2 * len(studies), 2.6 * len(y) + 1.4)
+    fig = new_figure(2.0 + 2.2 * len(groups), 2.6 * len(y) + 1.4)
     axes = fig.subplots(len(y), 1, sharex=True, squeeze=False)[:, 0]
     width = 0.8 / len(pools)
     for ax, column in zip(axes, y):
-        for k, (_, part) in enumerate(studies):
+        for k, (_, part) in enumerate(groups):
             keys = _pool_key(part)
             for j, pool in enumerate(pools):
                 values = part.loc[keys == pool, column].to_numpy(dtype=float)
@@ -416,7 +416,7 @@ def fig_studies(
                 ax.plot(np.full(values.size, at), values, "o", color=colors[j], markersize=3.5)
         ax.set_ylabel(STUDY_Y[column])
         ax.grid(True, axis="y", alpha=0.4)
-    axes[-1].set_xticks(range(len(studies)), _study_ticks(studies), fontsize="small")
+    axes[-1].set_xticks(range(len(groups)), _study_ticks(groups), fontsize="small")
     handles = [
         Line2D([], [], color=c, marker="o", linestyle="", label=pool) for c, pool in zip(colors, pools)
     ]

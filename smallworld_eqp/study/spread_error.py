@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from smallworld_eqp.owned import check_output
-from smallworld_eqp.study import schema
+from smallworld_eqp.study import studies
 from smallworld_eqp.study.resultlog import read_header, replace_atomically
 
 #: Columns of the table :func:`correlate` returns and :func:`write_table` writes.
@@ -80,7 +80,7 @@ def by_epochs(df: pd.DataFrame) -> list[tuple[str, int, pd.DataFrame]]:
     ------
     ValueError
         If the rows hold several networks (data set and layer sizes), or two studies
-        (:func:`schema.by_configuration`) with the same number of epochs: an axis
+        (:func:`studies.by_configuration`) with the same number of epochs: an axis
         labelled by epochs would pool them.
     """
     if df.empty:
@@ -92,8 +92,8 @@ def by_epochs(df: pd.DataFrame) -> list[tuple[str, int, pd.DataFrame]]:
         )
     if df["epochs"].isna().any():
         raise ValueError("some trials do not record their number of epochs")
-    studies = schema.by_configuration(df)
-    epochs_of = [(int(rows["epochs"].iloc[0]), label, rows) for label, rows in studies]
+    groups = studies.by_configuration(df)
+    epochs_of = [(int(rows["epochs"].iloc[0]), label, rows) for label, rows in groups]
     counts = pd.Series([e for e, _, _ in epochs_of]).value_counts()
     doubled = sorted(int(e) for e in counts[counts > 1].index)
     if doubled:
