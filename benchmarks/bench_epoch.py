@@ -68,11 +68,15 @@ def _fresh_network(preset: str, batches_of):
 def _saved_network(path: str, batches_of):
     """The network of a checkpoint, its kernels loaded by an untimed batch on a copy."""
     try:
-        from smallworld_eqp.engine.network import EqPropNetwork
-    except ImportError:  # revisions before the layer folders (issue 24) kept it in eqprop
-        from smallworld_eqp.eqprop import EqPropNetwork
+        from smallworld_eqp.engine.network_file import load
+    except ImportError:  # revisions before the network file (issue 24): EqPropNetwork.load
+        try:
+            from smallworld_eqp.engine.network import EqPropNetwork
+        except ImportError:  # revisions before the layer folders (issue 24) kept it in eqprop
+            from smallworld_eqp.eqprop import EqPropNetwork
+        load = EqPropNetwork.load
 
-    net = EqPropNetwork.load(path)
+    net = load(path)
     batches = batches_of(net)
     idx, x, y = batches[0]
     copy.deepcopy(net).train_batch(x, y, idx)

@@ -47,7 +47,10 @@ print(json.dumps({
     "rows": len(df), "studies": len(groups), "epochs": len(epochs), "rates": len(rates),
     "trials": [s.trial_id for s in specs], "train_trial": trial.trial_id, "refused": refused,
     "numba": sorted(m for m in sys.modules if m == "numba" or m.startswith("numba.")),
-    "engine": sorted(m for m in ("smallworld_eqp.engine.kernels", "smallworld_eqp.engine.network", "smallworld_eqp.graph.metrics")
+    "engine": sorted(m for m in ("smallworld_eqp.engine.kernels", "smallworld_eqp.engine.euler",
+                                 "smallworld_eqp.engine.coordinate", "smallworld_eqp.engine.drive",
+                                 "smallworld_eqp.engine.network", "smallworld_eqp.engine.network_file",
+                                 "smallworld_eqp.graph.metrics")
                      if m in sys.modules),
 }))
 """

@@ -1,7 +1,7 @@
 """The event-driven Euler solver (issue 14) against the dense references of tests/naive.py.
 
 The solver keeps each neuron's net input and updates it with the changes of the neurons
-that moved, recomputing it every ``kernels.RELAX_RECOMPUTE`` steps. Phases here run several
+that moved, recomputing it every ``euler.RELAX_RECOMPUTE`` steps. Phases here run several
 times that many steps, so both the difference path and the recompute are exercised, on
 random graphs of every kind (dense blocks, CSR, skip and intra-layer edges; all blocks
 dense or all in the CSR), in float64 and float32, with both forms of the clamped step.
@@ -18,10 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smallworld_eqp.config import EqPropConfig
-from smallworld_eqp.engine import kernels, plan
+from smallworld_eqp.engine import euler, kernels, plan
 from smallworld_eqp.engine.network import EqPropNetwork
 
-N_STEPS = 3 * kernels.RELAX_RECOMPUTE + 17
+N_STEPS = 3 * euler.RELAX_RECOMPUTE + 17
 # Plan variants: the default threshold, every block dense, every edge in the CSR.
 DENSITIES = (None, 0.0, 1.01)
 
@@ -116,7 +116,7 @@ def test_long_after_step_phases_match_the_authors_steps(seed, dtype, density):
 def test_updates_after_long_phases_match_reference(seed, dtype, density, nudge):
     rng = np.random.default_rng(seed)
     factor = 2.0 if nudge == "after-step" else 1.0
-    cfg = {"n_free": N_STEPS, "n_clamped": kernels.RELAX_RECOMPUTE + 9, "learning_rate": 0.05}
+    cfg = {"n_free": N_STEPS, "n_clamped": euler.RELAX_RECOMPUTE + 9, "learning_rate": 0.05}
     net = _network(rng, dtype, density, nudge=nudge, nudge_factor=factor, **cfg)
     g, n_in = net.graph, net.graph.layer_sizes[0]
     w0, b0 = net.weights.astype(float), net.biases.astype(float)
@@ -218,7 +218,7 @@ def test_trace_counts_the_moves_and_the_work(density):
     g, n_in = net.graph, net.graph.layer_sizes[0]
     x, _, start = _batch(rng, g, 5)
     start[:, n_in:] *= rng.random(start[:, n_in:].shape) < 0.5  # zero states: skipped in recomputes
-    n = kernels.RELAX_RECOMPUTE + 5
+    n = euler.RELAX_RECOMPUTE + 5
     trace = np.zeros((5, n, 2), dtype=np.int64)
     _relax(net, x, start, n, trace=trace)
     # A run of t steps is the first t steps of a longer one, bit for bit.
@@ -229,7 +229,7 @@ def test_trace_counts_the_moves_and_the_work(density):
     rows = _row_lengths(net._plan)[n_in:]
     work = moved @ rows
     work[:, 0] += rows.sum()  # the net input at the start: a full product
-    work[:, kernels.RELAX_RECOMPUTE] += (states[kernels.RELAX_RECOMPUTE][:, n_in:] != 0) @ rows
+    work[:, euler.RELAX_RECOMPUTE] += (states[euler.RELAX_RECOMPUTE][:, n_in:] != 0) @ rows
     np.testing.assert_array_equal(trace[:, :, 1], work)
 
 

@@ -11,6 +11,7 @@ from helpers import assert_one_line_exit_2, train_tiny
 
 from analysis import gradient_vs_eqprop as gve
 from smallworld_eqp.config import EqPropConfig
+from smallworld_eqp.engine import network_file
 from smallworld_eqp.engine.gradient import cost_gradient
 from smallworld_eqp.engine.network import EqPropNetwork
 
@@ -140,7 +141,7 @@ def test_cli_appends_skips_and_refuses(run_dir, tmp_path, capsys):
     assert gve.main(argv) == 0
     table = pd.read_csv(csv)
     assert list(table.columns) == gve.COLUMNS
-    n_groups = len(gve.edge_groups(EqPropNetwork.load(run_dir / "checkpoint.npz").graph)[0])
+    n_groups = len(gve.edge_groups(network_file.load(run_dir / "checkpoint.npz").graph)[0])
     assert len(table) == 2 * n_groups and set(table["beta"]) == {0.5, 0.1}
     assert set(table["epoch"]) == {1} and set(table["n"]) == {20} and set(table["n_clamped"]) == {3}
     assert "| source | epoch |" in capsys.readouterr().out

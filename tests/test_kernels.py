@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from smallworld_eqp.config import EqPropConfig
-from smallworld_eqp.engine import kernels, plan
+from smallworld_eqp.engine import coordinate, plan
 from smallworld_eqp.engine.network import EqPropNetwork
 from smallworld_eqp.graph import layered, rewiring
 
@@ -60,11 +60,11 @@ def test_phases_match_dense_reference(seed, solver):
 
 @pytest.mark.parametrize("mode", ["replace", "add"])
 def test_coordinate_blocked_gauss_seidel_on_wide_layers(mode):
-    # Hidden layers wider than kernels.COORD_BLOCK, so a layer spans several blocks.
+    # Hidden layers wider than coordinate.COORD_BLOCK, so a layer spans several blocks.
     rng = np.random.default_rng(21)
     g = layered.connect_within_layers(layered.layered([9, 37, 40, 5]))
     g = rewiring.rewire(g, n=150, mode=mode, seed=4)
-    assert min(g.layer_sizes[1:-1]) > 2 * kernels.COORD_BLOCK
+    assert min(g.layer_sizes[1:-1]) > 2 * coordinate.COORD_BLOCK
     net = _network(g, rng, solver="coordinate", weight_scale=0.3)
     w, b = naive.dense_weights(g, net.weights), net.biases
     x, y, start = _inputs(rng, g, 6)

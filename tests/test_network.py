@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from smallworld_eqp.config import EqPropConfig
-from smallworld_eqp.engine import kernels
+from smallworld_eqp.engine import kernels, network_file
 from smallworld_eqp.engine.batch import BatchStats, DivergenceError
 from smallworld_eqp.engine.network import EqPropNetwork
 from smallworld_eqp.graph import layered, rewiring
@@ -303,8 +303,8 @@ def test_save_load_round_trip(tmp_path):
     for k in range(3):
         x, y = _data(rng, g, 5)
         net.train_batch(x, y, np.arange(5) + k)
-    net.save(tmp_path / "net.npz")
-    back = EqPropNetwork.load(tmp_path / "net.npz")
+    network_file.save(net, tmp_path / "net.npz")
+    back = network_file.load(tmp_path / "net.npz")
     assert back.config == net.config and back.graph == g and back.graph.history == g.history
     assert np.array_equal(back.weights, net.weights) and np.array_equal(back.biases, net.biases)
     x, y = _data(rng, g, 8)

@@ -7,7 +7,7 @@ from helpers import TINY_SPEC, assert_one_line_exit_2, train_tiny
 
 from analysis import saturation
 from smallworld_eqp import datasets
-from smallworld_eqp.engine.network import EqPropNetwork
+from smallworld_eqp.engine import network_file
 
 
 def reference(states, offsets):
@@ -59,7 +59,7 @@ def test_run_saturation_cli(run_dir, capsys):
     table = pd.read_csv(run_dir / "saturation.csv")
     assert list(table.columns) == saturation.COLUMNS
     assert set(table["epoch"]) == {2} and set(table["n"]) == {40}
-    net = EqPropNetwork.load(run_dir / "checkpoint.npz")
+    net = network_file.load(run_dir / "checkpoint.npz")
     x = datasets.load(TINY_SPEC.dataset, n_train=40, n_test=1).x_train
     expected = saturation.layer_saturation(net.free_phase(x), net.graph.offsets)
     pd.testing.assert_frame_equal(table[expected.columns], expected, check_dtype=False)
@@ -67,7 +67,7 @@ def test_run_saturation_cli(run_dir, capsys):
 
 
 def test_a_saturated_network_no_longer_depends_on_the_input(run_dir):
-    net = EqPropNetwork.load(run_dir / "checkpoint.npz")
+    net = network_file.load(run_dir / "checkpoint.npz")
     biases = net.biases.copy()
     last_hidden = slice(net.graph.offsets[-3], net.graph.offsets[-2])
     biases[last_hidden] = 50.0

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from analysis import correlations, decay_fit, report, saturation
 from smallworld_eqp import owned, sweep, train
 from smallworld_eqp.config import EqPropConfig
+from smallworld_eqp.engine import network_file
 from smallworld_eqp.engine.network import EqPropNetwork
 from smallworld_eqp.graph import layered, metrics, rewiring
 from smallworld_eqp.plots import __main__ as plots_main
@@ -322,16 +323,16 @@ def test_save_refuses_folders_other_names_and_foreign_files(tmp_path):
         ("", "save path is empty"),
     ]:
         with pytest.raises(owned.OutputError, match=message):
-            net.save(path)
+            network_file.save(net, path)
     with pytest.raises(TypeError, match=r"save path must be a file path, got 5 \(int\)"):
-        net.save(5)
+        network_file.save(net, 5)
     assert snapshot(tmp_path) == before
-    net.save(tmp_path / "net.npz")
-    net.save(tmp_path / "net.npz")  # its own file: replaced
-    assert EqPropNetwork.load(tmp_path / "net.npz").graph.n_edges == net.graph.n_edges
+    network_file.save(net, tmp_path / "net.npz")
+    network_file.save(net, tmp_path / "net.npz")  # its own file: replaced
+    assert network_file.load(tmp_path / "net.npz").graph.n_edges == net.graph.n_edges
     for path in (tmp_path / "mine.npz", tmp_path / "notes.npz"):
         with pytest.raises(ValueError, match=f"{path} is not a network file of this package"):
-            EqPropNetwork.load(path)
+            network_file.load(path)
 
 
 def test_every_figure_command_refuses_a_foreign_png_and_writes_its_own(sweep_csv, runs_dir, tmp_path):
@@ -403,9 +404,9 @@ _NET = EqPropNetwork(layered.layered([4, 3, 2]), EqPropConfig(n_free=3, n_clampe
             TypeError,
             r"dataset must be a datasets.Dataset \(datasets.load\), got str",
         ),
-        (lambda: EqPropNetwork.load(5), TypeError, "path must be a path to an .npz file, got int"),
+        (lambda: network_file.load(5), TypeError, "path must be a path to an .npz file, got int"),
         (
-            lambda: EqPropNetwork.load("/nonexistent/x.npz"),
+            lambda: network_file.load("/nonexistent/x.npz"),
             FileNotFoundError,
             "/nonexistent/x.npz: no such file",
         ),

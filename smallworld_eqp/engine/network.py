@@ -12,6 +12,7 @@ neuron. Training a batch runs
 
 With ``nudge="symmetric"`` step 2 runs twice, at +beta and -beta, and step 3 takes
 the difference of the two clamped states over 2 beta.
+:mod:`.network_file` saves a network with all its training state and loads it back.
 
 Examples
 --------
@@ -29,8 +30,6 @@ Examples
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 import numpy as np
@@ -42,14 +41,9 @@ from smallworld_eqp.engine import kernels
 from smallworld_eqp.engine.batch import BatchStats, DivergenceError, Particles
 from smallworld_eqp.engine.plan import compile_plan
 from smallworld_eqp.graph.layered import ADJACENT, INTRA, KIND_NAMES, Graph, without_kind
-from smallworld_eqp.owned import check_output, npz_holding
 from smallworld_eqp.validate import check_choice, check_int
 
 _EVAL_BATCH = 1000
-
-
-#: Why an existing file is not a network file of :meth:`EqPropNetwork.save` (None: it is one).
-_FOREIGN_NETWORK = npz_holding(("weights", "biases", "config", "layer_sizes", "edges"), "a network file")
 
 
 class EqPropNetwork:
@@ -498,54 +492,3 @@ class EqPropNetwork:
                 self._test_particles.store(idx, s[:, n_in:])
             total += float(np.sum(self._errors(s, Y[a:b], task)))
         return total / n
-
-    # --- persistence ---------------------------------------------------------
-    def save(self, path: str | os.PathLike, **extra: Any) -> None:
-        """Save to an ``.npz`` file: a path ending in ``.npz``, absent, empty or a
-        network file of this package (else one line, nothing written: :mod:`.owned`).
-
-        Holds the weights, biases, config (JSON), graph (layer sizes, edges, history
-        JSON), persistent training and test particles and the beta-sign generator
-        state, plus any ``extra`` arrays (a run's epoch count, say) in the same file.
-        """
-        np.savez(
-            check_output(
-                path, kind="an .npz", suffixes=(".npz",), foreign=_FOREIGN_NETWORK, flag="save path"
-            ),
-            **extra,
-            weights=self.weights,
-            biases=self.biases,
-            config=np.array(json.dumps(self.config.to_dict())),
-            layer_sizes=np.asarray(self.graph.layer_sizes, dtype=np.int64),
-            edges=self.graph.edges,
-            history=np.array(json.dumps(list(self.graph.history))),
-            particles=self._particles.states,
-            particles_seen=self._particles.seen,
-            test_particles=self._test_particles.states,
-            test_particles_seen=self._test_particles.seen,
-            beta_rng=np.array(json.dumps(self._beta_rng.bit_generator.state)),
-            n_batches_trained=np.array(self.n_batches_trained),
-        )
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> EqPropNetwork:
-        """Load a network written by :meth:`save`; anything else is refused in one line."""
-        if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"path must be a path to an .npz file, got {type(path).__name__}")
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{os.fspath(path)}: no such file")
-        if _FOREIGN_NETWORK(path):
-            raise ValueError(f"{os.fspath(path)} is not a network file of this package (an .npz from save)")
-        with np.load(path, allow_pickle=False) as f:
-            config = EqPropConfig.from_dict(json.loads(str(f["config"])))
-            graph = Graph.from_edges(f["layer_sizes"], f["edges"], history=json.loads(str(f["history"])))
-            net = cls(graph, config)
-            net.weights = np.array(f["weights"], dtype=net._dtype)
-            net.biases = np.array(f["biases"], dtype=net._dtype)
-            for name, store in (("particles", net._particles), ("test_particles", net._test_particles)):
-                if name in f:  # checkpoints before test particles existed have none
-                    store.states = np.array(f[name], dtype=net._dtype)
-                    store.seen = np.array(f[f"{name}_seen"], dtype=bool)
-            net._beta_rng.bit_generator.state = json.loads(str(f["beta_rng"]))
-            net.n_batches_trained = int(f["n_batches_trained"])
-        return net

@@ -14,7 +14,7 @@
 - the input layer is clamped, so its drive (input->first-hidden block, skip edges
   leaving the input) and the biases are summed once per phase.
 
-All plan values live in one flat buffer ``vals``; :meth:`Plan.gather` refreshes it
+All plan values live in one flat buffer ``vals``; :func:`.kernels.gather` refreshes it
 from the per-edge weights (one scatter per batch, ``vals[pos] = weights[eid]``). A
 solver that needs more than the shared plan compiles its own part here too
 (:func:`compile_coord_plan`).

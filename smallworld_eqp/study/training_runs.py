@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from smallworld_eqp import __version__, machine
 from smallworld_eqp.datasets import Dataset
+from smallworld_eqp.engine import network_file
 from smallworld_eqp.engine.batch import BatchStats
 from smallworld_eqp.engine.network import EqPropNetwork
 from smallworld_eqp.graph import layered
@@ -142,7 +143,7 @@ def load_checkpoint(out: str | os.PathLike) -> tuple[EqPropNetwork, int]:
                 if "epoch" in f
                 else int(json.loads((out / "checkpoint.json").read_text())["epoch"])
             )
-        return EqPropNetwork.load(ckpt), epoch
+        return network_file.load(ckpt), epoch
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise RunStateError(
             f"{ckpt} cannot be read ({type(exc).__name__}: {' '.join(str(exc).split())}); "
@@ -221,7 +222,7 @@ def checkpoint_weight_changes(out: str | os.PathLike) -> pd.DataFrame:
 
 
 def _checkpoint(net: EqPropNetwork, out: Path, epoch: int) -> None:
-    replace_atomically(out / "checkpoint.npz", lambda tmp: net.save(tmp, epoch=epoch))
+    replace_atomically(out / "checkpoint.npz", lambda tmp: network_file.save(net, tmp, epoch=epoch))
 
 
 def _check_network(net: EqPropNetwork, ckpt: Path, spec: TrialSpec, graph: Graph) -> None:
