@@ -71,8 +71,9 @@ from smallworld_eqp.config import EqPropConfig
 from smallworld_eqp.engine import kernels
 from smallworld_eqp.engine.network import EqPropNetwork
 from smallworld_eqp.graph import layered, rewiring
+from smallworld_eqp.study.grid import expand
 from smallworld_eqp.study.presets import TRAIN_PRESETS
-from smallworld_eqp.study.spec import build_graph, expand
+from smallworld_eqp.study.spec import build_graph
 from smallworld_eqp.study.trial import new_network
 
 BATCH = 20

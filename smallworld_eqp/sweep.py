@@ -49,8 +49,9 @@ from smallworld_eqp.cli import (
 )
 from smallworld_eqp.owned import check_name
 from smallworld_eqp.settings import argparse_type
+from smallworld_eqp.study.grid import VARY_SEPS, expand, parse_vary
 from smallworld_eqp.study.presets import SWEEP_PRESETS
-from smallworld_eqp.study.spec import VARY_SEPS, build_graph, check_fits, expand, load_data, parse_vary
+from smallworld_eqp.study.spec import build_graph, check_fits, load_data
 
 SUMMARY_COLUMNS = [
     "seed",

@@ -52,6 +52,9 @@ BEFORE_0_2 = {
 RATES_NOT_COMMITTED = {
     "authors-mlff-100",
     "authors-sw-100",
+    "authors-500x3-mlff-20",
+    "authors-500x3-per-layer-20",
+    "authors-500x3-sw-20",
     "authors-mlff-seed2",
     "authors-mlff-symmetric-s0",
     "authors-mlff-symmetric-s1",

@@ -88,6 +88,7 @@ NUMBA_FREE_MODULES = (
     "smallworld_eqp.study.spec",
     "smallworld_eqp.study.resultlog",
     "smallworld_eqp.study.studies",
+    "smallworld_eqp.study.grid",
     "smallworld_eqp.graph.layered",
     "smallworld_eqp.graph.rewiring",
     "smallworld_eqp.engine.spread",

@@ -229,8 +229,8 @@ def test_rewiring_that_reuses_removed_edges_has_the_authors_law():
 
 
 def test_every_authors_preset_uses_the_authors_dynamics():
+    from smallworld_eqp.study.grid import expand
     from smallworld_eqp.study.presets import SWEEP_PRESETS, TRAIN_PRESETS
-    from smallworld_eqp.study.spec import expand
 
     presets = {**SWEEP_PRESETS, **TRAIN_PRESETS}
     names = [name for name in presets if name.startswith("authors-")]

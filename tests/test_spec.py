@@ -11,7 +11,8 @@ import pytest
 
 from smallworld_eqp import config, settings, sweep, train
 from smallworld_eqp.study import presets, spec
-from smallworld_eqp.study.spec import TrialSpec, expand, parse_vary
+from smallworld_eqp.study.grid import expand, parse_vary
+from smallworld_eqp.study.spec import TrialSpec
 from smallworld_eqp.validate import Constraint, Interval
 
 

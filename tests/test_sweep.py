@@ -17,9 +17,10 @@ import pytest
 from smallworld_eqp.config import EqPropConfig
 from smallworld_eqp.study import schema, studies
 from smallworld_eqp.study.execution import epochs_path, rates_path, run_sweep
+from smallworld_eqp.study.grid import expand
 from smallworld_eqp.study.resultlog import ResultLog, ResultLogError
 from smallworld_eqp.study.schema import sweep_columns
-from smallworld_eqp.study.spec import TrialSpec, expand
+from smallworld_eqp.study.spec import TrialSpec
 from smallworld_eqp.study.trial import run_trial
 
 TINY = [

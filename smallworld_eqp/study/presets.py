@@ -2,7 +2,7 @@
 
 A preset is a mapping of settings (:data:`smallworld_eqp.study.spec.SETTING_NAMES`: the
 trial's and the EqProp configuration's, one namespace), the shape
-:func:`smallworld_eqp.study.spec.expand` takes; flags given on the command line override
+:func:`smallworld_eqp.study.grid.expand` takes; flags given on the command line override
 it. In a sweep preset ``n`` (or ``p``) and ``seed`` hold the values swept.
 
 Sources
