@@ -2,7 +2,7 @@
 
 In one family of graphs every measure moves with the skip count, so each correlates
 with the outcome and none is singled out. Across designs that decouple them
-(:data:`smallworld_eqp.graph.rewiring.DESIGNS`: one span, one end fixed, intra-layer
+(:data:`smallworld_eqp.graph.designs.DESIGNS`: one span, one end fixed, intra-layer
 edges, added or replacing), a measure that carries the effect predicts a design it
 was not fitted on. For every registered graph measure
 (:data:`smallworld_eqp.config.GRAPH_MEASURES`, the hidden layers' columns of

@@ -43,7 +43,7 @@ import numpy as np
 import scipy
 from scipy.sparse import csgraph
 
-from smallworld_eqp.graph import layered, metrics, rewiring
+from smallworld_eqp.graph import layered, metrics, rewiring, to_output
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COLUMNS = ("graph", "metric", "ours_s", "networkx_s", "scipy_s", "x_networkx", "x_scipy", "equal", "value")
@@ -51,11 +51,11 @@ COLUMNS = ("graph", "metric", "ours_s", "networkx_s", "scipy_s", "x_networkx", "
 # Child process that times the first calls into the metrics with an empty numba cache.
 _COLD_COMPILE = """
 import time
-from smallworld_eqp.graph import layered, metrics, rewiring
+from smallworld_eqp.graph import layered, metrics, rewiring, to_output
 g = rewiring.rewire(layered.connect_within_layers(layered.layered([20, 10, 10, 5])), n=30, seed=0)
 g.csr
 t = time.perf_counter()
-metrics.characteristic_path_length(g), metrics.clustering_coefficient(g), metrics.hops_to_output(g)
+metrics.characteristic_path_length(g), metrics.clustering_coefficient(g), to_output.hops_to_output(g)
 print(time.perf_counter() - t)
 """
 
@@ -148,7 +148,7 @@ def compare(name: str, g: layered.Graph, repeat: int, with_networkx: bool, with_
             nx.average_shortest_path_length,
             scipy_path_length,
         ),
-        ("hops_to_output", metrics.hops_to_output, None, scipy_hops),
+        ("hops_to_output", to_output.hops_to_output, None, scipy_hops),
     ]
     G = g.to_networkx() if with_networkx else None
     rows = []
@@ -170,7 +170,7 @@ def compare(name: str, g: layered.Graph, repeat: int, with_networkx: bool, with_
 def parallel_paths(name: str, g: layered.Graph, repeat: int) -> list[dict]:
     """Rows timing the parallel-path measures on one graph (no baseline)."""
     rows = []
-    for measure in (metrics.log_paths_to_output, metrics.log_walks_to_output):
+    for measure in (to_output.log_paths_to_output, to_output.log_walks_to_output):
         t, value = timed(measure, g, repeat=repeat)
         rows.append(row(name, measure.__name__, t, short(value)))
     return rows
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.repeat < 1:
         parser.error(f"--repeat must be >= 1, got {args.repeat}")
     if args.parallel_paths_only:
-        metrics.log_paths_to_output(layered.layered([3, 3, 3]))  # compiled outside the timed calls
+        to_output.log_paths_to_output(layered.layered([3, 3, 3]))  # compiled outside the timed calls
         sizes = [784, 500, 500, 500, 10]
         base = layered.connect_within_layers(layered.layered(sizes))
         paper = rewiring.rewire(base, n=int(0.08 * base.n_edges), seed=0)
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     small = rewiring.rewire(layered.connect_within_layers(layered.layered([20, 10, 10, 5])), n=30, seed=0)
     _ = small.csr  # built outside the timed calls
     t, _ = timed(lambda: (metrics.characteristic_path_length(small), metrics.clustering_coefficient(small)))
-    t_hops, _ = timed(metrics.hops_to_output, small)
+    t_hops, _ = timed(to_output.hops_to_output, small)
     rows.append(row("small", "first call (this run)", t + t_hops))
 
     print("building the paper network ...", flush=True)

@@ -55,7 +55,7 @@ MAX_COUNT = 1_000_000_000
 _COUNT = Interval(int, 1, MAX_COUNT)
 _POSITIVE = Interval(float, 0, None, closed="neither")
 
-#: The graph measures of a results row, in column order (:data:`metrics.SUMMARY`
+#: The graph measures of a results row, in column order (:data:`measures.SUMMARY`
 #: computes them).
 GRAPH_MEASURES = (
     "n_neurons",
@@ -70,12 +70,12 @@ GRAPH_MEASURES = (
     "log_walks_hidden",
 )
 #: The graph measures with one value per layer, input first: columns ``<name>_<layer>``
-#: (:data:`metrics.PER_LAYER` computes them).
+#: (:data:`measures.PER_LAYER` computes them).
 LAYER_MEASURES = ("hops_to_output", "log_paths_to_output", "log_walks_to_output")
 
 
 def summary_columns(n_layers: int) -> list[str]:
-    """The graph measures' columns (:func:`metrics.small_world_summary`) for a network of
+    """The graph measures' columns (:func:`measures.small_world_summary`) for a network of
     ``n_layers`` layers.
 
     Examples

@@ -325,7 +325,7 @@ class InstanceOf(Constraint):
 
 class Satisfies(Constraint):
     """What ``check(value)`` returns: a check of its owner's, with its own messages
-    (the layer sizes: :func:`smallworld_eqp.graph.layered.check_layer_sizes`)."""
+    (the layer sizes: :func:`smallworld_eqp.graph.sizing.check_layer_sizes`)."""
 
     def __init__(self, check: Any):
         self.check = check

@@ -12,7 +12,7 @@ import pytest
 
 from smallworld_eqp import config
 from smallworld_eqp.engine import kernels, network
-from smallworld_eqp.graph import metrics
+from smallworld_eqp.graph import measures
 from smallworld_eqp.study import spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,8 @@ print(json.dumps({
     "engine": sorted(m for m in ("smallworld_eqp.engine.kernels", "smallworld_eqp.engine.euler",
                                  "smallworld_eqp.engine.coordinate", "smallworld_eqp.engine.drive",
                                  "smallworld_eqp.engine.network", "smallworld_eqp.engine.network_file",
-                                 "smallworld_eqp.graph.metrics")
+                                 "smallworld_eqp.graph.metrics", "smallworld_eqp.graph.to_output",
+                                 "smallworld_eqp.graph.measures")
                      if m in sys.modules),
 }))
 """
@@ -89,8 +90,11 @@ NUMBA_FREE_MODULES = (
     "smallworld_eqp.study.resultlog",
     "smallworld_eqp.study.studies",
     "smallworld_eqp.study.grid",
+    "smallworld_eqp.graph.sizing",
     "smallworld_eqp.graph.layered",
     "smallworld_eqp.graph.rewiring",
+    "smallworld_eqp.graph.designs",
+    "smallworld_eqp.graph.recipes",
     "smallworld_eqp.engine.spread",
     "smallworld_eqp.engine.batch",
     "smallworld_eqp.datasets",
@@ -134,7 +138,7 @@ def test_every_allowed_solver_and_nudge_runs_in_the_engine(solver, nudge):
 
 
 def test_the_graph_measures_are_the_metrics():
-    assert config.GRAPH_MEASURES == tuple(metrics.SUMMARY)
-    assert config.LAYER_MEASURES == tuple(metrics.PER_LAYER)
-    row = metrics.small_world_summary(spec.build_graph(spec.TrialSpec(layers=(5, 4, 4, 3), n=3)))
+    assert config.GRAPH_MEASURES == tuple(measures.SUMMARY)
+    assert config.LAYER_MEASURES == tuple(measures.PER_LAYER)
+    row = measures.small_world_summary(spec.build_graph(spec.TrialSpec(layers=(5, 4, 4, 3), n=3)))
     assert list(row) == config.summary_columns(4)

@@ -1,4 +1,4 @@
-"""Tests of the graph designs that decouple the measures (rewiring.rewire_span,
+"""Tests of the graph designs that decouple the measures (designs.rewire_span,
 rewire_ends, rewire_within_layers, DESIGNS) and of the trial setting ``design``.
 
 Invariants are checked on seeded random graphs against a brute-force listing of the
@@ -13,7 +13,7 @@ import pytest
 from helpers import ALPHA, check_well_formed, edge_set
 from scipy import stats
 
-from smallworld_eqp.graph import layered, metrics, rewiring
+from smallworld_eqp.graph import designs, layered, metrics, recipes, rewiring
 from smallworld_eqp.graph.layered import INTRA, SKIP
 from smallworld_eqp.study import spec
 
@@ -110,10 +110,10 @@ def test_design_step_counts_its_candidates_like_brute_force(op):
         arg = pick_arg(op, g, np.random.default_rng(seed))
         free = free_pairs(g, op, arg)
         if op == "rewire_within_layers":
-            assert len(rewiring._free_intra_pairs(g)) == len(free)
+            assert len(designs._free_intra_pairs(g)) == len(free)
             continue
         pairs = (
-            rewiring.end_pairs(g.n_layers, arg)
+            designs.end_pairs(g.n_layers, arg)
             if op == "rewire_ends"
             else frozenset((a, a + arg) for a in range(g.n_layers - arg))
         )
@@ -142,10 +142,10 @@ def test_design_step_draws_uniformly_among_its_candidates(op, arg):
 
 def test_design_steps_differ_by_seed_and_accept_a_generator():
     g = layered.layered([8, 8, 8, 8, 8])
-    a = rewiring.rewire_span(g, n=10, span=2, seed=0)
-    assert a != rewiring.rewire_span(g, n=10, span=2, seed=1)
-    b = rewiring.rewire_span(g, n=10, span=2, seed=np.random.default_rng(0))
-    assert b == rewiring.rewire_span(g, n=10, span=2, seed=np.random.default_rng(0))
+    a = designs.rewire_span(g, n=10, span=2, seed=0)
+    assert a != designs.rewire_span(g, n=10, span=2, seed=1)
+    b = designs.rewire_span(g, n=10, span=2, seed=np.random.default_rng(0))
+    assert b == designs.rewire_span(g, n=10, span=2, seed=np.random.default_rng(0))
     assert b.history[-1]["seed"] is None
 
 
@@ -157,13 +157,13 @@ def test_odd_spans_keep_clustering_zero_and_intra_edges_keep_path_length():
     n_pairs = g.n_neurons * (g.n_neurons - 1)
     base_l = nx.average_shortest_path_length(g.to_networkx())
     for span in (3, 5):
-        h = rewiring.rewire_span(g, n=20, span=span, mode="add", seed=span)
+        h = designs.rewire_span(g, n=20, span=span, mode="add", seed=span)
         assert nx.average_clustering(h.to_networkx()) == 0.0
         assert nx.average_shortest_path_length(h.to_networkx()) < base_l
-    h = rewiring.rewire_within_layers(g, n=20, mode="add", seed=0)
+    h = designs.rewire_within_layers(g, n=20, mode="add", seed=0)
     assert nx.average_clustering(h.to_networkx()) > 0.1
     assert nx.average_shortest_path_length(h.to_networkx()) == pytest.approx(base_l - 2 * 20 / n_pairs)
-    assert metrics.clustering_coefficient(rewiring.rewire_span(g, n=20, span=2, seed=0)) > 0
+    assert metrics.clustering_coefficient(designs.rewire_span(g, n=20, span=2, seed=0)) > 0
 
 
 @pytest.mark.parametrize(
@@ -192,20 +192,20 @@ def test_design_steps_reject_bad_input(op, kwargs, match):
 
 def test_design_steps_in_recipes():
     recipe = [{"op": "layered", "sizes": [4, 3, 3, 3, 2]}, {"op": "rewire_ends", "n": 4, "end": "output"}]
-    g = layered.build(recipe, seed=0)
+    g = recipes.build(recipe, seed=0)
     assert set(g.edge_layers[g.kinds == SKIP][:, 1].tolist()) == {4}
     with pytest.raises(TypeError, match="n must be an integer, got None"):
-        layered.check_recipe([recipe[0], {"op": "rewire_span", "span": 2}])
+        recipes.check_recipe([recipe[0], {"op": "rewire_span", "span": 2}])
     with pytest.raises(ValueError, match="takes no argument 'p'"):
-        layered.check_recipe([recipe[0], {"op": "rewire_span", "span": 2, "p": 0.1}])
+        recipes.check_recipe([recipe[0], {"op": "rewire_span", "span": 2, "p": 0.1}])
 
 
-@pytest.mark.parametrize("design", sorted(rewiring.DESIGNS))
+@pytest.mark.parametrize("design", sorted(designs.DESIGNS))
 def test_trial_design_places_the_sweeps_edges(design):
     layers = (6, 5, 5, 5, 5, 5, 3)
     s = spec.TrialSpec(layers=layers, n=12, design=design, seed=3, mode="add")
     g = spec.build_graph(s)
-    step = rewiring.DESIGNS[design]
+    step = designs.DESIGNS[design]
     assert g.history[-1]["op"] == step["op"] and g.history[-1]["n"] == 12
     assert s.columns()["design"] == design
     counts = g.kind_counts()

@@ -1,4 +1,4 @@
-"""Tests of the layered graphs and the layer-skipping rewiring (graph/layered.py, graph/rewiring.py).
+"""Tests of the layered graphs and the layer-skipping rewiring (graph/sizing.py, graph/layered.py, graph/rewiring.py, graph/recipes.py).
 
 Invariants are checked on many seeded random graphs; distributions are checked
 with chi-square tests over many seeded draws (deterministic, but able to fail).
@@ -12,7 +12,7 @@ import pytest
 from helpers import ALPHA, check_well_formed, edge_set
 from scipy import stats
 
-from smallworld_eqp.graph import layered, rewiring
+from smallworld_eqp.graph import layered, recipes, rewiring, sizing
 from smallworld_eqp.graph.layered import ADJACENT, INTRA, SKIP, Graph
 from smallworld_eqp.study import spec
 
@@ -241,7 +241,7 @@ def test_layered_and_within_layer_counts(seed):
     assert h.kind_counts() == {"adjacent": g.n_edges, "intra": n_intra, "skip": 0}
     assert h.history[-1] == {"op": "connect_within_layers", "added": n_intra}
     assert layered.connect_within_layers(h) == h
-    assert (layered.edge_count(sizes), layered.edge_count(sizes, intra=True)) == (g.n_edges, h.n_edges)
+    assert (sizing.edge_count(sizes), sizing.edge_count(sizes, intra=True)) == (g.n_edges, h.n_edges)
     assert np.array_equal(g.offsets, np.cumsum([0] + sizes))
     assert np.array_equal(g.layer_of, np.repeat(np.arange(len(sizes)), sizes))
 
@@ -435,21 +435,21 @@ def test_without_kind_refuses_unknown_kinds():
 
 def test_edge_count_checks_its_arguments():
     with pytest.raises(ValueError, match="at least 3"):
-        layered.edge_count([4, 2])
+        sizing.edge_count([4, 2])
     with pytest.raises(TypeError, match="intra must be True or False"):
-        layered.edge_count([4, 3, 2], intra=1)
+        sizing.edge_count([4, 3, 2], intra=1)
 
 
 def test_check_recipe_checks_the_layer_sizes_once(monkeypatch):
-    check, calls = layered.check_layer_sizes, []
+    check, calls = sizing.check_layer_sizes, []
 
     def counted(sizes):
         calls.append(sizes)
         return check(sizes)
 
-    monkeypatch.setattr(layered, "check_layer_sizes", counted)
+    monkeypatch.setattr(sizing, "check_layer_sizes", counted)
     monkeypatch.setitem(layered._STEP_CHECKS, "layered", counted)
-    layered.check_recipe([{"op": "layered", "sizes": [5, 4, 4, 2]}, {"op": "connect_within_layers"}])
+    recipes.check_recipe([{"op": "layered", "sizes": [5, 4, 4, 2]}, {"op": "connect_within_layers"}])
     assert calls == [[5, 4, 4, 2]]
 
 
@@ -459,7 +459,7 @@ def test_build_applies_a_recipe_like_the_builders():
         {"op": "connect_within_layers"},
         {"op": "rewire", "p": 0.3, "reuse_removed": True},
     ]
-    g = layered.build(recipe, seed=3)
+    g = recipes.build(recipe, seed=3)
     manual = rewiring.rewire(
         layered.connect_within_layers(layered.layered([5, 4, 4, 2])), p=0.3, reuse_removed=True, seed=3
     )
@@ -467,15 +467,15 @@ def test_build_applies_a_recipe_like_the_builders():
     with pytest.raises(
         ValueError, match="recipe step op must be one of connect_layers, connect_within_layers, layered"
     ):
-        layered.build([{"op": "grow"}])
+        recipes.build([{"op": "grow"}])
     with pytest.raises(ValueError, match="recipe step 'rewire' takes no argument 'q'"):
-        layered.build([recipe[0], {"op": "rewire", "q": 1}])
+        recipes.build([recipe[0], {"op": "rewire", "q": 1}])
     with pytest.raises(ValueError, match="'rewire' changes a graph: it cannot be the first step"):
-        layered.build([{"op": "rewire", "n": 1}])
+        recipes.build([{"op": "rewire", "n": 1}])
     with pytest.raises(
         ValueError, match="'layered' makes a graph: it can only be the first step, got it as step 2"
     ):
-        layered.build([recipe[0], recipe[0]])
+        recipes.build([recipe[0], recipe[0]])
 
 
 @pytest.mark.parametrize(

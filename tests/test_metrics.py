@@ -1,4 +1,4 @@
-"""Tests of the small-world metrics (metrics.py) against networkx on random graphs."""
+"""Tests of the graph measures (metrics.py, to_output.py, measures.py) against networkx on random graphs."""
 
 import naive
 import networkx as nx
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from smallworld_eqp import config
-from smallworld_eqp.graph import layered, metrics, rewiring
+from smallworld_eqp.graph import layered, measures, metrics, rewiring, to_output
 from smallworld_eqp.graph.layered import Graph
 
 
@@ -114,7 +114,7 @@ def reference_hops(g: Graph, G: nx.Graph) -> np.ndarray:
 @pytest.mark.parametrize("make, args", CASES)
 def test_hops_to_output_matches_networkx(cache, make, args):
     g, G = graph_and_nx(cache, make, args)
-    hops = metrics.hops_to_output(g)
+    hops = to_output.hops_to_output(g)
     assert hops.dtype == np.float64 and hops.shape == (g.n_layers,)
     np.testing.assert_allclose(hops, reference_hops(g, G), rtol=1e-12, atol=0)
     assert hops[-1] == 0.0
@@ -122,7 +122,7 @@ def test_hops_to_output_matches_networkx(cache, make, args):
 
 def test_hops_to_output_of_plain_layers():
     g = layered.layered([3, 4, 5, 2, 3])
-    np.testing.assert_array_equal(metrics.hops_to_output(g), [4.0, 3.0, 2.0, 1.0, 0.0])
+    np.testing.assert_array_equal(to_output.hops_to_output(g), [4.0, 3.0, 2.0, 1.0, 0.0])
 
 
 @pytest.mark.parametrize("n_words", [1, 2, 3, 5])
@@ -153,10 +153,10 @@ def test_disconnected_graph():
     with pytest.raises(ValueError, match="3 connected components"):
         metrics.characteristic_path_length(g)
     with pytest.raises(ValueError, match="3 connected components"):
-        metrics.small_world_summary(g)
+        measures.small_world_summary(g)
     # Neuron 0 reaches no output neuron; clustering stays defined.
     with pytest.raises(ValueError, match=r"neuron 0 \(layer 0\) cannot reach the output layer"):
-        metrics.hops_to_output(g)
+        to_output.hops_to_output(g)
     assert metrics.clustering_coefficient(g) == nx.average_clustering(G) == 0.0
 
 
@@ -173,12 +173,12 @@ def test_clustering_of_disconnected_graphs(seed):
 def test_hops_defined_when_every_neuron_reaches_the_output():
     # Two components, each holding an output neuron.
     g = Graph.from_edges([2, 2, 2], np.array([[0, 2], [2, 4], [1, 3], [3, 5]]))
-    np.testing.assert_array_equal(metrics.hops_to_output(g), [2.0, 1.0, 0.0])
+    np.testing.assert_array_equal(to_output.hops_to_output(g), [2.0, 1.0, 0.0])
 
 
 def test_summary(cache):
     g, G = graph_and_nx(cache, paper_like_graph, ((200, 60, 60, 10), False, "add", 0.05))
-    row = metrics.small_world_summary(g)
+    row = measures.small_world_summary(g)
     hops = [f"hops_to_output_{lay}" for lay in range(g.n_layers)]
     assert list(row) == config.summary_columns(g.n_layers)
     assert list(row)[:7] == [
@@ -190,7 +190,7 @@ def test_summary(cache):
         "path_length",
         "clustering",
     ]
-    per_layer = [f"{name}_{lay}" for name in metrics.PER_LAYER for lay in range(g.n_layers)]
+    per_layer = [f"{name}_{lay}" for name in measures.PER_LAYER for lay in range(g.n_layers)]
     assert list(row)[-len(per_layer) :] == per_layer and per_layer[: len(hops)] == hops
     counts = g.kind_counts()
     assert row["n_neurons"] == G.number_of_nodes() and row["n_edges"] == G.number_of_edges()
@@ -201,8 +201,8 @@ def test_summary(cache):
     )
     assert row["path_length"] == metrics.characteristic_path_length(g)
     assert row["clustering"] == metrics.clustering_coefficient(g)
-    assert [row[k] for k in hops] == metrics.hops_to_output(g).tolist()
-    paths, walks = metrics.log_paths_to_output(g), metrics.log_walks_to_output(g)
+    assert [row[k] for k in hops] == to_output.hops_to_output(g).tolist()
+    paths, walks = to_output.log_paths_to_output(g), to_output.log_walks_to_output(g)
     assert [row[f"log_paths_to_output_{lay}"] for lay in range(g.n_layers)] == paths.tolist()
     assert row["log_paths_hidden"] == pytest.approx(paths[1:-1].mean(), rel=1e-15)
     assert row["log_walks_hidden"] == pytest.approx(walks[1:-1].mean(), rel=1e-12)
@@ -216,7 +216,7 @@ def test_skip_span_is_the_mean_layer_gap_of_the_skip_edges(seed):
     gaps = [abs(int(g.layer_of[j]) - int(g.layer_of[i])) for i, j in g.edges.tolist()]
     skips = [gap for gap in gaps if gap >= 2]
     want = sum(skips) / len(skips) if skips else 0.0
-    assert metrics.small_world_summary(g)["skip_span"] == pytest.approx(want, rel=1e-12)
+    assert measures.small_world_summary(g)["skip_span"] == pytest.approx(want, rel=1e-12)
 
 
 # --- parallel-path measures ---------------------------------------------------------------
@@ -268,7 +268,7 @@ def reference_paths(g: Graph) -> np.ndarray:
     )
 
 
-def reference_walks(g: Graph, decay: float = metrics.WALK_DECAY) -> np.ndarray:
+def reference_walks(g: Graph, decay: float = to_output.WALK_DECAY) -> np.ndarray:
     """Per-layer mean log10 of ``sum_k a^k A^k 1_out`` in closed form, dense:
     ``(I - a A)^-1 1_out - 1_out`` with ``a = decay / lambda_max`` from a dense eigensolver."""
     A = naive.dense_weights(g, np.ones(g.n_edges))
@@ -284,13 +284,13 @@ def test_log_paths_to_output_matches_networkx(seed):
     g = small_design_graph(seed)
     if not nx.is_connected(g.to_networkx()):
         pytest.skip("a disconnected draw")  # the refusal is tested on its own
-    np.testing.assert_allclose(metrics.log_paths_to_output(g), reference_paths(g), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(to_output.log_paths_to_output(g), reference_paths(g), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("make, args", CASES)
 def test_log_walks_to_output_matches_dense_closed_form(cache, make, args):
     g, _ = graph_and_nx(cache, make, args)
-    np.testing.assert_allclose(metrics.log_walks_to_output(g), reference_walks(g), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(to_output.log_walks_to_output(g), reference_walks(g), rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -299,26 +299,26 @@ def test_log_walks_to_output_on_small_graphs(seed, decay):
     g = small_design_graph(seed)
     if not nx.is_connected(g.to_networkx()):
         pytest.skip("a disconnected draw")
-    got = metrics.log_walks_to_output(g, decay=decay)
+    got = to_output.log_walks_to_output(g, decay=decay)
     np.testing.assert_allclose(got, reference_walks(g, decay), rtol=1e-9, atol=1e-9)
 
 
 def test_log_paths_of_plain_layers_multiply_the_layer_sizes():
     sizes = [7, 4, 6, 3, 5]
     want = [np.log10(np.prod(sizes[lay + 1 :])) for lay in range(len(sizes) - 1)] + [0.0]
-    np.testing.assert_allclose(metrics.log_paths_to_output(layered.layered(sizes)), want, rtol=1e-12)
+    np.testing.assert_allclose(to_output.log_paths_to_output(layered.layered(sizes)), want, rtol=1e-12)
 
 
 def test_parallel_path_measures_refuse_a_neuron_cut_off_from_the_output():
     g = Graph.from_edges([2, 2, 2], np.array([[0, 2], [1, 3], [3, 4]]))
-    for measure in (metrics.log_paths_to_output, metrics.log_walks_to_output):
+    for measure in (to_output.log_paths_to_output, to_output.log_walks_to_output):
         with pytest.raises(ValueError, match=r"neuron 0 \(layer 0\) cannot reach the output layer"):
             measure(g)
     with pytest.raises(ValueError, match=r"decay must lie in \(0, 1\), got 1.0"):
-        metrics.log_walks_to_output(layered.layered([2, 2, 2]), decay=1.0)
+        to_output.log_walks_to_output(layered.layered([2, 2, 2]), decay=1.0)
 
 
 def test_log_walks_to_output_stops_a_series_that_does_not_converge(monkeypatch):
-    monkeypatch.setattr(metrics, "_MAX_WALK_TERMS", 3)
+    monkeypatch.setattr(to_output, "_MAX_WALK_TERMS", 3)
     with pytest.raises(RuntimeError, match="did not converge in 3 terms"):
-        metrics.log_walks_to_output(layered.layered([4, 3, 3, 2]))
+        to_output.log_walks_to_output(layered.layered([4, 3, 3, 2]))

@@ -11,7 +11,7 @@ from helpers import epochs_frame, rates_frame, sweep_frame
 
 from smallworld_eqp.config import GRAPH_MEASURES, LAYER_MEASURES
 from smallworld_eqp.engine import spread
-from smallworld_eqp.graph import layered, metrics, rewiring
+from smallworld_eqp.graph import layered, measures, rewiring
 from smallworld_eqp.study import schema, spec, studies
 
 # ------------------------------------------------------- schema
@@ -28,7 +28,7 @@ def test_sweep_columns_layout(n_layers):
     # n is recorded as what was done (n_replaced); p as done too (asked, or footnote 2's)
     assert set(spec.SETTING_NAMES) - set(cols) == {"n"} and {"seed", "p", "n_replaced"} <= set(cols)
     # the per-layer blocks sit after the graph metrics and after the errors
-    i = cols.index(list(metrics.SUMMARY)[-1])
+    i = cols.index(list(measures.SUMMARY)[-1])
     assert cols[i + 1 : i + 1 + n_layers] == hops
     j = cols.index("test_error")
     assert cols[j + 1 : j + n_layers] == dws
@@ -53,7 +53,7 @@ def test_schema_holds_what_the_writers_produce():
     g = rewiring.rewire(layered.connect_within_layers(layered.layered([6, 5, 5, 3])), n=4, seed=0)
     cols = set(schema.sweep_columns(g.n_layers))
     assert set(spread.summarise(np.ones((3, g.n_layers - 1)), 1)) <= cols
-    assert set(metrics.small_world_summary(g)) <= cols
+    assert set(measures.small_world_summary(g)) <= cols
 
 
 def test_config_columns_match_engine_config():

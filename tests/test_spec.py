@@ -261,10 +261,10 @@ def test_columns_follow_the_declarations():
 
 
 def test_a_trial_checks_its_settings_once_and_its_recipe_once(monkeypatch):
-    from smallworld_eqp.graph import layered
+    from smallworld_eqp.graph import recipes
 
     checks = {"config": 0, "recipe": 0}
-    check_config, check_recipe = config.EqPropConfig.__post_init__, layered.check_recipe
+    check_config, check_recipe = config.EqPropConfig.__post_init__, recipes.check_recipe
 
     def counted_config(self):
         checks["config"] += 1
@@ -275,14 +275,14 @@ def test_a_trial_checks_its_settings_once_and_its_recipe_once(monkeypatch):
         check_recipe(recipe)
 
     monkeypatch.setattr(config.EqPropConfig, "__post_init__", counted_config)
-    monkeypatch.setattr(layered, "check_recipe", counted_recipe)
+    monkeypatch.setattr(recipes, "check_recipe", counted_recipe)
     trial = TrialSpec(layers=(8, 4, 4, 3), n=3, eps=0.4, n_free=5)
     assert checks == {"config": 1, "recipe": 1}
     net_config, graph = spec.network_config(trial), spec.build_graph(trial)
     assert checks == {"config": 1, "recipe": 1}  # the trial's network and graph: not checked again
     monkeypatch.undo()
     assert net_config == dataclasses.replace(trial.config, seed=spec.derived_seed(trial.seed, 1))
-    assert graph == layered.build(trial.recipe, seed=spec.derived_seed(trial.seed, 0))
+    assert graph == recipes.build(trial.recipe, seed=spec.derived_seed(trial.seed, 0))
 
 
 def test_every_setting_is_checked_even_when_it_has_no_effect():

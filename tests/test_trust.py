@@ -29,7 +29,7 @@ from smallworld_eqp import owned, sweep, train
 from smallworld_eqp.config import EqPropConfig
 from smallworld_eqp.engine import network_file
 from smallworld_eqp.engine.network import EqPropNetwork
-from smallworld_eqp.graph import layered, metrics, rewiring
+from smallworld_eqp.graph import layered, measures, metrics, rewiring, to_output
 from smallworld_eqp.plots import __main__ as plots_main
 from smallworld_eqp.study import execution, schema, training_runs
 from smallworld_eqp.study.resultlog import ResultLog, ResultLogError, replace_atomically
@@ -394,8 +394,8 @@ _NET = EqPropNetwork(layered.layered([4, 3, 2]), EqPropConfig(n_free=3, n_clampe
             TypeError,
             "graph must be a layered.Graph .*got NoneType",
         ),
-        (lambda: metrics.hops_to_output([1, 2]), TypeError, "graph must be a layered.Graph .*got list"),
-        (lambda: metrics.small_world_summary(3), TypeError, "graph must be a layered.Graph .*got int"),
+        (lambda: to_output.hops_to_output([1, 2]), TypeError, "graph must be a layered.Graph .*got list"),
+        (lambda: measures.small_world_summary(3), TypeError, "graph must be a layered.Graph .*got int"),
         (lambda: rewiring.rewire("g", n=1), TypeError, "graph must be a layered.Graph .*got str"),
         (lambda: layered.connect_within_layers(None), TypeError, "graph must be a layered.Graph"),
         (lambda: layered.without_kind({}, "skip"), TypeError, "graph must be a layered.Graph .*got dict"),

@@ -79,7 +79,7 @@ from smallworld_eqp.validate import (  # noqa: E402
 CHECKED = [
     (cls, f) for cls in (EqPropConfig, TrialSpec) for f in dataclasses.fields(cls) if "allowed" in f.metadata
 ]
-#: What messages call a field whose check is its owner's (layered.check_layer_sizes).
+#: What messages call a field whose check is its owner's (sizing.check_layer_sizes).
 CALLED = {"layers": ("layer sizes", "a layer size")}
 #: Small enough that a message shows them as they are (not their magnitude).
 BIG = 10**20

@@ -1,16 +1,19 @@
-"""Layered graphs as explicit undirected edge lists, and the recipe steps that build them.
+"""Layered graphs as explicit undirected edge lists, their builders, and the registry of recipe steps.
 
 A :class:`Graph` holds every undirected edge once (``i < j``), its kind and the
 layer of every neuron. Builders (:func:`layered`, :func:`connect_within_layers`,
 :func:`connect_layers`, :func:`without_kind`, and the rewiring steps of
-:mod:`smallworld_eqp.graph.rewiring`) never modify a graph: they return a new one.
-They are the steps of graph recipes (:data:`GRAPH_STEPS`, :func:`build`): a recipe
-is a list of ``{"op": name, **arguments}``, the shape of ``Graph.history``.
+:mod:`smallworld_eqp.graph.rewiring` and :mod:`smallworld_eqp.graph.designs`) never
+modify a graph: they return a new one. Each registers itself as a step of graph
+recipes (:func:`graph_step`, :data:`GRAPH_STEPS`): a recipe is a list of
+``{"op": name, **arguments}``, the shape of ``Graph.history``, that
+:func:`smallworld_eqp.graph.recipes.build` follows.
 
 Neurons are numbered layer by layer, input layer first, so layer ``l`` holds the
 neurons ``offsets[l]:offsets[l + 1]``.
 
-Imports: NumPy and :mod:`smallworld_eqp.validate` only (no numba).
+Imports: NumPy, SciPy, pandas, :mod:`smallworld_eqp.validate` and :mod:`.sizing` only
+(no numba; networkx only in :meth:`Graph.to_networkx`).
 
 Examples
 --------
@@ -26,8 +29,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from smallworld_eqp.validate import check_bool, check_choice, check_int, check_random_state
+from smallworld_eqp.graph.sizing import _intra_edges, _layered_edges, check_layer_sizes, check_size
+from smallworld_eqp.validate import check_choice, check_int
 
 ADJACENT, INTRA, SKIP = 0, 1, 2
 KIND_NAMES = ("adjacent", "intra", "skip")
@@ -44,41 +47,6 @@ KIND_NAMES = ("adjacent", "intra", "skip")
 def _readonly(a: np.ndarray) -> np.ndarray:
     a.flags.writeable = False
     return a
-
-
-# Bytes an edge costs, peak, from building the graph to training on it (pairs, sort
-# keys, kinds, CSR in both directions, weights, plan values): a refusal threshold only.
-_BYTES_PER_EDGE = 100
-
-
-def _memory() -> int:
-    """This machine's physical memory in bytes."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def check_size(n_edges: int, what: str) -> None:
-    """Refuse a graph of ``n_edges`` edges that would not fit in this machine's memory,
-    with the estimate, before anything is allocated."""
-    need = n_edges * _BYTES_PER_EDGE
-    if need > _memory():
-        raise ValueError(
-            f"{what} has {n_edges:.3g} edges: about {need / 2**30:.3g} GiB to build and train, "
-            f"more than this machine's {_memory() / 2**30:.3g} GiB of memory"
-        )
-
-
-def check_layer_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
-    """Layer sizes as a tuple of ints: at least 3 layers, all positive."""
-    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (Sequence, np.ndarray)):
-        raise TypeError(f"layer sizes must be a sequence of positive integers, got {sizes!r}")
-    sizes = tuple(check_int("a layer size", s) for s in sizes)
-    if len(sizes) < 3:
-        raise ValueError(
-            f"layer sizes {list(sizes)} give {len(sizes)} layers; at least 3 (input, hidden, output) are needed"
-        )
-    if any(s <= 0 for s in sizes):
-        raise ValueError(f"layer sizes must be positive integers, got {list(sizes)}")
-    return sizes
 
 
 @dataclass(frozen=True, eq=False)
@@ -319,12 +287,14 @@ def _takes_a_graph(builder: Callable[..., Graph]) -> Callable[..., Graph]:
 
 
 def graph_step(builder: Callable[..., Graph] | None = None, *, check: Callable[..., Any] | None = None):
-    """Register ``builder`` as a recipe step named after it (:func:`build`).
+    """Register ``builder`` as a recipe step named after it
+    (:func:`smallworld_eqp.graph.recipes.build`).
 
     The first step of a recipe makes the graph (it takes no graph); every later one
     takes the graph built so far as its first argument. A builder taking ``seed``
     gets the recipe's random stream. ``check``, given the step's other arguments,
-    raises on a bad value before anything is built (:func:`check_recipe`).
+    raises on a bad value before anything is built
+    (:func:`smallworld_eqp.graph.recipes.check_recipe`).
     """
 
     def register(b: Callable[..., Graph]) -> Callable[..., Graph]:
@@ -336,104 +306,6 @@ def graph_step(builder: Callable[..., Graph] | None = None, *, check: Callable[.
         return b
 
     return register if builder is None else register(builder)
-
-
-def check_recipe(recipe: Sequence[Mapping[str, Any]]) -> None:
-    """Raise on a recipe that :func:`build` could not follow: an unknown step or
-    argument, a step out of place, or a bad argument value (nothing is built)."""
-    if not recipe:
-        raise ValueError("a graph recipe needs at least one step (layered), got none")
-    sizes: tuple[int, ...] = ()
-    for k, step in enumerate(recipe):
-        if not isinstance(step, Mapping):
-            raise TypeError(f"a recipe step must be a mapping like {{'op': 'rewire', 'n': 10}}, got {step!r}")
-        args = dict(step)
-        op = check_choice("recipe step op", args.pop("op", None), sorted(GRAPH_STEPS))
-        params = inspect.signature(GRAPH_STEPS[op]).parameters
-        allowed = [p for p in params if p not in ("graph", "seed")]
-        unknown = sorted(set(args) - set(allowed))
-        if unknown:
-            raise ValueError(
-                f"recipe step {op!r} takes no argument {unknown[0]!r}; allowed: {', '.join(allowed)}"
-            )
-        first = "graph" not in params
-        if first and k > 0:
-            raise ValueError(
-                f"recipe step {op!r} makes a graph: it can only be the first step, got it as step {k + 1}"
-            )
-        if not first and k == 0:
-            raise ValueError(
-                f"recipe step {op!r} changes a graph: it cannot be the first step (start with layered)"
-            )
-        if op in _STEP_CHECKS:
-            checked = _STEP_CHECKS[op](**args)
-            if k == 0:  # layered's check returns the sizes: checked once, here
-                sizes = checked
-    intra = any(step.get("op") == "connect_within_layers" for step in recipe)
-    check_size(
-        _layered_edges(sizes) + (_intra_edges(sizes) if intra else 0),
-        f"the {'-'.join(map(str, sizes))} network",
-    )
-
-
-def build(
-    recipe: Sequence[Mapping[str, Any]],
-    seed: int | np.random.Generator | None = None,
-    *,
-    checked: bool = False,
-) -> Graph:
-    """Build a graph from a recipe: a list of steps ``{"op": name, **arguments}``.
-
-    Parameters
-    ----------
-    recipe : sequence of mapping
-        Steps in order, each naming a builder of :data:`GRAPH_STEPS`; the first
-        one makes the graph (``layered``). Checked first (:func:`check_recipe`).
-    seed : int, numpy.random.Generator or None
-        One random stream, shared in order by the steps that take a ``seed``.
-    checked : bool
-        The recipe has passed :func:`check_recipe` already (a trial's, checked when
-        its spec was made): not checked again. Each step still checks its own
-        arguments.
-
-    Examples
-    --------
-    >>> g = build([{"op": "layered", "sizes": [6, 5, 5, 2]}, {"op": "rewire", "n": 4}], seed=0)
-    >>> g.kind_counts()
-    {'adjacent': 61, 'intra': 0, 'skip': 4}
-    """
-    if not checked:
-        check_recipe(recipe)
-    rng = check_random_state(seed)
-    graph = None
-    for step in recipe:
-        args = dict(step)
-        builder = GRAPH_STEPS[args.pop("op")]
-        if "seed" in inspect.signature(builder).parameters:
-            args["seed"] = rng
-        graph = builder(**args) if graph is None else builder(graph, **args)
-    return graph
-
-
-def _layered_edges(sizes: tuple[int, ...]) -> int:
-    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-
-
-def _intra_edges(sizes: tuple[int, ...]) -> int:
-    return sum(n * (n - 1) // 2 for n in sizes[1:-1])
-
-
-def edge_count(sizes: Sequence[int], intra: bool = False) -> int:
-    """Edges of :func:`layered` ``(sizes)``, with every hidden layer intra-connected
-    (:func:`connect_within_layers`) if ``intra``; computed, nothing is built.
-
-    Examples
-    --------
-    >>> edge_count([784, 500, 500, 500, 10], intra=True)
-    1271250
-    """
-    sizes = check_layer_sizes(sizes)
-    return _layered_edges(sizes) + (_intra_edges(sizes) if check_bool("intra", intra) else 0)
 
 
 @graph_step(check=check_layer_sizes)

@@ -30,7 +30,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from smallworld_eqp.graph import metrics
+from smallworld_eqp.graph import measures
 from smallworld_eqp.study import schema
 from smallworld_eqp.study.resultlog import ResultLog, ResultLogError, read_header
 from smallworld_eqp.study.spec import LATER_DEFAULT_CELLS, TrialSpec
@@ -90,7 +90,7 @@ def sweep_log(out: str | os.PathLike, specs: Sequence[TrialSpec]) -> ResultLog:
     out = Path(out)
     if out.is_file() and out.stat().st_size:
         header = read_header(out) or []
-        depth = max(depth, metrics.summary_depth(header))
+        depth = max(depth, measures.summary_depth(header))
     return ResultLog(
         out,
         schema.sweep_columns(depth),

@@ -29,7 +29,7 @@ Sources
 - ``graph-designs``: ours; the ``authors-code`` network and settings for one epoch,
   with the paper's count-based rewiring (no reuse of removed edges, which only the
   ``uniform`` design allows) at 300-10,000 edges and seeds 0-2, for the designs of
-  :data:`smallworld_eqp.graph.rewiring.DESIGNS` given with ``--vary design=...``.
+  :data:`smallworld_eqp.graph.designs.DESIGNS` given with ``--vary design=...``.
 - ``quick``: ours; a deep narrow network on scikit-learn's 8x8 digits that runs
   offline in a few minutes on 2 cores and already shows the effect.
 """
@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from smallworld_eqp.graph.layered import edge_count
+from smallworld_eqp.graph.sizing import edge_count
 
 PAPER_LAYERS = (784, 500, 500, 500, 10)
 AUTHORS_LAYERS = (784, 100, 100, 100, 100, 100, 10)

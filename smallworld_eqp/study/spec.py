@@ -42,7 +42,7 @@ import numpy as np
 
 from smallworld_eqp import datasets
 from smallworld_eqp.config import EqPropConfig, pair_rates
-from smallworld_eqp.graph import layered, rewiring
+from smallworld_eqp.graph import designs, layered, recipes, rewiring, sizing
 from smallworld_eqp.settings import (
     BASE_VERSION,
     check_declared,
@@ -98,7 +98,7 @@ def parse_steps(text: str) -> tuple[dict, ...]:
 
 def _check_steps(steps: Any) -> tuple[dict, ...]:
     """Recipe steps as a tuple of dicts; what each step says is the recipe's check
-    (:func:`layered.check_recipe`)."""
+    (:func:`recipes.check_recipe`)."""
     if isinstance(steps, (str, bytes, Mapping)) or not isinstance(steps, Sequence):
         raise TypeError(f"steps must be a list of recipe steps like {_STEP_EXAMPLE}, got {steps!r:.80}")
     for k, step in enumerate(steps, 1):
@@ -128,7 +128,7 @@ class TrialSpec:
     reuse_removed : bool
         Removed edges become candidates for later replacements (the authors' code).
     design : str
-        Where the new edges go, a name of :data:`rewiring.DESIGNS`: ``"uniform"`` (the
+        Where the new edges go, a name of :data:`designs.DESIGNS`: ``"uniform"`` (the
         paper's :func:`rewiring.rewire`) or a design that takes ``n`` only (no ``p``,
         no ``reuse_removed``), such as ``"span-3"``.
     steps : tuple of dict
@@ -168,7 +168,7 @@ class TrialSpec:
         "layer sizes, input first, e.g. 784,500,500,500,10",
         parse=parse_ints,
         since="0.1",
-        allowed=Satisfies(layered.check_layer_sizes),
+        allowed=Satisfies(sizing.check_layer_sizes),
     )
     intra: bool = setting(
         False,
@@ -206,10 +206,10 @@ class TrialSpec:
     )
     design: str = setting(
         "uniform",
-        "where the n new edges go (rewiring.DESIGNS): uniform, span-K (K = 2..6), into-output, "
+        "where the n new edges go (designs.DESIGNS): uniform, span-K (K = 2..6), into-output, "
         "out-of-input, hidden-only, intra",
         since="0.3",
-        allowed=Choices(rewiring.DESIGNS),
+        allowed=Choices(designs.DESIGNS),
     )
     steps: tuple[dict, ...] = setting(
         (),
@@ -266,18 +266,18 @@ class TrialSpec:
                 f"design {self.design!r} places a count n of edges without reusing removed ones; got {got} "
                 "(p and reuse_removed apply to design 'uniform' only)"
             )
-        layered.check_recipe(self.recipe)
+        recipes.check_recipe(self.recipe)
         pair_rates(self.config.learning_rate, self.layers)  # one rate per layer pair, if several
 
     # --- the graph -------------------------------------------------------------
     @property
     def recipe(self) -> list[dict]:
-        """The graph's recipe: steps in the shape of ``Graph.history`` (:func:`layered.build`)."""
+        """The graph's recipe: steps in the shape of ``Graph.history`` (:func:`recipes.build`)."""
         steps: list[dict] = [{"op": "layered", "sizes": list(self.layers)}]
         if self.intra:
             steps.append({"op": "connect_within_layers"})
         if self.design != "uniform" and self.n:
-            steps.append({**rewiring.DESIGNS[self.design], "n": self.n, "mode": self.mode})
+            steps.append({**designs.DESIGNS[self.design], "n": self.n, "mode": self.mode})
         elif self.n or self.p:
             amount = {"n": self.n} if self.n is not None else {"p": self.p}
             steps.append({"op": "rewire", **amount, "mode": self.mode, "reuse_removed": self.reuse_removed})
@@ -441,7 +441,7 @@ def shuffle_seed(spec: TrialSpec, epoch: int) -> int:
 def build_graph(spec: TrialSpec) -> layered.Graph:
     """The trial's graph: its recipe built with the trial's graph stream (the recipe
     was checked when the spec was made, :meth:`TrialSpec.__post_init__`)."""
-    return layered.build(spec.recipe, seed=derived_seed(spec.seed, _GRAPH), checked=True)
+    return recipes.build(spec.recipe, seed=derived_seed(spec.seed, _GRAPH), checked=True)
 
 
 def network_config(spec: TrialSpec) -> EqPropConfig:

@@ -30,7 +30,7 @@ from smallworld_eqp.config import pair_rates
 from smallworld_eqp.engine import spread
 from smallworld_eqp.engine.batch import BatchStats, DivergenceError
 from smallworld_eqp.engine.network import EqPropNetwork
-from smallworld_eqp.graph import layered, metrics, rewiring
+from smallworld_eqp.graph import layered, measures, rewiring
 from smallworld_eqp.study import schema
 from smallworld_eqp.study.spec import (
     TrialSpec,
@@ -175,7 +175,7 @@ def run_trial(spec: TrialSpec, *, progress: bool = False) -> tuple[dict, pd.Data
     try:
         graph = build_graph(spec)
         row.update(rewiring.rewiring(graph))
-        row.update(metrics.small_world_summary(graph))
+        row.update(measures.small_world_summary(graph))
         data = load_data(spec)
         check_fits(spec, data)
         row["error_measure"] = schema.ERROR_MEASURES[data.task]
