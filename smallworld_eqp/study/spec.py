@@ -23,6 +23,7 @@ Examples
 (20, {'op': 'rewire', 'n': 20, 'mode': 'replace', 'reuse_removed': False})
 >>> spec.trial_id.endswith("-s0")
 True
+>>> from smallworld_eqp.study.grid import expand
 >>> specs = expand({"layers": (64, 16, 10), "n": (0, 10)}, vary={"learning_rate": [0.05, 0.1]})
 >>> [(s.n, s.config.learning_rate) for s in specs]
 [(0, 0.05), (10, 0.05), (0, 0.1), (10, 0.1)]
