@@ -58,6 +58,7 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -66,16 +67,23 @@ from scipy import sparse
 from analysis import markdown_table
 from smallworld_eqp import datasets
 from smallworld_eqp.cli import OneLineParser, float_list, int_list, nonneg_int, positive_int, run_main
-from smallworld_eqp.engine.gradient import cost_gradient, eqprop_estimate, fixed_point_residual
-from smallworld_eqp.engine.network import EqPropNetwork
 from smallworld_eqp.graph.layered import ADJACENT, INTRA, Graph
+from smallworld_eqp.numba_settings import deferred
 from smallworld_eqp.study import schema
 from smallworld_eqp.study.presets import TRAIN_PRESETS
 from smallworld_eqp.study.resultlog import ResultLog, ResultLogError
 from smallworld_eqp.study.spec import TrialSpec, build_graph
-from smallworld_eqp.study.training_runs import RunStateError, load_checkpoint
-from smallworld_eqp.study.trial import new_network
 from smallworld_eqp.validate import check_real
+
+if TYPE_CHECKING:
+    from smallworld_eqp.engine.network import EqPropNetwork
+
+# Load numba: imported to relax and differentiate, after cli.run_main has checked the
+# environment.
+gradient = deferred("smallworld_eqp.engine.gradient")
+network = deferred("smallworld_eqp.engine.network")
+training_runs = deferred("smallworld_eqp.study.training_runs")
+trial = deferred("smallworld_eqp.study.trial")
 
 DEFAULT_OUT = "analysis/results/gradient_vs_eqprop.csv"
 ESTIMATORS = schema.GRADIENT_ESTIMATORS
@@ -117,7 +125,7 @@ def edge_groups(graph: Graph) -> tuple[list[str], np.ndarray]:
 
 def _twin(net: EqPropNetwork, **changes: object) -> EqPropNetwork:
     """``net``'s graph, weights and biases in float64 with some settings changed."""
-    twin = EqPropNetwork(net.graph, dataclasses.replace(net.config, dtype="float64", **changes))
+    twin = network.EqPropNetwork(net.graph, dataclasses.replace(net.config, dtype="float64", **changes))
     twin.set_parameters(net.weights, net.biases)
     return twin
 
@@ -164,7 +172,7 @@ def compare(
     plus = free.clamped_phase(x, y, s0)
     minus = _twin(net, nudge="gradient", beta=-beta, **steps).clamped_phase(x, y, s0)
     after = _twin(net, nudge="after-step", beta=beta, **steps).clamped_phase(x, y, s0)
-    residual = fixed_point_residual(g, free.weights, free.biases, s0)
+    residual = gradient.fixed_point_residual(g, free.weights, free.biases, s0)
 
     names, group = edge_groups(g)
     n_groups = len(names)
@@ -178,10 +186,10 @@ def compare(
     for a in range(0, x.shape[0], CHUNK):
         c = slice(a, a + CHUNK)
         vals = {
-            "exact": cost_gradient(g, free.weights, free.biases, s0[c], y[c])[0],
-            "one_sided": eqprop_estimate(g, s0[c], plus[c], kb)[0],
-            "symmetric": eqprop_estimate(g, minus[c], plus[c], 2.0 * kb)[0],
-            "after_step": eqprop_estimate(g, s0[c], after[c], kb)[0],
+            "exact": gradient.cost_gradient(g, free.weights, free.biases, s0[c], y[c])[0],
+            "one_sided": gradient.eqprop_estimate(g, s0[c], plus[c], kb)[0],
+            "symmetric": gradient.eqprop_estimate(g, minus[c], plus[c], 2.0 * kb)[0],
+            "after_step": gradient.eqprop_estimate(g, s0[c], after[c], kb)[0],
         }
         for k, v in vals.items():
             sq[k].append(v**2 @ member)
@@ -230,10 +238,12 @@ def _sources(args: argparse.Namespace) -> list[tuple[str, int, int, EqPropNetwor
         spec = TrialSpec.from_settings(
             {**TRAIN_PRESETS[name], "preset": name, "seed": args.seed}, data_dir=args.data_dir
         )
-        out.append((name, args.seed, 0, new_network(spec, build_graph(spec)), spec.dataset, args.data_dir))
+        out.append(
+            (name, args.seed, 0, trial.new_network(spec, build_graph(spec)), spec.dataset, args.data_dir)
+        )
     for run in args.run or []:
         spec = schema.run_spec(Path(run))
-        net, epoch = load_checkpoint(run)
+        net, epoch = training_runs.load_checkpoint(run)
         out.append((Path(run).name, int(spec["seed"]), epoch, net, spec["dataset"], args.data_dir))
     return out
 
@@ -317,8 +327,9 @@ def _main(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (bad input exits 2 with one line on stderr)."""
+    # RuntimeError: a checkpoint that cannot be read (training_runs.RunStateError).
     return run_main(
-        build_parser(), _main, argv, bad_input=(ValueError, TypeError, OSError, RunStateError, ResultLogError)
+        build_parser(), _main, argv, bad_input=(ValueError, TypeError, OSError, RuntimeError, ResultLogError)
     )
 
 

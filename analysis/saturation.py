@@ -35,9 +35,13 @@ import pandas as pd
 from analysis import markdown_table
 from smallworld_eqp import datasets
 from smallworld_eqp.cli import OneLineParser, positive_int, run_main
+from smallworld_eqp.numba_settings import deferred
 from smallworld_eqp.owned import check_name, check_output
 from smallworld_eqp.study import schema
 from smallworld_eqp.study.resultlog import read_header, replace_atomically
+
+# Loads numba: imported to read the checkpoint, after cli.run_main has checked the environment.
+training_runs = deferred("smallworld_eqp.study.training_runs")
 
 COLUMNS = [
     "epoch",
@@ -112,11 +116,7 @@ def run_saturation(run_dir: Path, n: int = 1000, data_dir: str | None = None) ->
         flag="RUN_DIR",
     )
     data = datasets.load(schema.run_spec(run_dir)["dataset"], data_dir=data_dir, n_train=n, n_test=1)
-    from smallworld_eqp.study.training_runs import (
-        load_checkpoint,  # numba, once the command line has checked its settings
-    )
-
-    net, epoch = load_checkpoint(run_dir)
+    net, epoch = training_runs.load_checkpoint(run_dir)
     table = layer_saturation(net.free_phase(data.x_train), net.graph.offsets)
     table.insert(0, "epoch", epoch)
     table["n"] = data.n_train

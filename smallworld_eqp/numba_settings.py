@@ -1,4 +1,5 @@
-"""Numba settings and engine constants, in one place.
+"""Numba settings and engine constants, in one place, and the deferred import of the
+modules that load numba.
 
 ``FASTMATH`` names the LLVM fast-math flags the kernels may use. It deliberately
 leaves out ``nnan`` and ``ninf`` (which ``fastmath=True`` would add) so that NaN
@@ -7,7 +8,10 @@ and infinity survive arithmetic and comparisons, and divergence stays detectable
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+import types
 
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
@@ -50,3 +54,30 @@ def numba_environment_error() -> str | None:
     if value >= 1:
         return None
     return f"NUMBA_NUM_THREADS={text!r} in the environment: numba needs 1 or more threads; unset it or set it to 1 or more"
+
+
+def deferred(name: str) -> types.ModuleType:
+    """Module ``name``, executed at its first attribute access instead of now.
+
+    The command lines and the plots name the numba-loading modules they use this way
+    (the lazy import of the :mod:`importlib.util.LazyLoader` documentation): importing
+    them loads no numba, so ``--help``, a bad flag or a bad ``NUMBA_NUM_THREADS``
+    (:func:`numba_environment_error`, checked first by ``cli.run_main``) never do.
+
+    Examples
+    --------
+    >>> execution = deferred("smallworld_eqp.study.execution")
+    >>> callable(execution.run_sweep)  # imported here
+    True
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(f"no module named {name!r}")
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module

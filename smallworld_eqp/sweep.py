@@ -47,11 +47,15 @@ from smallworld_eqp.cli import (
     positive_int,
     run_main,
 )
+from smallworld_eqp.numba_settings import deferred
 from smallworld_eqp.owned import check_name
 from smallworld_eqp.settings import argparse_type
 from smallworld_eqp.study.grid import VARY_SEPS, expand, parse_vary
 from smallworld_eqp.study.presets import SWEEP_PRESETS
 from smallworld_eqp.study.spec import build_graph, check_fits, load_data
+
+# Loads numba: imported when a sweep runs, after cli.run_main has checked the environment.
+execution = deferred("smallworld_eqp.study.execution")
 
 SUMMARY_COLUMNS = [
     "seed",
@@ -160,10 +164,6 @@ def check_feasible(specs: Sequence) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    # The engine (numba) is imported once the environment is checked (cli.run_main) and
-    # only to run: --help, bad flags and a bad NUMBA_NUM_THREADS never load it.
-    from smallworld_eqp.study.execution import epochs_path, rates_path, run_sweep
-
     check_name(args.out)
     if args.out.endswith(("/", os.sep)) or Path(args.out).name in ("", ".."):
         raise ValueError(
@@ -179,7 +179,7 @@ def _sweep(args: argparse.Namespace) -> int:
         plots.check_figure_path(png, flag="--out (or pass --no-plot)")  # somebody's file is never replaced
     specs = specs_from_args(args)
     check_feasible(specs)
-    frame = run_sweep(
+    frame = execution.run_sweep(
         specs,
         out,
         workers=args.workers,
@@ -190,7 +190,10 @@ def _sweep(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         print(frame[[c for c in SUMMARY_COLUMNS if c in frame]].to_string(index=False))
-        print(f"results: {out}  per-batch rates: {rates_path(out)}  per-epoch errors: {epochs_path(out)}")
+        print(
+            f"results: {out}  per-batch rates: {execution.rates_path(out)}  "
+            f"per-epoch errors: {execution.epochs_path(out)}"
+        )
     if args.plot and (frame["status"] == "ok").any():
         plots.fig4([out], png, x="p" if specs[0].requested == "p" else "n_replaced")
         if not args.quiet:

@@ -33,9 +33,14 @@ from smallworld_eqp.cli import (
     run_main,
 )
 from smallworld_eqp.engine.batch import DivergenceError
+from smallworld_eqp.numba_settings import deferred
 from smallworld_eqp.owned import check_name
 from smallworld_eqp.study.presets import TRAIN_PRESETS
 from smallworld_eqp.study.spec import TrialSpec, build_graph
+
+# Load numba: imported when a run starts, after cli.run_main has checked the environment.
+execution = deferred("smallworld_eqp.study.execution")
+training_runs = deferred("smallworld_eqp.study.training_runs")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,10 +94,6 @@ def spec_from_args(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
-    # The engine (numba) is imported once the environment is checked (cli.run_main) and
-    # only to run: --help, bad flags and a bad NUMBA_NUM_THREADS never load it.
-    from smallworld_eqp.study import execution, training_runs
-
     spec = spec_from_args(args)
     graph = build_graph(spec)  # fails fast on a graph that cannot be built; the run trains on it
     if args.remove_skip_after is not None and args.remove_skip_after >= spec.epochs:

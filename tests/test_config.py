@@ -100,6 +100,11 @@ NUMBA_FREE_MODULES = (
     "smallworld_eqp.datasets",
     "smallworld_eqp.plots",
     "smallworld_eqp.cli",
+    "smallworld_eqp.sweep",
+    "smallworld_eqp.train",
+    "smallworld_eqp.plots.runs",
+    "analysis.saturation",
+    "analysis.gradient_vs_eqprop",
 )
 
 
@@ -110,7 +115,7 @@ def test_module_imports_no_numba(module):
     assert proc.returncode == 0, proc.stderr
     loaded, path = proc.stdout.split()
     assert loaded == "False", f"importing {module} loads numba"
-    assert Path(path).is_relative_to(ROOT / "smallworld_eqp"), path  # this checkout's module
+    assert Path(path).is_relative_to(ROOT), path  # this checkout's module
 
 
 def test_the_solvers_and_step_forms_are_the_kernels():

@@ -7,7 +7,11 @@ and two numba threads, in both dtypes. Another kind of CPU sums in another order
 (numba compiles for the host's vector width; OpenBLAS picks kernels by core type), and
 training carries that rounding forward, so the real numbers are compared within a
 margin far above it and far below any change of method: float64 to 1e-8 relative,
-float32 to 1e-4.
+float32 to 1e-4, except the free phase's largest last step (``free_residual_max``), a
+difference of two states in the one example slowest to settle, which float32 rounding
+moves most: to 1e-3 in float32. Measured: on an AVX-512 core (Sapphire Rapids, numba
+0.68.1, NumPy 2.4.6) it is 1.4e-4 above the constant computed on the machine of 0.3.0,
+as much as the float32 and float64 runs differ by; every other number stayed within 1e-4.
 Error rates, step counts and edge counts are compared exactly. If a change is meant
 to change results, recompute the constants and say why in the commit. The float32
 constants were recomputed at 0.3.0, when the Euler solver's net inputs became float64
@@ -25,6 +29,17 @@ from smallworld_eqp.study.trial import run_trial
 
 #: Tolerance of the real-valued numbers, by dtype (see the module docstring).
 REL = {"float64": 1e-8, "float32": 1e-4}
+#: ... and of ``free_residual_max``.
+REL_RESIDUAL_MAX = {"float64": 1e-8, "float32": 1e-3}
+
+
+def approx(values: dict, dtype: str) -> dict:
+    """``values`` as ``pytest.approx`` of each, within the dtype's tolerance for that name."""
+    return {
+        k: pytest.approx(v, rel=(REL_RESIDUAL_MAX if k == "free_residual_max" else REL)[dtype], abs=0)
+        for k, v in values.items()
+    }
+
 
 #: The trial's row: its id and outcome, exact (fractions of 100 or 200 examples, counts).
 EXACT_ROW = {
@@ -120,7 +135,7 @@ def test_trial_row_is_golden(dtype):
     row, rates, _ = run_trial(spec)
     assert row["trial_id"] == TRIAL_IDS[dtype]
     assert {k: row[k] for k in EXACT_ROW} == EXACT_ROW, row["error_message"]
-    assert {k: row[k] for k in REAL_ROW[dtype]} == pytest.approx(REAL_ROW[dtype], rel=REL[dtype], abs=0)
+    assert {k: row[k] for k in REAL_ROW[dtype]} == approx(REAL_ROW[dtype], dtype)
     assert float(rates["rms"].sum()) == pytest.approx(RATES_SUM[dtype], rel=REL[dtype], abs=0)
 
 
@@ -129,5 +144,4 @@ def test_run_epochs_are_golden(tmp_path, dtype):
     run_training(golden_spec(dtype), tmp_path / "run", progress=False)
     epochs = pd.read_csv(tmp_path / "run" / "epochs.csv")
     assert {k: epochs[k].tolist() for k in EXACT_EPOCHS} == EXACT_EPOCHS
-    for name, values in REAL_EPOCHS[dtype].items():
-        assert epochs[name].tolist() == pytest.approx(values, rel=REL[dtype], abs=0), name
+    assert {k: epochs[k].tolist() for k in REAL_EPOCHS[dtype]} == approx(REAL_EPOCHS[dtype], dtype)

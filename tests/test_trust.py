@@ -459,17 +459,36 @@ def test_numba_num_threads_below_one_is_one_line(monkeypatch):
         one_line(err, f"python -m {module.__name__.removesuffix('.__main__')}: error: NUMBA_NUM_THREADS='0'")
 
 
-def test_numba_num_threads_zero_in_a_real_process(tmp_path):
+COMMANDS = (
+    "smallworld_eqp.sweep",
+    "smallworld_eqp.train",
+    "smallworld_eqp.plots",
+    "analysis.correlations",
+    "analysis.decay_fit",
+    "analysis.gradient_vs_eqprop",
+    "analysis.graph_designs",
+    "analysis.report",
+    "analysis.saturation",
+)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_numba_num_threads_zero_in_a_real_process(command):
+    # A real process: numba's own import would raise a traceback before run_main if the
+    # command's module loaded it on import.
     env = {**os.environ, "NUMBA_NUM_THREADS": "0"}
     res = subprocess.run(
-        [sys.executable, "-m", "smallworld_eqp.train", "--help"],
+        [sys.executable, "-m", command, "--help"],
         capture_output=True,
         text=True,
         env=env,
-        cwd=tmp_path,
+        cwd=Path(__file__).resolve().parents[1],
     )
-    assert res.returncode == 2 and "Traceback" not in res.stderr
-    one_line(res.stderr, "NUMBA_NUM_THREADS='0' in the environment: numba needs 1 or more threads")
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    one_line(
+        res.stderr,
+        f"python -m {command}: error: NUMBA_NUM_THREADS='0' in the environment: numba needs 1 or more",
+    )
 
 
 class Reached(Exception):

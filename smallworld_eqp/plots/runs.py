@@ -17,6 +17,7 @@ from matplotlib import colormaps
 from matplotlib.lines import Line2D
 
 from smallworld_eqp.engine import spread
+from smallworld_eqp.numba_settings import deferred
 from smallworld_eqp.plots.style import (
     MAX_PANELS,
     PANELS_PER_ROW,
@@ -32,6 +33,10 @@ from smallworld_eqp.plots.style import (
 )
 from smallworld_eqp.study import schema
 from smallworld_eqp.validate import check_int
+
+# The engine (numba), which the plots never load otherwise: only for an old run that kept
+# no weight_change.csv, to rebuild its initial weights from the checkpoint.
+training_runs = deferred("smallworld_eqp.study.training_runs")
 
 MAX_POINTS = 2000  # per plotted line; longer smoothed traces are thinned
 
@@ -144,13 +149,9 @@ def _run_changes(run: Path, epoch: int | None) -> tuple[int, int, pd.DataFrame]:
     if (run / schema.WEIGHT_CHANGE_FILE).is_file():
         changes = schema.load_weight_changes([run])
     elif (run / "checkpoint.npz").is_file():
-        # The engine (numba), which the plots never import otherwise: only for an old
-        # run that kept no weight_change.csv, to rebuild its initial weights.
-        from smallworld_eqp.study.training_runs import RunStateError, checkpoint_weight_changes
-
         try:
-            changes = checkpoint_weight_changes(run)
-        except RunStateError as exc:  # a damaged checkpoint is bad input here
+            changes = training_runs.checkpoint_weight_changes(run)
+        except training_runs.RunStateError as exc:  # a damaged checkpoint is bad input here
             raise ValueError(str(exc)) from None
     else:
         raise ValueError(f"{run} holds neither {schema.WEIGHT_CHANGE_FILE} nor a checkpoint.npz")
