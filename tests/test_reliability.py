@@ -108,7 +108,9 @@ def test_two_sweeps_on_one_csv_run_every_trial_once(tmp_path):
 def test_kill_9_of_a_parallel_sweep_leaves_no_process_behind(tmp_path):
     out = tmp_path / "k.csv"
     proc = sweep_process(
-        [*TINY, "--n-free", "3000", "--replacements", "0,5,10", "--workers", "2", "--out", str(out)], tmp_path
+        # Trials far longer than the test: the event-driven solver stops a phase at its fixed
+        # point, so more steps alone left a race where the sweep could finish before Ctrl-C.
+        [*TINY, "--epochs", "100000", "--replacements", "0,5,10", "--workers", "2", "--out", str(out)], tmp_path
     )
     wait_for(lambda: len(children(proc.pid, workers=True)) >= 2)
     workers = children(proc.pid)  # the resource tracker too
@@ -157,7 +159,9 @@ def test_a_dead_worker_is_a_failed_trial_and_the_sweep_goes_on(tmp_path):
 def test_ctrl_c_stops_at_once_and_keeps_the_finished_rows(tmp_path):
     out = tmp_path / "c.csv"
     proc = sweep_process(
-        [*TINY, "--n-free", "3000", "--replacements", "0,5,10", "--workers", "2", "--out", str(out)], tmp_path
+        # Trials far longer than the test: the event-driven solver stops a phase at its fixed
+        # point, so more steps alone left a race where the sweep could finish before Ctrl-C.
+        [*TINY, "--epochs", "100000", "--replacements", "0,5,10", "--workers", "2", "--out", str(out)], tmp_path
     )
     wait_for(lambda: len(children(proc.pid, workers=True)) >= 2)
     workers = children(proc.pid)
