@@ -110,7 +110,8 @@ def test_kill_9_of_a_parallel_sweep_leaves_no_process_behind(tmp_path):
     proc = sweep_process(
         # Trials far longer than the test: the event-driven solver stops a phase at its fixed
         # point, so more steps alone left a race where the sweep could finish before Ctrl-C.
-        [*TINY, "--epochs", "100000", "--replacements", "0,5,10", "--workers", "2", "--out", str(out)], tmp_path
+        [*TINY, "--epochs", "100000", "--replacements", "0,5,10", "--workers", "2", "--out", str(out)],
+        tmp_path,
     )
     wait_for(lambda: len(children(proc.pid, workers=True)) >= 2)
     workers = children(proc.pid)  # the resource tracker too
@@ -161,7 +162,8 @@ def test_ctrl_c_stops_at_once_and_keeps_the_finished_rows(tmp_path):
     proc = sweep_process(
         # Trials far longer than the test: the event-driven solver stops a phase at its fixed
         # point, so more steps alone left a race where the sweep could finish before Ctrl-C.
-        [*TINY, "--epochs", "100000", "--replacements", "0,5,10", "--workers", "2", "--out", str(out)], tmp_path
+        [*TINY, "--epochs", "100000", "--replacements", "0,5,10", "--workers", "2", "--out", str(out)],
+        tmp_path,
     )
     wait_for(lambda: len(children(proc.pid, workers=True)) >= 2)
     workers = children(proc.pid)
