@@ -87,11 +87,13 @@ trial = deferred("smallworld_eqp.study.trial")
 
 DEFAULT_OUT = "analysis/results/gradient_vs_eqprop.csv"
 ESTIMATORS = schema.GRADIENT_ESTIMATORS
+#: The exact gradient and its estimates, in the order of the columns.
+_GRADIENTS = ("exact", *ESTIMATORS)
 #: Examples whose per-edge arrays are held at once (memory: 4 x CHUNK x edges floats).
 CHUNK = 50
-_MEASURES = [
-    f"{stat}_{what}" for stat in ("rms", "rms_mean", "med_rms") for what in ("exact", *ESTIMATORS)
-] + [f"{stat}_{what}" for stat in ("cos", "med_cos", "med_ratio", "cos_mean") for what in ESTIMATORS]
+_MEASURES = [f"{stat}_{what}" for stat in ("rms", "rms_mean", "med_rms") for what in _GRADIENTS] + [
+    f"{stat}_{what}" for stat in ("cos", "med_cos", "med_ratio", "cos_mean") for what in ESTIMATORS
+]
 COLUMNS = [
     "measurement",
     "source",
@@ -134,6 +136,58 @@ def free_states(net: EqPropNetwork, x: np.ndarray, n_free: int | None = None) ->
     """The free phase of ``net`` on ``x`` in float64, from zeros, ``n_free`` steps (default
     the network's)."""
     return _twin(net, **({} if n_free is None else {"n_free": n_free})).free_phase(x)
+
+
+def _add_measures(
+    out: dict,
+    sq: dict[str, np.ndarray],
+    dot: dict[str, np.ndarray],
+    total: dict[str, np.ndarray],
+    ok: np.ndarray,
+    member: sparse.csr_array,
+    counts: np.ndarray,
+    n: int,
+) -> None:
+    """Add the ``rms_*``, ``cos_*`` and ``med_*`` columns of :func:`compare` to ``out``.
+
+    Parameters
+    ----------
+    out : dict
+        :func:`compare`'s columns, by name.
+    sq, dot : dict of arrays (examples, groups)
+        Per example and group, each gradient's sum of squares; each estimate's dot
+        product with the exact gradient.
+    total : dict of arrays (edges,)
+        Each gradient summed over the ``n`` examples.
+    ok : bool array (examples, groups)
+        Where the exact gradient moves the group.
+    member : sparse array (edges, groups)
+        Each edge's group (one-hot).
+    counts : int array (groups,)
+        The edges of each group.
+    n : int
+        The number of examples.
+    """
+    n_groups = ok.shape[1]
+
+    def median(v: np.ndarray) -> np.ndarray:
+        """Per group, the median over the examples in ``ok`` (NaN if none)."""
+        return np.array([np.median(v[ok[:, k], k]) if ok[:, k].any() else np.nan for k in range(n_groups)])
+
+    means = {k: v / n for k, v in total.items()}
+    for k in _GRADIENTS:
+        out[f"rms_{k}"] = np.sqrt(sq[k].sum(axis=0) / (n * counts))
+        out[f"rms_mean_{k}"] = np.sqrt((means[k] ** 2) @ member / counts)
+        out[f"med_rms_{k}"] = median(np.sqrt(sq[k] / counts))
+    for k in ESTIMATORS:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            norms = np.sqrt(sq[k] * sq["exact"])
+            cos = np.where(norms > 0, dot[k] / norms, 0.0)  # an estimate of zero: cosine 0
+            out[f"cos_{k}"] = np.where(ok, cos, 0.0).sum(axis=0) / ok.sum(axis=0)
+            out[f"med_cos_{k}"] = median(cos)
+            out[f"med_ratio_{k}"] = median(np.sqrt(sq[k] / sq["exact"]))
+            norms = np.sqrt(((means[k] ** 2) @ member) * ((means["exact"] ** 2) @ member))
+            out[f"cos_mean_{k}"] = ((means[k] * means["exact"]) @ member) / norms
 
 
 def compare(
@@ -179,10 +233,9 @@ def compare(
     member = sparse.csr_array(
         (np.ones(g.n_edges), (np.arange(g.n_edges), group)), shape=(g.n_edges, n_groups)
     )
-    every = ("exact", *ESTIMATORS)
-    sq = {k: [] for k in every}  # per example and group: sum of squares
+    sq = {k: [] for k in _GRADIENTS}  # per example and group: sum of squares
     dot = {k: [] for k in ESTIMATORS}  # per example and group: <estimate, exact>
-    total = {k: np.zeros(g.n_edges) for k in every}
+    total = {k: np.zeros(g.n_edges) for k in _GRADIENTS}
     for a in range(0, x.shape[0], CHUNK):
         c = slice(a, a + CHUNK)
         vals = {
@@ -209,25 +262,7 @@ def compare(
         "edges": counts,
         "examples_nonzero": ok.sum(axis=0),
     }
-
-    def median(v: np.ndarray) -> np.ndarray:
-        """Per group, the median over the examples in ``ok`` (NaN if none)."""
-        return np.array([np.median(v[ok[:, k], k]) if ok[:, k].any() else np.nan for k in range(n_groups)])
-
-    means = {k: v / n for k, v in total.items()}
-    for k in every:
-        out[f"rms_{k}"] = np.sqrt(sq[k].sum(axis=0) / (n * counts))
-        out[f"rms_mean_{k}"] = np.sqrt((means[k] ** 2) @ member / counts)
-        out[f"med_rms_{k}"] = median(np.sqrt(sq[k] / counts))
-    for k in ESTIMATORS:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            norms = np.sqrt(sq[k] * sq["exact"])
-            cos = np.where(norms > 0, dot[k] / norms, 0.0)  # an estimate of zero: cosine 0
-            out[f"cos_{k}"] = np.where(ok, cos, 0.0).sum(axis=0) / ok.sum(axis=0)
-            out[f"med_cos_{k}"] = median(cos)
-            out[f"med_ratio_{k}"] = median(np.sqrt(sq[k] / sq["exact"]))
-            norms = np.sqrt(((means[k] ** 2) @ member) * ((means["exact"] ** 2) @ member))
-            out[f"cos_mean_{k}"] = ((means[k] * means["exact"]) @ member) / norms
+    _add_measures(out, sq, dot, total, ok, member, counts, n)
     return pd.DataFrame(out)[COLUMNS[COLUMNS.index("max_residual") :]]
 
 

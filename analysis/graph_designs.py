@@ -218,6 +218,68 @@ def multivariate(
     return chosen, fit, r2_leave_one_design_out(x, y, design)
 
 
+def _measure_row(
+    name: str, target: str, x_all: np.ndarray, y_all: np.ndarray, design_all: np.ndarray
+) -> dict:
+    """The one-measure columns of the predictor table for measure ``name`` (values
+    ``x_all``) and ``target`` (values ``y_all``), over the trials where both are finite."""
+    ok = np.isfinite(x_all) & np.isfinite(y_all)
+    x, y, design = x_all[ok], y_all[ok], design_all[ok]
+    row = {
+        "measure": name,
+        "target": target,
+        "transform": "log10" if target == "spread" else "none",
+        "n": int(ok.sum()),
+        "n_designs": int(np.unique(design).shape[0]),
+        "r2_within": r2_within(x, y, design),
+    }
+    if row["n"] >= MIN_ROWS and np.ptp(x) > 0:
+        fit = _fit(x, y)
+        low, high = fit.conf_int()[1]
+        row |= {
+            "r2_pooled": fit.rsquared,
+            "r2_leave_one_design_out": r2_leave_one_design_out(x, y, design),
+            "slope": fit.params[1],
+            "slope_ci_low": low,
+            "slope_ci_high": high,
+        }
+    return row
+
+
+def _add_model(
+    table: pd.DataFrame, df: pd.DataFrame, names: Sequence[str], y_all: np.ndarray, design_all: np.ndarray
+) -> None:
+    """Fill the multivariate columns (``in_model``, ``partial_*``, ``model_*``) of one
+    target's ``table`` in place: the fit (:func:`multivariate`) over the trials where the
+    target and all measures ``names`` are finite, candidates ranked by the table."""
+    complete = np.isfinite(y_all) & np.isfinite(df[names].to_numpy(dtype=float)).all(axis=1)
+    ranked = (
+        table.dropna(subset=["r2_leave_one_design_out"])
+        .sort_values("r2_leave_one_design_out", ascending=False)["measure"]
+        .tolist()
+    )
+    ranked = [
+        m
+        for m in ranked
+        if m in one_number_measures() and np.ptp(df.loc[complete, m].to_numpy(dtype=float)) > 0
+    ]
+    table["in_model"] = False
+    if ranked and complete.sum() > MIN_ROWS:
+        chosen, fit, lodo = multivariate(df[complete], y_all[complete], design_all[complete], ranked)
+        ci = fit.conf_int()
+        for k, name in enumerate(chosen, start=1):
+            at = table["measure"] == name
+            table.loc[at, "in_model"] = True
+            table.loc[at, ["partial_effect", "partial_ci_low", "partial_ci_high", "partial_p_value"]] = [
+                fit.params[k],
+                ci[k, 0],
+                ci[k, 1],
+                fit.pvalues[k],
+            ]
+        table["model_r2"] = fit.rsquared
+        table["model_r2_leave_one_design_out"] = lodo
+
+
 def predictors(df: pd.DataFrame) -> pd.DataFrame:
     """The predictor table, one row per measure and target (columns :data:`COLUMNS`).
 
@@ -243,57 +305,11 @@ def predictors(df: pd.DataFrame) -> pd.DataFrame:
     for target, (_, transform) in TARGETS.items():
         with np.errstate(divide="ignore", invalid="ignore"):
             y_all = transform(pd.to_numeric(df[target], errors="coerce").to_numpy(dtype=float))
-        per_measure = []
-        for name in names:
-            x_all = df[name].to_numpy(dtype=float)
-            ok = np.isfinite(x_all) & np.isfinite(y_all)
-            x, y, design = x_all[ok], y_all[ok], design_all[ok]
-            row = {
-                "measure": name,
-                "target": target,
-                "transform": "log10" if target == "spread" else "none",
-                "n": int(ok.sum()),
-                "n_designs": int(np.unique(design).shape[0]),
-                "r2_within": r2_within(x, y, design),
-            }
-            if row["n"] >= MIN_ROWS and np.ptp(x) > 0:
-                fit = _fit(x, y)
-                low, high = fit.conf_int()[1]
-                row |= {
-                    "r2_pooled": fit.rsquared,
-                    "r2_leave_one_design_out": r2_leave_one_design_out(x, y, design),
-                    "slope": fit.params[1],
-                    "slope_ci_low": low,
-                    "slope_ci_high": high,
-                }
-            per_measure.append(row)
-        table = pd.DataFrame(per_measure).reindex(columns=COLUMNS)
-        complete = np.isfinite(y_all) & np.isfinite(df[names].to_numpy(dtype=float)).all(axis=1)
-        ranked = (
-            table.dropna(subset=["r2_leave_one_design_out"])
-            .sort_values("r2_leave_one_design_out", ascending=False)["measure"]
-            .tolist()
-        )
-        ranked = [
-            m
-            for m in ranked
-            if m in one_number_measures() and np.ptp(df.loc[complete, m].to_numpy(dtype=float)) > 0
+        per_measure = [
+            _measure_row(name, target, df[name].to_numpy(dtype=float), y_all, design_all) for name in names
         ]
-        table["in_model"] = False
-        if ranked and complete.sum() > MIN_ROWS:
-            chosen, fit, lodo = multivariate(df[complete], y_all[complete], design_all[complete], ranked)
-            ci = fit.conf_int()
-            for k, name in enumerate(chosen, start=1):
-                at = table["measure"] == name
-                table.loc[at, "in_model"] = True
-                table.loc[at, ["partial_effect", "partial_ci_low", "partial_ci_high", "partial_p_value"]] = [
-                    fit.params[k],
-                    ci[k, 0],
-                    ci[k, 1],
-                    fit.pvalues[k],
-                ]
-            table["model_r2"] = fit.rsquared
-            table["model_r2_leave_one_design_out"] = lodo
+        table = pd.DataFrame(per_measure).reindex(columns=COLUMNS)
+        _add_model(table, df, names, y_all, design_all)
         rows.append(table)
     return pd.concat(rows, ignore_index=True)
 

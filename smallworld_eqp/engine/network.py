@@ -366,6 +366,22 @@ class EqPropNetwork:
             self._particles.store(idx, s0[:, n_in:])
         self.n_batches_trained += 1
 
+        return self._batch_stats(sums, error, cost, steps, clamped_steps, residual, beta, n_batch)
+
+    def _batch_stats(
+        self,
+        sums: np.ndarray,
+        error: float,
+        cost: float,
+        steps: np.ndarray,
+        clamped_steps: np.ndarray,
+        residual: np.ndarray,
+        beta: float,
+        n_batch: int,
+    ) -> BatchStats:
+        """What :meth:`train_batch` reports of its batch: the update's per-group sums of
+        squares ``sums`` (``kernels.update_weights``) as RMS values, the online error and
+        cost, the relaxations' step counts and free-phase residuals, the signed ``beta``."""
         counts = self._group_count
         with np.errstate(invalid="ignore", divide="ignore"):
             rms_edges = np.where(

@@ -91,34 +91,38 @@ def _sub_csr(graph: Graph, keep) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return new_indptr, cols[mask].astype(np.int64), eid[mask].astype(np.int64)
 
 
-def compile_plan(graph: Graph, dtype: np.dtype | str = np.float32) -> Plan:
-    """Compile ``graph`` into a relaxation :class:`Plan` (values zero until :func:`gather`).
+def _dense_blocks(sz: np.ndarray, la: np.ndarray, lb: np.ndarray) -> np.ndarray:
+    """Which blocks of edges between layers ``(l, m)`` are dense enough for BLAS, from
+    the layer sizes ``sz`` and the layers ``la``, ``lb`` of each edge's ends.
 
-    Parameters
-    ----------
-    graph : Graph
-    dtype : numpy dtype of the values (the model's float type)
+    Returns
+    -------
+    dense : (n_layers, n_layers) bool array, symmetric
     """
-    sizes = graph.layer_sizes
-    n_layers = graph.n_layers
-    off = graph.offsets.astype(np.int64)
-    edges = graph.edges.astype(np.int64)
-    la, lb = graph.edge_layers[:, 0].astype(np.int64), graph.edge_layers[:, 1].astype(np.int64)
-    e_ids = np.arange(graph.n_edges, dtype=np.int64)
-
-    # Which blocks of edges between layers (l, m) are dense enough for BLAS.
-    sz = np.asarray(sizes, dtype=np.int64)
-    count = np.zeros((n_layers, n_layers), dtype=np.int64)
+    count = np.zeros((sz.shape[0], sz.shape[0]), dtype=np.int64)
     np.add.at(count, (la, lb), 1)
     count = count + np.triu(count, 1).T
     possible = np.outer(sz, sz) - np.diag(sz * (sz + 1) // 2)
-    dense = (count > 0) & (count >= DENSE_MIN_DENSITY * possible)
+    return (count > 0) & (count >= DENSE_MIN_DENSITY * possible)
 
-    # Dense column segments feeding each non-input layer, merged into runs over
-    # consecutive layers (one GEMM each).
-    runs = []  # (layer, c0, c1, ptr)
+
+def _dense_runs(dense: np.ndarray, off: np.ndarray, sz: np.ndarray) -> tuple[list, dict, int, int]:
+    """The dense column segments feeding each non-input layer, merged into runs over
+    consecutive layers (one GEMM each), laid out in ``vals`` from 0.
+
+    Returns
+    -------
+    runs : list of ``(layer, c0, c1, ptr)``
+    seg_start : dict ``(layer l, source layer m) -> (run ptr, run c0, run width)``
+    in_ptr : int
+        Start of the dense input block (-1: none).
+    ptr : int
+        The first free position of ``vals`` after the dense blocks.
+    """
+    n_layers = dense.shape[0]
+    runs = []
     ptr = 0
-    seg_start = {}  # (layer l, source layer m) -> (run ptr, run c0, run width)
+    seg_start = {}
     for lay in range(1, n_layers):
         segs = [m for m in range(1, n_layers) if dense[lay, m]]
         groups = []
@@ -137,10 +141,31 @@ def compile_plan(graph: Graph, dtype: np.dtype | str = np.float32) -> Plan:
     if dense[0, 1]:
         in_ptr = ptr
         ptr += int(sz[1] * sz[0])
+    return runs, seg_start, in_ptr, ptr
 
-    # Dense positions of each edge: (row neuron, column neuron) in its block.
+
+def _dense_positions(
+    seg_start: dict,
+    in_ptr: int,
+    edges: np.ndarray,
+    la: np.ndarray,
+    lb: np.ndarray,
+    off: np.ndarray,
+    sz: np.ndarray,
+) -> tuple[list, list, np.ndarray]:
+    """Dense positions of each edge in a dense block: (row neuron, column neuron) in
+    its block.
+
+    Returns
+    -------
+    pos_list, eid_list : lists of int64 arrays
+        Positions in ``vals`` and the edge ids placed there, block by block.
+    dense_edge : (n_edges,) bool array
+        The edges placed in a dense block.
+    """
+    e_ids = np.arange(edges.shape[0], dtype=np.int64)
     pos_list, eid_list = [], []
-    dense_edge = np.zeros(graph.n_edges, dtype=bool)
+    dense_edge = np.zeros(edges.shape[0], dtype=bool)
     for (lay, m), (rptr, c0, width) in seg_start.items():
         # Edges with an endpoint in layer `lay` (row) and the other in layer `m` (column).
         for row_end, col_end in ((0, 1), (1, 0)):
@@ -159,6 +184,34 @@ def compile_plan(graph: Graph, dtype: np.dtype | str = np.float32) -> Plan:
         pos_list.append(in_ptr + (edges[sel, 1] - off[1]) * sz[0] + edges[sel, 0])
         eid_list.append(e_ids[sel])
         dense_edge |= sel
+    return pos_list, eid_list, dense_edge
+
+
+def _run_flags(runs: list, n_layers: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(run_first, layer_has_run)`` of :class:`Plan` for ``runs``."""
+    layer_has_run = np.zeros(n_layers, dtype=np.bool_)
+    run_first = np.zeros(len(runs), dtype=np.bool_)
+    for r, (lay, _, _, _) in enumerate(runs):
+        run_first[r] = not layer_has_run[lay]
+        layer_has_run[lay] = True
+    return run_first, layer_has_run
+
+
+def compile_plan(graph: Graph, dtype: np.dtype | str = np.float32) -> Plan:
+    """Compile ``graph`` into a relaxation :class:`Plan` (values zero until :func:`gather`).
+
+    Parameters
+    ----------
+    graph : Graph
+    dtype : numpy dtype of the values (the model's float type)
+    """
+    sizes = graph.layer_sizes
+    off = graph.offsets.astype(np.int64)
+    edges = graph.edges.astype(np.int64)
+    la, lb = graph.edge_layers[:, 0].astype(np.int64), graph.edge_layers[:, 1].astype(np.int64)
+    sz = np.asarray(sizes, dtype=np.int64)
+    runs, seg_start, in_ptr, ptr = _dense_runs(_dense_blocks(sz, la, lb), off, sz)
+    pos_list, eid_list, dense_edge = _dense_positions(seg_start, in_ptr, edges, la, lb, off, sz)
 
     # Everything else goes to the CSRs (subsets of the graph's symmetric CSR): rows of
     # state neurons, columns from the input (static) or of state neurons (every step).
@@ -176,11 +229,7 @@ def compile_plan(graph: Graph, dtype: np.dtype | str = np.float32) -> Plan:
     pos = np.concatenate(pos_list).astype(np.int64)
     eid = np.concatenate(eid_list).astype(np.int64)
     order = np.argsort(pos, kind="stable")
-    layer_has_run = np.zeros(n_layers, dtype=np.bool_)
-    run_first = np.zeros(len(runs), dtype=np.bool_)
-    for r, (lay, _, _, _) in enumerate(runs):
-        run_first[r] = not layer_has_run[lay]
-        layer_has_run[lay] = True
+    run_first, layer_has_run = _run_flags(runs, graph.n_layers)
     run_arr = np.array(runs, dtype=np.int64).reshape(-1, 4)
     return Plan(
         off=off,

@@ -63,6 +63,89 @@ def _by_x(df: pd.DataFrame, x: str, y: str, band: str) -> pd.DataFrame:
     return stats.sort_values(x).reset_index(drop=True)
 
 
+def _check_choices(x: str, band: str) -> None:
+    """Raise unless ``x`` and ``band`` name an x axis and a band of the Fig. 4 figures."""
+    if x not in X_CHOICES:
+        raise ValueError(f"x must be one of {', '.join(X_CHOICES)}, got {x!r}")
+    if band not in BANDS:
+        raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
+
+
+def _load_trials(
+    sweep_csvs: PathLike | Iterable[PathLike], x: str, measure: str | None = None
+) -> pd.DataFrame:
+    """The ok trials of ``sweep_csvs`` with a value of ``x`` (and errors of kind
+    ``measure``, if given), with their source; raise if there is none."""
+    paths = schema.as_paths(sweep_csvs)
+    df = schema.load_sweep(paths, source=True)
+    df = df[df[x].notna()]
+    if measure is not None:
+        df = df[df["error_measure"] == measure]
+    if df.empty:
+        what = f"{x}" if measure is None else f"{x} and error measure {measure!r}"
+        raise ValueError(f"no ok trial with a value of {what} in {', '.join(map(str, paths))}")
+    return df
+
+
+def _spread_text(band: str) -> str:
+    """How a legend or title names ``band``."""
+    return "min-max" if band == "minmax" else "±1 std"
+
+
+def _fig4_errors(
+    top, members: list[tuple[str, pd.DataFrame]], x: str, band: str, test: bool, scale: float
+) -> list:
+    """Draw each study of a :func:`fig4` panel on its upper axes ``top``: mean and band
+    of the one-epoch error, and the test error if ``test``.
+
+    Returns
+    -------
+    list of int
+        The number of trials behind each point.
+    """
+    counts = []
+    for (name, part), color in zip(members, run_colors(len(members))):
+        stats = _by_x(part, x, "online_error_epoch1", band)
+        counts += stats["count"].tolist()
+        top.band(stats[x], scale * stats["lo"], scale * stats["hi"], color)
+        top.plot(stats[x], scale * stats["mean"], "o-", color=color, markersize=4, label=name)
+        if test:
+            st = _by_x(part, x, "test_error", band)
+            top.plot(st[x], scale * st["mean"], "s--", color=color, markersize=3)
+    return counts
+
+
+def _fig4_legend(top, n_members: int, counts: list, band: str, test: bool) -> None:
+    """The legend of a :func:`fig4` panel: one entry per study (its colour) and, with
+    the test error, one per line style; titled with the band and the trial counts."""
+    seeds = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+    style = []
+    if test:
+        style = [
+            Line2D([], [], color="k", marker="o", markersize=4, label="online error"),
+            Line2D([], [], color="k", marker="s", linestyle="--", markersize=3, label="test error"),
+        ]
+    top.legend(
+        extra=style,
+        below=n_members + len(style) > LEGEND_INSIDE,
+        fontsize="x-small",
+        title=f"mean, {_spread_text(band)} over {seeds} trials",
+        title_fontsize="x-small",
+    )
+
+
+def _fig4_pairs(bottom, df: pd.DataFrame, x: str, band: str) -> None:
+    """The lower panel of ``fig4(pairs=True)``: the per-pair totals of eq. 22, log-log."""
+    dws = [c for c in df.columns if c.startswith("dw_") and df[c].notna().any()]
+    for col, label, color in zip(dws, pair_labels(len(dws)), pair_colors(len(dws))):
+        stats = _by_x(df, x, col, band)
+        bottom.plot(stats[x], stats["mean"], "o-", color=color, markersize=3, label=label)
+    bottom.set_yscale("log")
+    bottom.set_ylabel(r"total correction $\Delta w^l$ (eq. 22)")
+    bottom.legend(fontsize="x-small", ncol=2)
+    bottom.set_xlabel(X_LABELS[x])
+
+
 def fig4(
     sweep_csvs: PathLike | Iterable[PathLike],
     out: PathLike,
@@ -109,18 +192,8 @@ def fig4(
     -------
     pathlib.Path
     """
-    if x not in X_CHOICES:
-        raise ValueError(f"x must be one of {', '.join(X_CHOICES)}, got {x!r}")
-    if band not in BANDS:
-        raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
-    paths = schema.as_paths(sweep_csvs)
-    df = schema.load_sweep(paths, source=True)
-    df = df[df[x].notna()]
-    if measure is not None:
-        df = df[df["error_measure"] == measure]
-    if df.empty:
-        what = f"{x}" if measure is None else f"{x} and error measure {measure!r}"
-        raise ValueError(f"no ok trial with a value of {what} in {', '.join(map(str, paths))}")
+    _check_choices(x, band)
+    df = _load_trials(sweep_csvs, x, measure)
     series = studies.by_configuration(df)
     if pairs and len(series) > 1:
         raise ValueError(
@@ -132,7 +205,6 @@ def fig4(
     nrows = -(-len(panels) // ncols)
     width, height = (6.4, 6.4) if pairs else (5.6, 4.2)
     fig = new_figure(width * ncols, height * nrows + 0.3)
-    spread_text = "min-max" if band == "minmax" else "±1 std"
     subfigs = np.atleast_1d(fig.subfigures(nrows, ncols, squeeze=False)).ravel()
     for subfig, (family, members) in zip(subfigs, panels):
         part_x = pd.concat([rows[x] for _, rows in members]).to_numpy()
@@ -140,43 +212,13 @@ def fig4(
         scale, unit = error_axis(rows for _, rows in members)
         rows_axes = zero_log_axes(subfig, part_x, nrows=2 if pairs else 1)
         top = rows_axes[0]
-        counts = []
-        for (name, part), color in zip(members, run_colors(len(members))):
-            stats = _by_x(part, x, "online_error_epoch1", band)
-            counts += stats["count"].tolist()
-            top.band(stats[x], scale * stats["lo"], scale * stats["hi"], color)
-            top.plot(stats[x], scale * stats["mean"], "o-", color=color, markersize=4, label=name)
-            if test:
-                st = _by_x(part, x, "test_error", band)
-                top.plot(st[x], scale * st["mean"], "s--", color=color, markersize=3)
-        seeds = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+        counts = _fig4_errors(top, members, x, band, test, scale)
         top.set_ylabel(f"error after one epoch {unit}")
-        # One entry per study (its colour) and, with the test error, one per line style.
-        style = []
-        if test:
-            style = [
-                Line2D([], [], color="k", marker="o", markersize=4, label="online error"),
-                Line2D([], [], color="k", marker="s", linestyle="--", markersize=3, label="test error"),
-            ]
-        top.legend(
-            extra=style,
-            below=len(members) + len(style) > LEGEND_INSIDE,
-            fontsize="x-small",
-            title=f"mean, {spread_text} over {seeds} trials",
-            title_fontsize="x-small",
-        )
+        _fig4_legend(top, len(members), counts, band, test)
         # A panel title: an axes title would widen the narrow zero axis in the layout.
         subfig.suptitle(family, fontsize="medium")
         if pairs:
-            bottom = rows_axes[1]
-            dws = [c for c in df.columns if c.startswith("dw_") and df[c].notna().any()]
-            for col, label, color in zip(dws, pair_labels(len(dws)), pair_colors(len(dws))):
-                stats = _by_x(df, x, col, band)
-                bottom.plot(stats[x], stats["mean"], "o-", color=color, markersize=3, label=label)
-            bottom.set_yscale("log")
-            bottom.set_ylabel(r"total correction $\Delta w^l$ (eq. 22)")
-            bottom.legend(fontsize="x-small", ncol=2)
-            bottom.set_xlabel(X_LABELS[x])
+            _fig4_pairs(rows_axes[1], df, x, band)
         else:
             top.set_xlabel(X_LABELS[x])
     fig.suptitle(title or "Fig. 4: online error during the first epoch")
@@ -187,6 +229,53 @@ def fig4(
 
 #: Line styles of the sweeps in :func:`fig4_epochs`, the longest first.
 EPOCHS_STYLES = ("-", "--", ":", "-.")
+
+
+def _draw_epochs_sweeps(
+    err_ax, spread_ax, df: pd.DataFrame, sweeps: list, x: str, band: str, test: bool, scale: float
+) -> None:
+    """Draw each sweep of :func:`fig4_epochs` (``spread_error.by_epochs``), the longest
+    solid: its errors on ``err_ax`` and its log-spread on ``spread_ax``."""
+    online_color, test_color, spread_color = run_colors(3)
+    # The longest sweep solid, the others dashed, dotted, ...
+    styles = dict(zip(sorted({e for _, e, _ in sweeps}, reverse=True), EPOCHS_STYLES * len(sweeps)))
+    for label, epochs, part in reversed(sweeps):  # the longest first in the legends
+        part = df.loc[part.index]
+        ls = styles[epochs]
+        stats = _by_x(part, x, "online_error_last", band)
+        err_ax.band(stats[x], scale * stats["lo"], scale * stats["hi"], online_color, alpha=0.12)
+        err_ax.plot(
+            stats[x], scale * stats["mean"], marker="o", linestyle=ls, color=online_color,
+            markersize=4, label=f"online error, {label}",
+        )  # fmt: skip
+        if test:
+            st = _by_x(part, x, "test_error", band)
+            err_ax.plot(
+                st[x], scale * st["mean"], marker="s", linestyle=ls, color=test_color,
+                markersize=3, label=f"test error, {label}",
+            )  # fmt: skip
+        sp = _by_x(part, x, "log_spread", band)
+        spread_ax.band(sp[x], sp["lo"], sp["hi"], spread_color, alpha=0.12)
+        spread_ax.plot(
+            sp[x], sp["mean"], marker="o", linestyle=ls, color=spread_color, markersize=4, label=label
+        )
+
+
+def _label_epochs_axes(err_ax, spread_ax, x: str, unit: str, table: pd.DataFrame) -> None:
+    """Labels and legends of :func:`fig4_epochs`' two panels, and the correlations
+    ``table`` beside the spread."""
+    err_ax.set_ylabel(f"error after the last epoch {unit}")
+    err_ax.set_xlabel(X_LABELS[x])
+    err_ax.legend(fontsize="x-small")
+    spread_ax.set_ylabel("log-spread of the layer training rates (eq. 22-23)")
+    spread_ax.set_xlabel(X_LABELS[x])
+    spread_ax.legend(fontsize="x-small", loc="upper right")
+    # r^2 and rho in the lower left corner of the log axis (the spread falls with p).
+    (spread_ax.log or spread_ax.zero).text(
+        0.03, 0.03, "log-spread vs. online error:\n" + "\n".join(spread_error.describe(table)),
+        transform=(spread_ax.log or spread_ax.zero).transAxes, fontsize="x-small", va="bottom",
+        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "edgecolor": "0.7"},
+    )  # fmt: skip
 
 
 def fig4_epochs(
@@ -237,18 +326,11 @@ def fig4_epochs(
         No ok trial, several networks, two studies of the same number of epochs, or
         mixed error measures.
     """
-    if x not in X_CHOICES:
-        raise ValueError(f"x must be one of {', '.join(X_CHOICES)}, got {x!r}")
-    if band not in BANDS:
-        raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
+    _check_choices(x, band)
     check_figure_path(out)
     if r2_out is not None:
         spread_error.check_table_path(r2_out)
-    paths = schema.as_paths(sweep_csvs)
-    df = schema.load_sweep(paths, source=True)
-    df = df[df[x].notna()]
-    if df.empty:
-        raise ValueError(f"no ok trial with a value of {x} in {', '.join(map(str, paths))}")
+    df = _load_trials(sweep_csvs, x)
     sweeps = spread_error.by_epochs(df)
     table = spread_error.correlate(df)
     scale, unit = error_axis([df])
@@ -257,43 +339,9 @@ def fig4_epochs(
     left, right = fig.subfigures(1, 2, wspace=0.02)
     (err_ax,) = zero_log_axes(left, df[x].to_numpy())
     (spread_ax,) = zero_log_axes(right, df[x].to_numpy())
-    online_color, test_color, spread_color = run_colors(3)
-    # The longest sweep solid, the others dashed, dotted, ...
-    styles = dict(zip(sorted({e for _, e, _ in sweeps}, reverse=True), EPOCHS_STYLES * len(sweeps)))
-    for label, epochs, part in reversed(sweeps):  # the longest first in the legends
-        part = df.loc[part.index]
-        ls = styles[epochs]
-        stats = _by_x(part, x, "online_error_last", band)
-        err_ax.band(stats[x], scale * stats["lo"], scale * stats["hi"], online_color, alpha=0.12)
-        err_ax.plot(
-            stats[x], scale * stats["mean"], marker="o", linestyle=ls, color=online_color,
-            markersize=4, label=f"online error, {label}",
-        )  # fmt: skip
-        if test:
-            st = _by_x(part, x, "test_error", band)
-            err_ax.plot(
-                st[x], scale * st["mean"], marker="s", linestyle=ls, color=test_color,
-                markersize=3, label=f"test error, {label}",
-            )  # fmt: skip
-        sp = _by_x(part, x, "log_spread", band)
-        spread_ax.band(sp[x], sp["lo"], sp["hi"], spread_color, alpha=0.12)
-        spread_ax.plot(
-            sp[x], sp["mean"], marker="o", linestyle=ls, color=spread_color, markersize=4, label=label
-        )
-    err_ax.set_ylabel(f"error after the last epoch {unit}")
-    err_ax.set_xlabel(X_LABELS[x])
-    err_ax.legend(fontsize="x-small")
-    spread_ax.set_ylabel("log-spread of the layer training rates (eq. 22-23)")
-    spread_ax.set_xlabel(X_LABELS[x])
-    spread_ax.legend(fontsize="x-small", loc="upper right")
-    # r^2 and rho in the lower left corner of the log axis (the spread falls with p).
-    (spread_ax.log or spread_ax.zero).text(
-        0.03, 0.03, "log-spread vs. online error:\n" + "\n".join(spread_error.describe(table)),
-        transform=(spread_ax.log or spread_ax.zero).transAxes, fontsize="x-small", va="bottom",
-        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "edgecolor": "0.7"},
-    )  # fmt: skip
-    spread_text = "min-max" if band == "minmax" else "±1 std"
-    left.suptitle(f"error (mean, {spread_text} over seeds)", fontsize="medium")
+    _draw_epochs_sweeps(err_ax, spread_ax, df, sweeps, x, band, test, scale)
+    _label_epochs_axes(err_ax, spread_ax, x, unit, table)
+    left.suptitle(f"error (mean, {_spread_text(band)} over seeds)", fontsize="medium")
     right.suptitle("log-spread", fontsize="medium")
     family = network_families(studies.by_configuration(df))[0][0]
     fig.suptitle(title or f"Fig. 4, {family}: {' and '.join(label for label, _, _ in sweeps)}")

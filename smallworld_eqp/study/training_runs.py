@@ -317,6 +317,53 @@ def _epoch_row(
     }
 
 
+def _open_logs(out: Path) -> tuple[ResultLog, ResultLog, ResultLog]:
+    """The run folder's logs (not yet opened): ``epochs.csv``, ``rates.csv`` and the
+    weight changes (:data:`schema.WEIGHT_CHANGE_FILE`)."""
+    epochs_log = ResultLog(
+        out / "epochs.csv",
+        schema.EPOCHS_COLUMNS,
+        fill=schema.OLD_DEFAULTS | schema.UNRECORDED,
+        types=schema.EPOCHS_TYPES,
+    )
+    rates_log = ResultLog(out / "rates.csv", schema.RATES_COLUMNS, types=schema.RATES_TYPES)
+    change_log = ResultLog(
+        out / schema.WEIGHT_CHANGE_FILE, schema.WEIGHT_CHANGE_COLUMNS, types=schema.WEIGHT_CHANGE_TYPES
+    )
+    return epochs_log, rates_log, change_log
+
+
+def _train_epoch(
+    net: EqPropNetwork,
+    data: Dataset,
+    spec: TrialSpec,
+    epoch: int,
+    start: tuple[Graph, np.ndarray],
+    logs: tuple[ResultLog, ResultLog, ResultLog],
+    evaluated: bool,
+    progress: bool,
+) -> None:
+    """Train ``net`` for epoch ``epoch`` and append its rows to ``logs`` (:func:`_open_logs`):
+    the weight changes are measured from ``start`` (the initial graph and weights), the
+    training error only if ``evaluated``."""
+    epochs_log, rates_log, change_log = logs
+    t0 = time.perf_counter()
+    stats, test = run_epoch(net, data, spec, epoch, progress=progress)
+    row = _epoch_row(
+        net,
+        data,
+        epoch,
+        stats,
+        evaluate_train(net, data, spec) if evaluated else float("nan"),
+        evaluate_test(net, data) if test is None else test,
+        t0,
+    )
+    rates_log.append(long_rates(spec.run_id, [stats], first_epoch=epoch))
+    changes = weight_changes(*start, net.graph, net.weights).assign(epoch=epoch)
+    change_log.append(changes[schema.WEIGHT_CHANGE_COLUMNS])
+    epochs_log.append([row])
+
+
 def run_training(
     spec: TrialSpec,
     out_dir: str | os.PathLike,
@@ -370,16 +417,8 @@ def run_training(
     out = Path(out_dir)
     held = _check_folder(out, spec, resume, options)
     data = load_data(spec)
-    epochs_log = ResultLog(
-        out / "epochs.csv",
-        schema.EPOCHS_COLUMNS,
-        fill=schema.OLD_DEFAULTS | schema.UNRECORDED,
-        types=schema.EPOCHS_TYPES,
-    )
-    rates_log = ResultLog(out / "rates.csv", schema.RATES_COLUMNS, types=schema.RATES_TYPES)
-    change_log = ResultLog(
-        out / schema.WEIGHT_CHANGE_FILE, schema.WEIGHT_CHANGE_COLUMNS, types=schema.WEIGHT_CHANGE_TYPES
-    )
+    logs = _open_logs(out)
+    epochs_log, rates_log, change_log = logs
     if held:  # what the folder holds is checked before anything in it changes
         _resume_point(out, spec, remove_skip_after, epochs_log, trial_graph)
     with epochs_log, rates_log, change_log:
@@ -414,22 +453,8 @@ def run_training(
             total=spec.epochs,
         )
         for epoch in bar:
-            t0 = time.perf_counter()
-            stats, test = run_epoch(net, data, spec, epoch, progress=progress)
             evaluated = epoch % train_eval_every == 0 or epoch == spec.epochs
-            row = _epoch_row(
-                net,
-                data,
-                epoch,
-                stats,
-                evaluate_train(net, data, spec) if evaluated else float("nan"),
-                evaluate_test(net, data) if test is None else test,
-                t0,
-            )
-            rates_log.append(long_rates(spec.run_id, [stats], first_epoch=epoch))
-            changes = weight_changes(*start, net.graph, net.weights).assign(epoch=epoch)
-            change_log.append(changes[schema.WEIGHT_CHANGE_COLUMNS])
-            epochs_log.append([row])
+            _train_epoch(net, data, spec, epoch, start, logs, evaluated, progress)
             if remove_skip_after is not None and epoch == remove_skip_after:
                 net = net.without_kind("skip")
             _checkpoint(net, out, epoch)
