@@ -33,9 +33,18 @@ TINY = [
 ]  # fmt: skip
 
 
+def _ctrl_c_as_from_a_terminal() -> None:
+    # A job started in the background of a shell without job control (`cmd &` in a script)
+    # inherits SIGINT ignored, and Python then leaves it ignored: the sweep would not see
+    # the test's Ctrl-C at all. Give it what a terminal gives.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def sweep_process(args: list[str], cwd: Path) -> subprocess.Popen:
+    # faulthandler: on SIGABRT the sweep prints every thread's stack (see wait_or_dump).
     return subprocess.Popen(
-        [sys.executable, "-m", "smallworld_eqp.sweep", *args],
+        [sys.executable, "-X", "faulthandler", "-m", "smallworld_eqp.sweep", *args],
+        preexec_fn=_ctrl_c_as_from_a_terminal,
         cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -59,13 +68,17 @@ def children(pid: int, *, workers: bool = False) -> list[int]:
     return out
 
 
+def _state(pid: int) -> str:
+    """The process's state letter (R, S, D, Z, ...), or "gone"."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
 def alive(pid: int) -> bool:
     """Running (a zombie waiting for its reaper is not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    return _state(pid) not in ("Z", "gone")
 
 
 def wait_for(condition, timeout: float = 120.0) -> None:
@@ -74,6 +87,24 @@ def wait_for(condition, timeout: float = 120.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.05)
+
+
+def wait_or_dump(proc: subprocess.Popen, timeout: float) -> int:
+    """``proc.wait(timeout)``; if it times out, fail with the stacks of the process's threads
+    (faulthandler, on SIGABRT) and the state of its children, so that a hang says where."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        states = {pid: _state(pid) for pid in children(proc.pid)}
+        proc.send_signal(signal.SIGABRT)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            err = "(no stack: the process did not answer SIGABRT)"
+        raise AssertionError(
+            f"no exit within {timeout} s; children's states {states}; stacks:\n{err}"
+        ) from None
 
 
 def rows(path: Path) -> int:
@@ -169,7 +200,7 @@ def test_ctrl_c_stops_at_once_and_keeps_the_finished_rows(tmp_path):
     workers = children(proc.pid)
     start = time.monotonic()
     os.kill(proc.pid, signal.SIGINT)
-    assert proc.wait(timeout=30) == 130
+    assert wait_or_dump(proc, 30) == 130
     assert time.monotonic() - start < 10  # in-flight trials are not waited for
     assert "interrupted; finished results are kept" in proc.stderr.read()
     wait_for(lambda: not any(alive(w) for w in workers), timeout=15)
