@@ -52,28 +52,35 @@ def sweep_process(args: list[str], cwd: Path) -> subprocess.Popen:
     )
 
 
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (state first, then the
+    parent's PID), or None once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def children(pid: int, *, workers: bool = False) -> list[int]:
     """PIDs whose parent is ``pid`` (Linux /proc); with ``workers`` only the trial
     workers, not multiprocessing's resource tracker."""
     out = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
+            stat = _stat(int(entry.name))
             try:
-                stat = (entry / "stat").read_text()
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and (not workers or b"spawn_main" in cmdline):
+            if stat is not None and int(stat[1]) == pid and (not workers or b"spawn_main" in cmdline):
                 out.append(int(entry.name))
     return out
 
 
 def _state(pid: int) -> str:
     """The process's state letter (R, S, D, Z, ...), or "gone"."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
+    stat = _stat(pid)
+    return "gone" if stat is None else stat[0]
 
 
 def alive(pid: int) -> bool:
